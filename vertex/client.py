@@ -1,0 +1,206 @@
+"""Calls to Vertex AI with rate limiting, retries and a bound on requests in flight.
+
+A call never raises for a failure that concerns one record: it returns a
+CallResult that carries either the response or the error, with the number of
+attempts. Only a failure that dooms the whole job (bad credentials, API not
+enabled, unknown model) raises FatalApiError.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import tenacity
+
+from vertex.auth import Auth
+from vertex.endpoints import Endpoint
+from vertex.errors import (FatalApiError, MalformedResponseError, VertexApiError,
+                           error_from_response)
+from vertex.rate_limit import RateLimiter
+from vertex.request_body import estimate_tokens
+from vertex.response_rows import merge_stream_chunks
+from vertex.retry import retry_policy
+
+
+@dataclass
+class CallResult:
+    response: dict | None = None
+    error: BaseException | None = None
+    attempts: int = 0
+    throttled: int = 0            # attempts answered 429
+    latency_ms: float = 0.0       # first attempt to final answer, waits included
+    first_token_ms: float | None = None  # streaming: start of the last attempt to its first chunk
+    http_status: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    max_in_flight: int = 64
+    max_attempts: int = 6
+    attempt_timeout_s: float = 300.0
+    deadline_s: float | None = None       # per record, all attempts and waits included
+    initial_backoff_s: float = 1.0
+    max_backoff_s: float = 60.0
+    rpm: float | None = None              # per model, for this process
+    tpm: float | None = None
+
+
+@dataclass
+class _Attempt:
+    started: float = 0.0
+    first_token_ms: float | None = None
+
+
+class VertexClient:
+    """One per worker process and configuration; use it from one event loop."""
+
+    def __init__(self, endpoint: Endpoint, auth: Auth, http: httpx.AsyncClient,
+                 settings: CallSettings = CallSettings()):
+        self.endpoint, self.auth, self.http, self.settings = endpoint, auth, http, settings
+        self._in_flight = asyncio.Semaphore(settings.max_in_flight)
+        self._limiters: dict[str, RateLimiter] = {}
+        self._models_answered: set[str] = set()
+        stop = tenacity.stop_after_attempt(settings.max_attempts)
+        if settings.deadline_s:
+            stop = stop | tenacity.stop_after_delay(settings.deadline_s)
+        self._retry = {**retry_policy(settings.max_attempts, settings.initial_backoff_s,
+                                      settings.max_backoff_s), "stop": stop}
+
+    def limiter(self, model: str) -> RateLimiter:
+        """Each model has a quota of its own, so each gets its own limiter."""
+        if model not in self._limiters:
+            self._limiters[model] = RateLimiter(self.settings.rpm, self.settings.tpm)
+        return self._limiters[model]
+
+    async def generate_content(self, model: str, body: dict, stream: bool = False) -> CallResult:
+        method = "streamGenerateContent" if stream else "generateContent"
+        return await self._call(model, method, body, estimate_tokens(body), stream)
+
+    async def predict(self, model: str, body: dict) -> CallResult:
+        return await self._call(model, "predict", body, 0, stream=False)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def redact(self, text: str) -> str:
+        """Removes every secret the client holds from a text meant for output."""
+        for secret in self.auth.secrets():
+            if secret:
+                text = text.replace(secret, "****")
+        return text
+
+    async def _call(self, model: str, method: str, body: dict, estimated_tokens: int,
+                    stream: bool) -> CallResult:
+        url = self.endpoint.url(model, method)
+        limiter = self.limiter(model)
+        result = CallResult()
+        started = time.monotonic()
+        try:
+            async for attempt_state in tenacity.AsyncRetrying(**self._retry):
+                with attempt_state:
+                    result.attempts += 1
+                    attempt = _Attempt()
+                    try:
+                        async with self._in_flight:
+                            await limiter.acquire(estimated_tokens)
+                            attempt.started = time.monotonic()
+                            async with asyncio.timeout(self.settings.attempt_timeout_s):
+                                if stream:
+                                    response = await self._stream(url, body, attempt)
+                                else:
+                                    response = await self._post(url, body)
+                    except VertexApiError as error:
+                        result.http_status = error.code
+                        result.throttled += error.code == 429
+                        self._check_fatal(model, error)
+                        raise
+            result.response = response
+            result.http_status = 200
+            result.first_token_ms = attempt.first_token_ms
+            self._models_answered.add(model)
+            usage = response.get("usageMetadata") or {}
+            if "totalTokenCount" in usage:
+                limiter.settle(estimated_tokens, int(usage["totalTokenCount"]))
+        except FatalApiError:
+            raise
+        except Exception as error:  # noqa: BLE001 - every other failure becomes a row
+            result.error = error
+        result.latency_ms = (time.monotonic() - started) * 1000.0
+        return result
+
+    def _check_fatal(self, model: str, error: VertexApiError) -> None:
+        """401/403 mean the credentials or the project are wrong for every
+        record; 404 before any success means the model does not exist."""
+        if error.code in (401, 403) or (error.code == 404 and model not in self._models_answered):
+            hint = {401: "check the credentials (ADC or --api_key)",
+                    403: "check that the Vertex AI API is enabled and the caller may use it",
+                    404: "check the model name, the project and the location"}[error.code]
+            raise FatalApiError(self.redact(
+                f"Vertex AI answered {error.code} {error.status} for model {model!r} "
+                f"at {self.endpoint.host}: {error.message} ({hint})")) from None
+
+    async def _post(self, url: str, body: dict) -> dict:
+        response = await self.http.post(url, json=body, headers=await self.auth.headers())
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, response.content, response.headers)
+        try:
+            data = response.json()
+        except ValueError:
+            raise MalformedResponseError(
+                f"answer is not valid JSON ({len(response.content)} bytes)") from None
+        if not isinstance(data, dict):
+            raise MalformedResponseError("answer is not a JSON object")
+        return data
+
+    async def _stream(self, url: str, body: dict, attempt: _Attempt) -> dict:
+        """streamGenerateContent with Server-Sent Events; the chunks are joined."""
+        chunks: list[dict] = []
+        headers = await self.auth.headers()
+        async with self.http.stream("POST", url, params={"alt": "sse"}, json=body,
+                                    headers=headers) as response:
+            if response.status_code >= 400:
+                raise error_from_response(response.status_code, await response.aread(),
+                                          response.headers)
+            async for event in _sse_events(response.aiter_lines()):
+                try:
+                    chunk = json.loads(event)
+                except ValueError:
+                    raise MalformedResponseError("a streamed chunk is not valid JSON") from None
+                if "error" in chunk:  # an error in the middle of the stream
+                    raise error_from_response(int(chunk["error"].get("code") or 500),
+                                              event.encode())
+                if attempt.first_token_ms is None:
+                    attempt.first_token_ms = (time.monotonic() - attempt.started) * 1000.0
+                chunks.append(chunk)
+        merged = merge_stream_chunks(chunks)
+        if not _stream_complete(merged):
+            raise MalformedResponseError("the stream ended before the answer was finished")
+        return merged
+
+
+async def _sse_events(lines):
+    """The data of each Server-Sent Event (data lines joined, blank line ends it)."""
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+    if data:
+        yield "\n".join(data)
+
+
+def _stream_complete(response: dict) -> bool:
+    if (response.get("promptFeedback") or {}).get("blockReason"):
+        return True
+    candidates = response.get("candidates") or []
+    return bool(candidates) and all(c.get("finishReason") for c in candidates)

@@ -1,0 +1,76 @@
+"""Errors raised by the Vertex client, shaped after Google's error body."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# HTTP statuses that a later attempt can cure.
+RETRYABLE_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
+
+
+class VertexApiError(Exception):
+    """An error answer from the service: `{"error": {"code", "message", "status"}}`."""
+
+    def __init__(self, code: int, status: str, message: str,
+                 retry_after_s: float | None = None):
+        super().__init__(f"{code} {status}: {message}")
+        self.code = code
+        self.status = status
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+    @property
+    def retryable(self) -> bool:
+        return self.code in RETRYABLE_STATUS_CODES
+
+
+class MalformedResponseError(Exception):
+    """The service answered 2xx, but the body is not what the API promises
+    (cut off, not JSON). Retried, since a new attempt usually succeeds."""
+
+
+class FatalApiError(Exception):
+    """The job cannot succeed as configured; stop it with one clear message."""
+
+
+def parse_retry_delay(value: Any) -> float | None:
+    """'50s' or '1.5s' (a google.protobuf.Duration in JSON) -> seconds."""
+    if isinstance(value, str) and value.endswith("s"):
+        try:
+            return float(value[:-1])
+        except ValueError:
+            return None
+    if isinstance(value, dict):  # {"seconds": .., "nanos": ..}
+        return float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9
+    return None
+
+
+def error_from_response(status_code: int, body: bytes,
+                        headers: dict[str, str] | None = None) -> VertexApiError:
+    """Builds a VertexApiError from an HTTP error answer, with the server's
+    retry hint (`google.rpc.RetryInfo` or the `Retry-After` header) if any."""
+    status, message, retry_after = "", "", None
+    try:
+        error = json.loads(body)["error"]
+        status = str(error.get("status", ""))
+        message = str(error.get("message", ""))
+        for detail in error.get("details") or []:
+            if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+                retry_after = parse_retry_delay(detail.get("retryDelay"))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        message = body[:500].decode("utf-8", "replace")
+    header = (headers or {}).get("retry-after")
+    if retry_after is None and header:
+        try:
+            retry_after = float(header)
+        except ValueError:
+            pass
+    return VertexApiError(status_code, status or _STATUS_NAMES.get(status_code, "UNKNOWN"),
+                          message or "no message", retry_after)
+
+
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+    404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
+    502: "BAD_GATEWAY", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+}

@@ -1,0 +1,101 @@
+"""Request bodies for generateContent and Imagen predict.
+
+The REST API accepts field names in lowerCamelCase and in snake_case (the
+proto names). Bodies are normalised to camelCase so that job-level defaults
+and a record's own settings can be merged field by field. Keys that are data
+rather than field names (schema property names, function arguments, labels)
+are left exactly as given.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+from typing import Any
+
+# Values under these keys are user data: their keys are never renamed.
+_OPAQUE_KEYS = frozenset({
+    "args", "response", "labels", "example", "default", "enum",
+    "parametersJsonSchema", "responseJsonSchema",
+})
+# Values under these keys map user-chosen names to schemas.
+_NAMED_SCHEMA_MAPS = frozenset({"properties", "$defs", "defs", "definitions"})
+
+
+def snake_to_camel(name: str) -> str:
+    if "_" not in name or name.startswith("_"):
+        return name
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def to_camel_case(value: Any) -> Any:
+    """Renames the field names of a request body to lowerCamelCase."""
+    if isinstance(value, list):
+        return [to_camel_case(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    result = {}
+    for key, item in value.items():
+        name = snake_to_camel(key)
+        if name in _OPAQUE_KEYS:
+            result[name] = copy.deepcopy(item)
+        elif name in _NAMED_SCHEMA_MAPS and isinstance(item, dict):
+            result[name] = {prop: to_camel_case(schema) for prop, schema in item.items()}
+        else:
+            result[name] = to_camel_case(item)
+    return result
+
+
+def user_content(text: str) -> dict:
+    return {"role": "user", "parts": [{"text": text}]}
+
+
+def as_content(value: Any) -> dict:
+    """A system instruction given as a string or as a Content object."""
+    if isinstance(value, str):
+        return {"parts": [{"text": value}]}
+    if isinstance(value, dict) and "parts" in value:
+        return to_camel_case(value)
+    raise ValueError("system instruction must be a string or a Content object with parts")
+
+
+def merge_defaults(body: dict, defaults: dict) -> dict:
+    """Job-level defaults under a record's own body; the record wins.
+
+    generationConfig merges field by field, safetySettings by category,
+    everything else (systemInstruction, tools, ...) is taken whole.
+    """
+    merged = copy.deepcopy(defaults)
+    for key, value in body.items():
+        if key == "generationConfig" and isinstance(value, dict):
+            merged[key] = {**merged.get(key, {}), **value}
+        elif key == "safetySettings" and isinstance(value, list):
+            by_category = {s.get("category"): s for s in merged.get(key, [])}
+            by_category.update({s.get("category"): s for s in value if isinstance(s, dict)})
+            merged[key] = list(by_category.values())
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def prompt_text(body: dict) -> str:
+    """All the text a generateContent body sends (contents and system instruction)."""
+    texts = []
+    for content in [body.get("systemInstruction") or {}, *(body.get("contents") or [])]:
+        if isinstance(content, dict):
+            for part in content.get("parts") or []:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+    return "\n".join(texts)
+
+
+def estimate_tokens(body: dict) -> int:
+    """A cheap, deliberately generous estimate of a request's prompt tokens,
+    for the tokens-per-minute limit before the real count is known.
+    Gemini tokens average about four characters of English text."""
+    text_chars = len(prompt_text(body))
+    # Non-text parts and tools are billed too; count their JSON size coarsely.
+    other = body.get("tools")
+    other_chars = len(json.dumps(other)) if other else 0
+    return max(1, math.ceil((text_chars + other_chars) / 4))

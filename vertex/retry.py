@@ -1,0 +1,47 @@
+"""When and how long to wait before trying a call again (tenacity)."""
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import tenacity
+
+from vertex.errors import MalformedResponseError, VertexApiError
+
+
+def is_retryable(error: BaseException) -> bool:
+    """429 and 5xx answers, broken or cut-off answers, transport errors and timeouts."""
+    if isinstance(error, VertexApiError):
+        return error.retryable
+    return isinstance(error, (MalformedResponseError, httpx.TransportError,
+                              asyncio.TimeoutError, ConnectionError))
+
+
+class wait_for_server_hint(tenacity.wait.wait_base):
+    """The server's own retry hint (Retry-After, google.rpc.RetryInfo) when it
+    gives one, otherwise the fallback (exponential backoff with jitter)."""
+
+    def __init__(self, fallback: tenacity.wait.wait_base, max_hint_s: float = 600.0):
+        self.fallback = fallback
+        self.max_hint_s = max_hint_s
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        hint = getattr(error, "retry_after_s", None)
+        if hint is not None and hint >= 0:
+            return min(hint, self.max_hint_s)
+        return self.fallback(retry_state)
+
+
+def retry_policy(max_attempts: int, initial_backoff_s: float = 1.0,
+                 max_backoff_s: float = 60.0) -> dict:
+    """Keyword arguments for tenacity.AsyncRetrying."""
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    return dict(
+        retry=tenacity.retry_if_exception(is_retryable),
+        stop=tenacity.stop_after_attempt(max_attempts),
+        wait=wait_for_server_hint(
+            tenacity.wait_exponential_jitter(initial=initial_backoff_s, max=max_backoff_s)),
+        reraise=True,
+    )
