@@ -1,0 +1,91 @@
+"""python -m emulator --port PORT [--rpm N] [--tpm N] [--latency_ms N] ..."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from aiohttp import web
+
+from emulator.app import Emulator
+from emulator.config import EmulatorConfig
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m emulator",
+        description="A local Vertex AI (Gemini generateContent, streamGenerateContent, "
+                    "countTokens; Imagen predict) with quotas, latency and faults.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8090, help="port to listen on; 0 picks a free one")
+    parser.add_argument("--port_file", help="write the port chosen to this file once listening")
+    parser.add_argument("--rpm", type=float, help="per-model requests-per-minute quota (429 beyond)")
+    parser.add_argument("--tpm", type=float, help="per-model tokens-per-minute quota, prompt and output")
+    parser.add_argument("--image_rpm", type=float, help="requests-per-minute quota of Imagen models "
+                                                        "(default: --rpm)")
+    parser.add_argument("--latency_ms", type=float, default=0.0, help="added to every answer")
+    parser.add_argument("--jitter_ms", type=float, default=0.0,
+                        help="mean of an extra exponentially distributed (long-tailed) delay")
+    parser.add_argument("--token_latency_ms", type=float, default=0.0,
+                        help="extra delay per output token; streaming spreads it across chunks")
+    parser.add_argument("--error_rate", type=float, default=0.0,
+                        help="share of requests answered 500 or 503 at random")
+    parser.add_argument("--no_retry_info", action="store_true",
+                        help="429 answers carry no google.rpc.RetryInfo or Retry-After")
+    parser.add_argument("--require_api_key", help="requests must carry this key "
+                        "(x-goog-api-key header or ?key=); 401 if missing, 403 if wrong")
+    parser.add_argument("--extra_models", default="", help="comma-separated model ids to serve "
+                        "besides the built-in ones")
+    parser.add_argument("--image_scale", type=float, default=0.25,
+                        help="Imagen output sizes times this (1.0 = real sizes)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for random faults and jitter")
+    return parser.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    return EmulatorConfig(
+        rpm=args.rpm, tpm=args.tpm, image_rpm=args.image_rpm, latency_ms=args.latency_ms,
+        jitter_ms=args.jitter_ms, token_latency_ms=args.token_latency_ms,
+        error_rate=args.error_rate, retry_info=not args.no_retry_info,
+        require_api_key=args.require_api_key,
+        extra_models=tuple(m.strip() for m in args.extra_models.split(",") if m.strip()),
+        image_scale=args.image_scale, seed=args.seed)
+
+
+async def serve(config: EmulatorConfig, host: str, port: int, port_file: str | None) -> None:
+    runner = web.AppRunner(Emulator(config).app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    await site.start()
+    port = runner.addresses[0][1]
+    if port_file:
+        with open(port_file, "w") as f:
+            f.write(str(port))
+    print(f"emulator listening on http://{host}:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        import uvloop  # optional: faster when installed
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve(config, args.host, args.port, args.port_file))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

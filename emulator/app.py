@@ -1,0 +1,354 @@
+"""The emulator's HTTP surface (aiohttp).
+
+Routes, for API versions v1 and v1beta1:
+    POST /{v}/projects/{p}/locations/{l}/publishers/google/models/{m}:{method}
+    POST /{v}/publishers/google/models/{m}:{method}          (express mode)
+    methods: generateContent, streamGenerateContent (JSON array, or SSE with
+    ?alt=sse), countTokens, predict (Imagen)
+    GET  /emulator/stats     counters
+    POST /emulator/reset     clears counters, quotas and attempt counts
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import re
+import time
+from collections import Counter
+from datetime import datetime, timezone
+
+from aiohttp import web
+
+from emulator import images, text_generation, validation
+from emulator.config import EmulatorConfig
+from emulator.markers import Markers, parse_markers
+from emulator.quota import ModelQuota
+from emulator.stats import Stats
+from emulator.validation import InvalidArgument
+
+ROUTE = re.compile(r"^/(v1|v1beta1)/(?:projects/([^/]+)/locations/([^/]+)/)?"
+                   r"publishers/([^/]+)/models/([^/:]+):([A-Za-z]+)$")
+METHODS = ("generateContent", "streamGenerateContent", "countTokens", "predict")
+STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
+                503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+STATUS_MESSAGES = {
+    429: "Resource exhausted. Please try again later. Please refer to "
+         "https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details.",
+    500: "Internal error encountered.",
+    503: "The service is currently unavailable.",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, message: str | None = None, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message or STATUS_MESSAGES.get(code, STATUS_NAMES.get(code, "error"))
+        self.retry_after_s = retry_after_s
+
+
+def error_body(code: int, message: str, retry_after_s: float | None = None) -> dict:
+    error = {"code": code, "message": message, "status": STATUS_NAMES.get(code, "UNKNOWN")}
+    if retry_after_s is not None:
+        error["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                             "retryDelay": f"{retry_after_s:.3f}s"}]
+    return {"error": error}
+
+
+def error_response(error: ApiError) -> web.Response:
+    headers = {}
+    if error.retry_after_s is not None:
+        headers["Retry-After"] = str(max(1, round(error.retry_after_s)))
+    return web.json_response(error_body(error.code, error.message, error.retry_after_s),
+                             status=error.code, headers=headers)
+
+
+class Emulator:
+    def __init__(self, config: EmulatorConfig):
+        self.config = config
+        self.stats = Stats()
+        self.random = random.Random(config.seed)
+        self.reset()
+
+    def reset(self) -> None:
+        self.stats.reset()
+        self.quotas: dict[str, ModelQuota] = {}
+        self.attempts: Counter = Counter()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/emulator/stats", self.handle_stats)
+        app.router.add_post("/emulator/reset", self.handle_reset)
+        app.router.add_post("/{tail:.*}", self.handle_api)
+        return app
+
+    async def handle_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats.as_json())
+
+    async def handle_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"reset": True})
+
+    # -- the API ---------------------------------------------------------------
+
+    async def handle_api(self, request: web.Request) -> web.StreamResponse:
+        match = ROUTE.match(request.path)
+        method = match.group(6) if match else "unknown"
+        model = match.group(5) if match else "unknown"
+        self.stats.begin(method, model)
+        status = 500
+        try:
+            response = await self._answer(request, match)
+            status = response.status
+            return response
+        except ApiError as error:
+            status = error.code
+            return error_response(error)
+        except _Dropped:
+            status = 0
+            raise
+        finally:
+            self.stats.end(status)
+
+    async def _answer(self, request: web.Request, match) -> web.StreamResponse:
+        if not match or match.group(6) not in METHODS:
+            raise ApiError(404, f"The requested URL {request.path} was not found on this server.")
+        project, location, publisher, model, method = match.groups()[1:]
+        self._check_key(request, express=project is None)
+        if publisher != "google" or model not in self.config.models:
+            name = (f"projects/{project}/locations/{location}/" if project else "") + \
+                f"publishers/{publisher}/models/{model}"
+            raise ApiError(404, f"Publisher Model `{name}` was not found or your project does "
+                                "not have access to it.")
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise ApiError(400, "Invalid JSON payload received.") from None
+        try:
+            if method == "predict":
+                return await self._predict(request, model, body, raw)
+            streaming = method == "streamGenerateContent"
+            body = validation.generate_content_request(body, streaming=streaming)
+            if method == "countTokens":
+                return self._count_tokens(body)
+            return await self._generate(request, model, body, raw, streaming)
+        except InvalidArgument as error:
+            raise ApiError(400, str(error)) from None
+
+    def _check_key(self, request: web.Request, express: bool) -> None:
+        required = self.config.require_api_key
+        if not required:
+            return
+        key = request.headers.get("x-goog-api-key") or request.query.get("key")
+        if key is None and not express and request.headers.get("authorization", "").startswith("Bearer "):
+            return  # project paths may use an OAuth token, which the emulator cannot check
+        if key is None:
+            raise ApiError(401, "Request is missing required authentication credential. "
+                                "Expected an API key or an OAuth 2 access token.")
+        if key != required:
+            raise ApiError(403, "API key not valid. Please pass a valid API key.")
+
+    def _quota(self, model: str) -> ModelQuota:
+        if model not in self.quotas:
+            rpm = self.config.image_rpm if model.startswith("imagen") and self.config.image_rpm \
+                else self.config.rpm
+            self.quotas[model] = ModelQuota(rpm, None if model.startswith("imagen") else self.config.tpm)
+        return self.quotas[model]
+
+    def _faults(self, request: web.Request, markers: Markers, raw: bytes, model: str,
+                prompt_tokens: int) -> int:
+        """Applies quota, marker faults and random errors, in that order.
+        Returns which attempt of this same request this is."""
+        wait = self._quota(model).admit(prompt_tokens)
+        if wait is not None:
+            raise ApiError(429, retry_after_s=wait if self.config.retry_info else None)
+        attempt = 1
+        if markers.counted:
+            key = hashlib.sha256(request.path.encode() + raw).hexdigest()
+            self.attempts[key] += 1
+            attempt = self.attempts[key]
+        if markers.fail_code and (markers.fail_times is None or attempt <= markers.fail_times):
+            retry_after = markers.retry_after_s if markers.fail_code == 429 else None
+            raise ApiError(markers.fail_code, retry_after_s=retry_after)
+        if markers.drop and (markers.drop_times is None or attempt <= markers.drop_times):
+            self.stats.dropped += 1
+            request.transport.close()
+            raise _Dropped()
+        if self.config.error_rate and self.random.random() < self.config.error_rate:
+            raise ApiError(self.random.choice((500, 503)))
+        return attempt
+
+    async def _delay(self, markers: Markers, output_tokens: int = 0) -> None:
+        delay_ms = self.config.latency_ms + markers.latency_ms \
+            + self.config.token_latency_ms * output_tokens
+        if self.config.jitter_ms:
+            delay_ms += self.random.expovariate(1.0 / self.config.jitter_ms)
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000.0)
+
+    @staticmethod
+    def _truncating(markers: Markers, attempt: int) -> bool:
+        return markers.truncate and (markers.truncate_times is None
+                                     or attempt <= markers.truncate_times)
+
+    # -- generateContent / streamGenerateContent / countTokens ----------------
+
+    def _count_tokens(self, body: dict) -> web.Response:
+        tokens = text_generation.prompt_token_count(body)
+        chars = len(text_generation.request_text(body).replace(" ", ""))
+        return web.json_response({"totalTokens": tokens, "totalBillableCharacters": chars,
+                                  "promptTokensDetails": [{"modality": "TEXT",
+                                                           "tokenCount": tokens}]})
+
+    async def _generate(self, request, model, body, raw, streaming) -> web.StreamResponse:
+        try:
+            markers = parse_markers(text_generation.request_text(body))
+        except ValueError as error:
+            raise ApiError(400, str(error)) from None
+        prompt_tokens = text_generation.prompt_token_count(body)
+        attempt = self._faults(request, markers, raw, model, prompt_tokens)
+        response_id = hashlib.sha256(raw).hexdigest()[:24]
+        common = {"modelVersion": model, "createTime": _now(), "responseId": response_id}
+        if markers.block:
+            candidates, output_tokens = [], 0
+        else:
+            candidates = text_generation.generate_candidates(model, body, markers)
+            output_tokens = sum(c.token_count for c in candidates)
+        usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": output_tokens,
+                 "totalTokenCount": prompt_tokens + output_tokens,
+                 "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}]}
+        if output_tokens:
+            usage["candidatesTokensDetails"] = [{"modality": "TEXT", "tokenCount": output_tokens}]
+        self._quota(model).charge_output(output_tokens)
+        self.stats.prompt_tokens += prompt_tokens
+        self.stats.candidates_tokens += output_tokens
+        if streaming:
+            return await self._stream(request, markers, attempt, candidates, usage, common)
+        await self._delay(markers, output_tokens)
+        if markers.block:
+            answer = {"promptFeedback": _prompt_feedback(markers.block), "usageMetadata": usage,
+                      **common}
+        else:
+            answer = {"candidates": [c.as_json() for c in candidates], "usageMetadata": usage,
+                      **common}
+        data = json.dumps(answer).encode()
+        if self._truncating(markers, attempt):
+            self.stats.truncated += 1
+            data = data[:len(data) // 2]
+        return web.Response(body=data, content_type="application/json")
+
+    async def _stream(self, request, markers, attempt, candidates, usage, common):
+        sse = request.query.get("alt") == "sse"
+        chunks = _stream_chunks(markers, candidates, usage, common)
+        if markers.stream_error and (markers.stream_error_times is None
+                                     or attempt <= markers.stream_error_times):
+            chunks = chunks[:1] + [error_body(503, STATUS_MESSAGES[503])]
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream" if sse else "application/json"})
+        await response.prepare(request)
+        await self._delay(markers)  # time to first token
+        for i, chunk in enumerate(chunks):
+            if i:
+                tokens = sum(text_generation.count_tokens(p.get("text", ""))
+                             for c in chunk.get("candidates", []) for p in c["content"]["parts"])
+                if self.config.token_latency_ms and tokens:
+                    await asyncio.sleep(self.config.token_latency_ms * tokens / 1000.0)
+            text = json.dumps(chunk)
+            if sse:
+                await response.write(f"data: {text}\r\n\r\n".encode())
+            else:
+                await response.write((("[" if i == 0 else ",\r\n") + text).encode())
+        if not sse:
+            await response.write(b"]")
+        await response.write_eof()
+        return response
+
+    # -- Imagen predict ---------------------------------------------------------
+
+    async def _predict(self, request, model, body, raw) -> web.Response:
+        if not model.startswith("imagen"):
+            raise ApiError(400, f"Model {model} does not support predict; use generateContent.")
+        prompt, params = images.validate_predict(body)
+        try:
+            markers = parse_markers(prompt)
+        except ValueError as error:
+            raise ApiError(400, str(error)) from None
+        attempt = self._faults(request, markers, raw, model, 0)
+        store = None
+        if params.get("storageUri"):
+            prefix = params["storageUri"].rstrip("/") + "/" + hashlib.sha256(raw).hexdigest()[:16]
+            store = _gcs_writer(prefix)
+        # Rendering and encoding are CPU work; keep the event loop answering others.
+        predictions = await asyncio.to_thread(
+            images.predictions, model, prompt, params, markers, self.config.image_scale, store)
+        self.stats.images += sum(1 for p in predictions if "mimeType" in p)
+        await self._delay(markers)
+        answer = {"predictions": predictions} if predictions else {}
+        data = json.dumps(answer).encode()
+        if self._truncating(markers, attempt):
+            self.stats.truncated += 1
+            data = data[:len(data) // 2]
+        return web.Response(body=data, content_type="application/json")
+
+
+class _Dropped(Exception):
+    """The connection was closed on purpose; nothing is answered."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _prompt_feedback(reason: str) -> dict:
+    ratings = [{"category": c, "probability": "NEGLIGIBLE"} for c in text_generation.HARM_CATEGORIES]
+    ratings[0] = {"category": ratings[0]["category"], "probability": "HIGH", "blocked": True}
+    return {"blockReason": reason, "safetyRatings": ratings,
+            "blockReasonMessage": "The prompt was blocked due to safety reasons."}
+
+
+def _stream_chunks(markers, candidates, usage, common) -> list[dict]:
+    """The answer cut into chunks of a few tokens; the last one carries the
+    finish reason, the safety ratings and the usage."""
+    if markers.block:
+        return [{"promptFeedback": _prompt_feedback(markers.block), "usageMetadata": usage,
+                 **common}]
+    candidate = candidates[0]
+    pieces: list[dict] = []
+    for part in candidate.parts:
+        if "text" in part:
+            ends = [m.end() for m in text_generation.TOKEN.finditer(part["text"])]
+            cuts = [0] + ends[7::8] + [len(part["text"])]
+            pieces += [{"text": part["text"][a:b]} for a, b in zip(cuts, cuts[1:]) if b > a]
+        else:
+            pieces.append(part)
+    pieces = pieces or [{"text": ""}]
+    chunks = [{"candidates": [{"content": {"role": "model", "parts": [piece]}}], **common}
+              for piece in pieces]
+    last = chunks[-1]["candidates"][0]
+    last["finishReason"] = candidate.finish_reason
+    last["safetyRatings"] = candidate.safety_ratings
+    chunks[-1]["usageMetadata"] = usage
+    return chunks
+
+
+def _gcs_writer(prefix: str):
+    """Writes images under a gs:// prefix (honours STORAGE_EMULATOR_HOST)."""
+    import os
+
+    from google.cloud import storage
+    bucket_name, _, path = prefix[len("gs://"):].partition("/")
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        client = storage.Client.create_anonymous_client()
+    else:
+        client = storage.Client()
+    bucket = client.bucket(bucket_name)
+
+    def store(name: str, data: bytes, mime: str) -> str:
+        blob_name = f"{path}/{name}" if path else name
+        bucket.blob(blob_name).upload_from_string(data, content_type=mime)
+        return f"gs://{bucket_name}/{blob_name}"
+    return store

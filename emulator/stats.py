@@ -1,0 +1,48 @@
+"""Counters served at GET /emulator/stats."""
+from __future__ import annotations
+
+from collections import Counter
+
+
+class Stats:
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.requests = 0
+        self.by_method: Counter = Counter()
+        self.by_model: Counter = Counter()
+        self.by_status: Counter = Counter()
+        self.prompt_tokens = 0
+        self.candidates_tokens = 0
+        self.images = 0
+        self.dropped = 0
+        self.truncated = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    def begin(self, method: str, model: str) -> None:
+        self.requests += 1
+        self.by_method[method] += 1
+        self.by_model[model] += 1
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def end(self, status: int) -> None:
+        self.in_flight -= 1
+        self.by_status[str(status)] += 1
+
+    def as_json(self) -> dict:
+        return {
+            "requests": self.requests,
+            "by_method": dict(self.by_method),
+            "by_model": dict(self.by_model),
+            "by_status": dict(self.by_status),
+            "prompt_tokens": self.prompt_tokens,
+            "candidates_tokens": self.candidates_tokens,
+            "images": self.images,
+            "dropped_connections": self.dropped,
+            "truncated_bodies": self.truncated,
+            "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
+        }
