@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import dataclass, field
 from typing import Protocol
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -80,3 +81,13 @@ class GoogleCredentialsAuth:
 
     def __repr__(self):
         return "GoogleCredentialsAuth(****)"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value that must never be printed: repr() and str() hide it. It pickles
+    (Beam ships it to workers inside the transform) but never shows in logs."""
+    value: str = field(repr=False)
+
+    def __str__(self):
+        return "****"

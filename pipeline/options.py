@@ -1,0 +1,166 @@
+"""The job's command line (Beam style flags) and its checked configuration."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
+
+from transforms.prompt_records import TASKS, RecordDefaults
+from transforms.vertex_connection import VertexConnection
+from vertex.auth import Secret
+from vertex.client import CallSettings
+from vertex.http import TRANSPORTS
+
+API_KEY_ENV = "GOOGLE_API_KEY"
+
+
+class VertexBatchOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        group = parser.add_argument_group("Vertex AI batch job")
+        group.add_argument("--input", help="JSONL prompt records: a local path, a glob or a "
+                           "gs:// pattern (.gz and other compressed files are read too)")
+        group.add_argument("--output", help="a local directory or gs:// prefix for the "
+                           "Parquet tables and summary.json")
+        group.add_argument("--model", default="gemini-2.5-flash",
+                           help="Gemini model for text records without a model of their own")
+        group.add_argument("--image_model", default="imagen-4.0-fast-generate-001",
+                           help="Imagen model for image records without a model of their own")
+        group.add_argument("--task", default="text", choices=TASKS,
+                           help="task of records that do not name one")
+        group.add_argument("--vertex_location", default="us-central1",
+                           help="Vertex AI location (region, or 'global'); the project "
+                           "comes from --project")
+        group.add_argument("--api_key", help="Vertex AI express mode API key (or set "
+                           f"{API_KEY_ENV} and give no --project); never logged or written")
+        group.add_argument("--endpoint", help="base URL of a local Vertex AI server, e.g. "
+                           "the emulator at http://127.0.0.1:8090 (no credentials sent)")
+        group.add_argument("--rpm", type=float, help="requests per minute per model, for each "
+                           "worker process; unlimited if not given")
+        group.add_argument("--tpm", type=float, help="tokens per minute (prompt and output) per "
+                           "model, for each worker process")
+        group.add_argument("--concurrency", type=int, default=64,
+                           help="requests in flight at most, for each worker process")
+        group.add_argument("--max_attempts", type=int, default=6,
+                           help="attempts per record, the first included (retries on 429, "
+                           "5xx, timeouts and broken connections)")
+        group.add_argument("--request_timeout_s", type=float, default=300.0,
+                           help="time limit of one attempt")
+        group.add_argument("--deadline_s", type=float,
+                           help="time limit of one record, all attempts and waits included")
+        group.add_argument("--stream", action="store_true", help="use streamGenerateContent "
+                           "(SSE) and record the time to first token")
+        group.add_argument("--prompt_template", help="for records that carry fields instead "
+                           "of a prompt: text with {field} placeholders")
+        group.add_argument("--system_instruction", help="job-level system instruction: text, "
+                           "or a JSON Content object; a record's own wins")
+        group.add_argument("--generation_config", help="job-level generationConfig (JSON); a "
+                           "record's own fields win")
+        group.add_argument("--safety_settings", help="job-level safetySettings (JSON list); a "
+                           "record's own win per category")
+        group.add_argument("--run_id", help="names this run's files and fills the run_id "
+                           "column (default: UTC time and a random suffix)")
+        group.add_argument("--http_transport", default="aiohttp", choices=TRANSPORTS,
+                           help="HTTP transport under httpx")
+
+
+class OptionError(ValueError):
+    """An invalid command line; the message names the option."""
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    input: str
+    output: str
+    run_id: str
+    connection: VertexConnection
+    defaults: RecordDefaults
+    stream: bool
+
+
+def _json_option(name: str, value: str | None, kind: type):
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError as error:
+        raise OptionError(f"--{name} is not valid JSON: {error}") from None
+    if not isinstance(parsed, kind):
+        raise OptionError(f"--{name} must be a JSON {'object' if kind is dict else 'list'}")
+    return parsed
+
+
+def _positive(name: str, value, allow_none: bool = True):
+    if value is None and allow_none:
+        return value
+    if value is None or value <= 0:
+        raise OptionError(f"--{name} must be positive, got {value}")
+    return value
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
+    job = options.view_as(VertexBatchOptions)
+    project = options.view_as(GoogleCloudOptions).project
+    if not job.input:
+        raise OptionError("--input is required (a path, glob or gs:// pattern of JSONL files)")
+    if not job.output:
+        raise OptionError("--output is required (a directory or gs:// prefix)")
+    api_key = job.api_key or (environ.get(API_KEY_ENV) if not project else None)
+    if not (project or api_key or job.endpoint):
+        raise OptionError("say where to send requests: --project (with Application Default "
+                          f"Credentials), --api_key (or {API_KEY_ENV}) for express mode, or "
+                          "--endpoint for a local server such as the emulator")
+    if job.endpoint and not re.match(r"^https?://[^/]+", job.endpoint):
+        raise OptionError(f"--endpoint must be an http(s) URL, got {job.endpoint!r}")
+    if job.run_id and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", job.run_id):
+        raise OptionError("--run_id may hold letters, digits, '_', '.', '-' (64 at most)")
+    if job.max_attempts is None or job.max_attempts < 1:
+        raise OptionError(f"--max_attempts must be at least 1, got {job.max_attempts}")
+    settings = CallSettings(
+        max_in_flight=int(_positive("concurrency", job.concurrency, allow_none=False)),
+        max_attempts=job.max_attempts,
+        attempt_timeout_s=_positive("request_timeout_s", job.request_timeout_s, allow_none=False),
+        deadline_s=_positive("deadline_s", job.deadline_s),
+        rpm=_positive("rpm", job.rpm), tpm=_positive("tpm", job.tpm))
+    system_instruction = job.system_instruction
+    if system_instruction and system_instruction.lstrip().startswith("{"):
+        system_instruction = _json_option("system_instruction", system_instruction, dict)
+    try:
+        defaults = RecordDefaults(
+            model=job.model, image_model=job.image_model, task=job.task,
+            prompt_template=job.prompt_template, system_instruction=system_instruction,
+            generation_config=_json_option("generation_config", job.generation_config, dict),
+            safety_settings=_json_option("safety_settings", job.safety_settings, list))
+        connection = VertexConnection(
+            project=project, location=job.vertex_location, endpoint_url=job.endpoint,
+            api_key=Secret(api_key) if api_key else None, transport=job.http_transport,
+            settings=settings)
+        connection.endpoint()  # checks project and location
+    except ValueError as error:
+        raise OptionError(str(error)) from None
+    return JobConfig(input=job.input, output=job.output.rstrip("/"),
+                     run_id=job.run_id or new_run_id(), connection=connection,
+                     defaults=defaults, stream=job.stream)
+
+
+def without_secrets(argv: list[str]) -> list[str]:
+    """The command line minus --api_key, so that the key never lands in Beam's
+    pipeline options (which runners log and display)."""
+    cleaned, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--api_key":
+            skip = True
+        elif not arg.startswith("--api_key="):
+            cleaned.append(arg)
+    return cleaned

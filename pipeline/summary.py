@@ -1,0 +1,64 @@
+"""summary.json: what the run did, from Beam's metrics."""
+from __future__ import annotations
+
+import json
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+
+from pipeline.options import JobConfig
+from transforms.metrics import NAMESPACE
+
+
+def metric_values(result) -> tuple[dict[str, int], dict[str, dict]]:
+    """Counters and distributions of the job's namespace (committed values
+    where the runner has them)."""
+    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    counters: dict[str, int] = {}
+    for c in query["counters"]:
+        value = c.committed if c.committed is not None else c.attempted
+        counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + (value or 0)
+    distributions = {}
+    for d in query["distributions"]:
+        value = d.committed if d.committed is not None else d.attempted
+        if value is not None and value.count:
+            distributions[d.key.metric.name] = {
+                "count": value.count, "mean": round(value.mean, 1),
+                "min": value.min, "max": value.max}
+    return counters, distributions
+
+
+def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
+    counters, distributions = metric_values(result)
+    c = lambda name: counters.get(name, 0)  # noqa: E731
+    responses = {s: c(f"responses_{s}") for s in ("ok", "blocked", "error")}
+    responses["total"] = sum(responses.values())
+    rejected = c("rejected_rows")
+    return {
+        "run_id": config.run_id,
+        "input": config.input,
+        "output": config.output,
+        "state": str(result.state),
+        "input_lines": c("input_lines"),
+        "blank_lines_skipped": c("blank_lines"),
+        "responses": responses,
+        "rejected": rejected,
+        "all_lines_accounted_for": responses["total"] + rejected == c("input_lines"),
+        "requests": c("requests"),
+        "retries": c("retries"),
+        "http_429": c("http_429"),
+        "tokens": {"prompt": c("prompt_tokens"), "candidates": c("candidates_tokens"),
+                   "total": c("total_tokens")},
+        "latency_ms": distributions.get("latency_ms"),
+        "wall_time_s": round(wall_time_s, 3),
+        "records_per_s": round(responses["total"] / wall_time_s, 2) if wall_time_s else None,
+        "files": {table: FileSystems.join(config.output, f"{table}-{config.run_id}-*.parquet")
+                  for table in ("responses", "rejected")},
+    }
+
+
+def write_summary(config: JobConfig, summary: dict) -> str:
+    path = FileSystems.join(config.output, "summary.json")
+    with FileSystems.create(path, mime_type="application/json") as f:
+        f.write(json.dumps(summary, indent=2).encode())
+    return path

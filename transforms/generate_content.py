@@ -1,0 +1,77 @@
+"""GenerateContent: PromptRecords to responses rows, one per record, through
+Gemini generateContent (or streamGenerateContent with stream=True)."""
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+
+from transforms import metrics
+from transforms.concurrent_calls import ConcurrentCallsDoFn
+from transforms.prompt_records import PromptRecord
+from transforms.vertex_connection import VertexConnection, shared_client
+from vertex.client import CallResult
+from vertex.errors import describe_error
+from vertex.response_rows import response_row, usage_row
+
+
+def responses_table_row(record: PromptRecord, result: CallResult, run_id: str, redact) -> dict:
+    """The row for one record: the parsed answer, or why there is none."""
+    row = {
+        "run_id": run_id, "id": record.id, "model": record.model,
+        "attempts": result.attempts, "throttled_attempts": result.throttled,
+        "latency_ms": round(result.latency_ms, 3),
+        "first_token_ms": None if result.first_token_ms is None else round(result.first_token_ms, 3),
+        "http_status": result.http_status, "metadata": record.metadata,
+        "source": record.source, "line_number": record.line_number,
+    }
+    if result.ok:
+        row.update(response_row(result.response))
+        row.update(error_code=None, error_message=None,
+                   response_json=json.dumps(result.response, separators=(",", ":")))
+        return row
+    code, http_status, message = describe_error(result.error)
+    row.update(status="error", text=None, finish_reason=None, safety_ratings=[],
+               block_reason=None, block_reason_message=None, usage=usage_row(None),
+               model_version=None, response_id=None, function_calls=[], candidates=[],
+               error_code=code, http_status=http_status, error_message=redact(message),
+               response_json=None)
+    return row
+
+
+class _GenerateContentFn(ConcurrentCallsDoFn):
+    def __init__(self, connection: VertexConnection, stream: bool, run_id: str):
+        super().__init__(max_pending=connection.settings.max_in_flight)
+        self.connection, self.stream, self.run_id = connection, stream, run_id
+
+    def setup(self):
+        super().setup()
+        self._client = shared_client(self.connection)
+        self._counters = {name: metrics.counter(name) for name in (
+            "responses_ok", "responses_blocked", "responses_error", "requests", "retries",
+            "http_429", "prompt_tokens", "candidates_tokens", "total_tokens")}
+        self._latency = metrics.distribution("latency_ms")
+
+    async def call(self, record: PromptRecord):
+        result = await self._client.generate_content(record.model, record.body, self.stream)
+        return [responses_table_row(record, result, self.run_id, self._client.redact)]
+
+    def count(self, row: dict) -> None:
+        c = self._counters
+        c[f"responses_{row['status']}"].inc()
+        c["requests"].inc(row["attempts"])
+        c["retries"].inc(max(0, row["attempts"] - 1))
+        c["http_429"].inc(row["throttled_attempts"])
+        self._latency.update(int(row["latency_ms"]))
+        usage = row["usage"]
+        for name in ("prompt", "candidates", "total"):
+            c[f"{name}_tokens"].inc(usage[f"{name}_token_count"] or 0)
+
+
+class GenerateContent(beam.PTransform):
+    def __init__(self, connection: VertexConnection, run_id: str, stream: bool = False):
+        super().__init__()
+        self.connection, self.run_id, self.stream = connection, run_id, stream
+
+    def expand(self, records):
+        return records | beam.ParDo(_GenerateContentFn(self.connection, self.stream, self.run_id))

@@ -1,0 +1,156 @@
+"""From one parsed JSON line to a PromptRecord: the request to send and
+everything that travels with it to the output. A line that cannot be used
+raises RejectedLine with the reason."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from vertex.request_body import as_content, merge_defaults, to_camel_case, user_content
+
+TASKS = ("text", "image")
+# Record-level settings that a prompt or template record may carry beside its prompt.
+_RECORD_SETTINGS = {"systemInstruction", "generationConfig", "safetySettings", "tools",
+                    "toolConfig", "labels", "cachedContent"}
+
+
+class SourceLine(NamedTuple):
+    source: str
+    line_number: int
+    text: str
+
+
+class PromptRecord(NamedTuple):
+    id: str
+    task: str
+    model: str
+    body: dict           # the request body, as sent
+    metadata: str | None  # the record's `metadata`, as JSON
+    source: str
+    line_number: int
+
+
+class RejectedLine(ValueError):
+    """The reason a line cannot become a record."""
+
+
+@dataclass(frozen=True)
+class RecordDefaults:
+    """Job-level settings; a record's own values win over them."""
+    model: str = "gemini-2.5-flash"
+    image_model: str = "imagen-4.0-fast-generate-001"
+    task: str = "text"
+    prompt_template: str | None = None
+    system_instruction: Any = None          # a string or a Content object
+    generation_config: dict | None = None
+    safety_settings: list | None = None
+    defaults_body: dict = field(init=False, default_factory=dict)
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, not {self.task!r}")
+        body: dict = {}
+        if self.system_instruction is not None:
+            body["systemInstruction"] = as_content(self.system_instruction)
+        if self.generation_config is not None:
+            if not isinstance(self.generation_config, dict):
+                raise ValueError("generation_config must be a JSON object")
+            body["generationConfig"] = to_camel_case(self.generation_config)
+        if self.safety_settings is not None:
+            if not isinstance(self.safety_settings, list):
+                raise ValueError("safety_settings must be a JSON list")
+            body["safetySettings"] = to_camel_case(self.safety_settings)
+        object.__setattr__(self, "defaults_body", body)
+
+
+def parse_json_line(line: SourceLine) -> dict:
+    try:
+        value = json.loads(line.text)
+    except ValueError as error:
+        raise RejectedLine(f"not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise RejectedLine(f"not a JSON object but {type(value).__name__}")
+    return value
+
+
+def _prompt(obj: dict, defaults: RecordDefaults) -> str | None:
+    prompt = obj.get("prompt")
+    if prompt is not None:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise RejectedLine("prompt must be a non-empty string")
+        return prompt
+    if defaults.prompt_template:
+        try:
+            return defaults.prompt_template.format_map(obj)
+        except KeyError as error:
+            raise RejectedLine(f"prompt_template needs field {error.args[0]!r}, "
+                               "which this record lacks") from None
+        except (IndexError, ValueError, AttributeError) as error:
+            raise RejectedLine(f"prompt_template cannot be filled: {error}") from None
+    return None
+
+
+def _text_body(obj: dict, defaults: RecordDefaults) -> dict:
+    if "request" in obj:
+        request = obj["request"]
+        if not isinstance(request, dict):
+            raise RejectedLine("request must be a JSON object (a GenerateContentRequest)")
+        body = to_camel_case(request)
+    else:
+        prompt = _prompt(obj, defaults)
+        if prompt is None:
+            raise RejectedLine("no usable prompt: the record has no prompt or request"
+                               + ("" if defaults.prompt_template else
+                                  ", and no --prompt_template was given"))
+        settings = to_camel_case({k: v for k, v in obj.items()
+                                  if k not in ("contents", "request")})
+        body = {k: v for k, v in settings.items() if k in _RECORD_SETTINGS}
+        body["contents"] = [user_content(prompt)]
+        if "systemInstruction" in body:
+            try:
+                body["systemInstruction"] = as_content(body["systemInstruction"])
+            except ValueError as error:
+                raise RejectedLine(str(error)) from None
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise RejectedLine("request has no contents")
+    return merge_defaults(body, defaults.defaults_body)
+
+
+def _image_body(obj: dict, defaults: RecordDefaults) -> dict:
+    prompt = _prompt(obj, defaults)
+    if prompt is None:
+        raise RejectedLine("an image record needs a prompt (or --prompt_template)")
+    parameters = obj.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise RejectedLine("parameters must be a JSON object")
+    return {"instances": [{"prompt": prompt}], "parameters": to_camel_case(parameters)}
+
+
+def derived_id(task: str, model: str, body: dict) -> str:
+    """Stable across runs: the same content, model and settings give the same id."""
+    canonical = json.dumps([task, model, body], sort_keys=True, separators=(",", ":"))
+    return "h-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+def build_record(line: SourceLine, defaults: RecordDefaults) -> PromptRecord:
+    obj = parse_json_line(line)
+    task = obj.get("task", defaults.task)
+    if task not in TASKS:
+        raise RejectedLine(f"unknown task {task!r}; one of {', '.join(TASKS)}")
+    model = obj.get("model") or (defaults.image_model if task == "image" else defaults.model)
+    if not isinstance(model, str):
+        raise RejectedLine("model must be a string")
+    body = _image_body(obj, defaults) if task == "image" else _text_body(obj, defaults)
+    record_id = obj.get("id")
+    if record_id is None or record_id == "":
+        record_id = derived_id(task, model, body)
+    elif not isinstance(record_id, (str, int)) or isinstance(record_id, bool):
+        raise RejectedLine("id must be a string or an integer")
+    metadata = obj.get("metadata")
+    return PromptRecord(
+        id=str(record_id), task=task, model=model, body=body,
+        metadata=None if metadata is None else json.dumps(metadata, sort_keys=True),
+        source=line.source, line_number=line.line_number)

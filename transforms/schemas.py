@@ -1,0 +1,52 @@
+"""The output tables' Parquet schemas, defined once (DESIGN.md lists the columns)."""
+import pyarrow as pa
+
+SAFETY_RATING = pa.struct([
+    ("category", pa.string()), ("probability", pa.string()),
+    ("probability_score", pa.float64()), ("severity", pa.string()),
+    ("severity_score", pa.float64()), ("blocked", pa.bool_()),
+])
+USAGE = pa.struct([
+    ("prompt_token_count", pa.int64()), ("candidates_token_count", pa.int64()),
+    ("total_token_count", pa.int64()), ("cached_content_token_count", pa.int64()),
+    ("thoughts_token_count", pa.int64()), ("tool_use_prompt_token_count", pa.int64()),
+])
+FUNCTION_CALL = pa.struct([("name", pa.string()), ("args_json", pa.string())])
+CANDIDATE = pa.struct([("index", pa.int64()), ("text", pa.string()),
+                       ("finish_reason", pa.string())])
+
+RESPONSES = pa.schema([
+    ("run_id", pa.string()),
+    ("id", pa.string()),
+    ("model", pa.string()),
+    ("status", pa.string()),              # ok | blocked | error
+    ("text", pa.string()),
+    ("finish_reason", pa.string()),
+    ("safety_ratings", pa.list_(SAFETY_RATING)),
+    ("block_reason", pa.string()),
+    ("block_reason_message", pa.string()),
+    ("usage", USAGE),
+    ("model_version", pa.string()),
+    ("response_id", pa.string()),
+    ("function_calls", pa.list_(FUNCTION_CALL)),
+    ("candidates", pa.list_(CANDIDATE)),
+    ("error_code", pa.string()),          # canonical status, e.g. RESOURCE_EXHAUSTED
+    ("http_status", pa.int32()),
+    ("error_message", pa.string()),
+    ("attempts", pa.int32()),
+    ("throttled_attempts", pa.int32()),   # attempts answered 429
+    ("latency_ms", pa.float64()),
+    ("first_token_ms", pa.float64()),     # --stream only
+    ("metadata", pa.string()),            # the record's metadata, as JSON
+    ("source", pa.string()),
+    ("line_number", pa.int64()),
+    ("response_json", pa.string()),
+])
+
+REJECTED = pa.schema([
+    ("run_id", pa.string()),
+    ("source", pa.string()),
+    ("line_number", pa.int64()),
+    ("raw_line", pa.string()),
+    ("reason", pa.string()),
+])
