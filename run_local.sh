@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# ./run_local.sh          set up, start the local Vertex AI emulator, run the sample
+#                         job on samples/, print the summary and where the output is
+# ./run_local.sh test     set up and run the whole test suite (extra args go to pytest)
+#
+# Set-up is a virtualenv in .venv (override with VENV=...), installed from setup.py;
+# it is redone only when setup.py changes.
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=${VENV:-.venv}
+PY="$VENV/bin/python"
+
+setup() {
+    if [ ! -x "$PY" ]; then
+        python3 -m venv "$VENV"
+    fi
+    local stamp="$VENV/.installed-$(sha256sum setup.py | cut -c1-16)"
+    if [ ! -f "$stamp" ]; then
+        echo "Installing into $VENV (a minute or two the first time)..." >&2
+        "$PY" -m pip install -q --disable-pip-version-check -e ".[local,test]" 2> >(grep -v "is ignored: it is neither" >&2)
+        rm -f "$VENV"/.installed-*
+        touch "$stamp"
+    fi
+}
+
+start_emulator() {
+    EMULATOR_LOG=$(mktemp)
+    PORT_FILE=$(mktemp)
+    rm -f "$PORT_FILE"
+    "$PY" -m emulator --port 0 --port_file "$PORT_FILE" "$@" >"$EMULATOR_LOG" 2>&1 &
+    EMULATOR_PID=$!
+    trap 'kill $EMULATOR_PID 2>/dev/null || true' EXIT
+    for _ in $(seq 100); do
+        [ -s "$PORT_FILE" ] && break
+        if ! kill -0 "$EMULATOR_PID" 2>/dev/null; then cat "$EMULATOR_LOG" >&2; exit 1; fi
+        sleep 0.1
+    done
+    [ -s "$PORT_FILE" ] || { echo "the emulator did not start" >&2; cat "$EMULATOR_LOG" >&2; exit 1; }
+    ENDPOINT="http://127.0.0.1:$(cat "$PORT_FILE")"
+    echo "Emulator at $ENDPOINT" >&2
+}
+
+run_sample() {
+    local output=${OUTPUT:-out/sample}
+    start_emulator --latency_ms 50 --jitter_ms 20 --rpm 6000
+    "$PY" -m pipeline \
+        --input 'samples/*.jsonl' --output "$output" --endpoint "$ENDPOINT" \
+        --prompt_template 'Classify the sentiment of this {category} review as positive, negative or mixed, and say why in one sentence. Review: {review}' \
+        --system_instruction 'You label customer reviews for a retail analytics team.' \
+        --generation_config '{"temperature": 0.2, "maxOutputTokens": 256}' \
+        --rpm 3000 --concurrency 32
+    echo
+    echo "Output in $output/ (Parquet tables, summary.json). Status counts read back with DuckDB:"
+    "$PY" - "$output" <<'PYEOF'
+import sys, duckdb
+out = sys.argv[1]
+print(duckdb.sql(f"SELECT status, count(*) AS records, sum(usage.total_token_count) AS tokens "
+                 f"FROM read_parquet('{out}/responses-*.parquet') GROUP BY status ORDER BY status"))
+print(duckdb.sql(f"SELECT line_number, reason FROM read_parquet('{out}/rejected-*.parquet') "
+                 f"ORDER BY line_number"))
+PYEOF
+}
+
+setup
+case "${1:-run}" in
+    run) run_sample ;;
+    test) shift; exec "$PY" -m pytest "$@" ;;
+    *) echo "usage: $0 [run|test [pytest args]]" >&2; exit 2 ;;
+esac
