@@ -14,6 +14,7 @@ from apache_beam.options import pipeline_options as beam_options
 from pipeline import graph
 from pipeline.options import OptionError, VertexBatchOptions, job_config, without_secrets
 from pipeline.summary import make_summary, write_summary
+from vertex.errors import FatalApiError
 
 
 def help_text() -> str:
@@ -32,21 +33,55 @@ def help_text() -> str:
     return parser.format_help()
 
 
-def fatal_message(error: BaseException) -> str | None:
-    """The message of a FatalApiError raised on a worker, however the runner wrapped it."""
-    text = str(error)
-    marker = "FatalApiError: "
-    if marker in text:
-        return text[text.rindex(marker) + len(marker):].strip().splitlines()[0]
-    cause = error.__cause__ or error.__context__
-    return fatal_message(cause) if cause is not None else None
+def fatal_message(error: BaseException | None) -> str | None:
+    """The message of a FatalApiError raised on a worker, however the runner
+    passed it on: as itself, as a cause, or as text (remote runners)."""
+    while error is not None:
+        if isinstance(error, FatalApiError):
+            return str(error).split(" [while running")[0]
+        text = str(error)
+        marker = "FatalApiError: "
+        if marker in text:
+            return text[text.rindex(marker) + len(marker):].strip().splitlines()[0]
+        error = error.__cause__ or error.__context__
+    return None
+
+
+class _HideFatalApiErrorTracebacks(logging.Filter):
+    """In-process runners log a worker's exception before re-raising it; for a
+    FatalApiError the job prints one clear line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return fatal_message(record.exc_info[1] if record.exc_info else None) is None \
+            and "FatalApiError" not in record.getMessage()
+
+
+def local_runner(options: beam_options.PipelineOptions):
+    """The runner for --runner DirectRunner (the default).
+
+    Beam's DirectRunner first tries the Prism runner, a binary it downloads
+    from GitHub on first use; its fallback, the in-process FnApiRunner, needs
+    no download and honours --direct_num_workers and --direct_running_mode, so
+    local jobs use it directly. Other runners are left to Beam.
+    """
+    if options.view_as(beam_options.StandardOptions).runner not in (None, "DirectRunner"):
+        return None
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
 
 
 def main(argv: list[str]) -> int:
     if "-h" in argv or "--help" in argv:
         print(help_text())
         return 0
-    logging.getLogger().setLevel(logging.WARNING)
+    # Configured before Beam does, so that its basicConfig() keeps this handler.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_HideFatalApiErrorTracebacks())
     beam_argv = without_secrets(argv)
     try:
         options = beam_options.PipelineOptions(beam_argv)
@@ -59,7 +94,7 @@ def main(argv: list[str]) -> int:
         return 2
 
     started = time.monotonic()
-    pipeline = beam.Pipeline(options=options)
+    pipeline = beam.Pipeline(runner=local_runner(options), options=options)
     graph.build(pipeline, config)
     try:
         result = pipeline.run()

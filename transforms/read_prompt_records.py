@@ -21,7 +21,7 @@ def _numbered_lines(readable_file: fileio.ReadableFile):
     source = readable_file.metadata.path
     lines, blank = metrics.counter("input_lines"), metrics.counter("blank_lines")
     with readable_file.open() as f:
-        for number, raw in enumerate(f, start=1):
+        for number, raw in enumerate(iter(f.readline, b""), start=1):
             text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             if not text.strip():
                 blank.inc()  # JSONL readers skip blank lines; they are counted, not rejected

@@ -1,0 +1,72 @@
+"""The limiter on a fake clock: what it decides, not how long it takes."""
+import asyncio
+
+import pytest
+
+from vertex.rate_limit import RateLimiter
+
+
+class FakeTime:
+    def __init__(self):
+        self.now = 1000.0
+
+    def clock(self):
+        return self.now
+
+    async def sleep(self, seconds):
+        self.now += seconds
+
+
+def starts(limiter, time, token_counts):
+    async def go():
+        result = []
+        for tokens in token_counts:
+            await limiter.acquire(tokens)
+            result.append(round(time.now - 1000.0, 6))
+        return result
+    return asyncio.run(go())
+
+
+def test_requests_are_spaced_evenly_at_the_rpm():
+    time = FakeTime()
+    limiter = RateLimiter(rpm=600, clock=time.clock, sleep=time.sleep)
+    assert starts(limiter, time, [0] * 5) == [0.0, 0.1, 0.2, 0.3, 0.4]
+
+
+def test_tokens_per_minute_delay_the_request_after_a_large_one():
+    time = FakeTime()
+    limiter = RateLimiter(tpm=6000, clock=time.clock, sleep=time.sleep)  # 100 tokens/s
+    assert starts(limiter, time, [50, 200, 10]) == [0.0, 0.5, 2.5]
+
+
+def test_real_usage_corrects_the_estimate():
+    time = FakeTime()
+    limiter = RateLimiter(tpm=6000, clock=time.clock, sleep=time.sleep)
+    starts(limiter, time, [100])
+    limiter.settle(estimated_tokens=100, actual_tokens=300)
+    assert starts(limiter, time, [0]) == [3.0]
+
+
+def test_the_stricter_limit_wins():
+    time = FakeTime()
+    limiter = RateLimiter(rpm=60, tpm=600000, clock=time.clock, sleep=time.sleep)
+    assert starts(limiter, time, [10, 10]) == [0.0, 1.0]
+
+
+def test_no_limit_never_waits():
+    time = FakeTime()
+    assert starts(RateLimiter(clock=time.clock, sleep=time.sleep), time, [5, 5, 5]) == [0, 0, 0]
+
+
+def test_an_idle_limiter_does_not_bank_a_burst():
+    time = FakeTime()
+    limiter = RateLimiter(rpm=60, clock=time.clock, sleep=time.sleep)
+    starts(limiter, time, [0])
+    time.now += 100  # idle for a long time
+    assert starts(limiter, time, [0, 0]) == [100.0, 101.0]
+
+
+@pytest.mark.parametrize("kwargs", [{"rpm": 0}, {"tpm": -1}])
+def test_limits_must_be_positive(kwargs):
+    with pytest.raises(ValueError):
+        RateLimiter(**kwargs)

@@ -1,0 +1,124 @@
+"""The Vertex client against the emulator over real HTTP."""
+import asyncio
+
+import pytest
+import tenacity
+
+from transforms.vertex_connection import VertexConnection
+from vertex.auth import Secret
+from vertex.client import CallSettings
+from vertex.errors import FatalApiError, VertexApiError, error_from_response
+from vertex.request_body import user_content
+from vertex.retry import wait_for_server_hint
+
+FAST_RETRIES = dict(initial_backoff_s=0.01, max_backoff_s=0.05)
+
+
+def call(url, prompt, *, model="gemini-2.5-flash", stream=False, api_key=None, project=None,
+         body=None, **settings):
+    connection = VertexConnection(
+        project=project, endpoint_url=url, api_key=Secret(api_key) if api_key else None,
+        settings=CallSettings(**{**FAST_RETRIES, **settings}))
+
+    async def go():
+        client = await connection.create_client()
+        try:
+            return await client.generate_content(
+                model, body or {"contents": [user_content(prompt)]}, stream=stream)
+        finally:
+            await client.aclose()
+    return asyncio.run(go())
+
+
+def test_a_plain_call(emulator):
+    result = call(emulator.url, "Hello")
+    assert result.ok and result.attempts == 1 and result.http_status == 200
+    assert result.response["candidates"][0]["content"]["parts"][0]["text"]
+    assert emulator.stats()["by_status"] == {"200": 1}
+
+
+@pytest.mark.parametrize("code", [429, 500, 502, 503, 504])
+def test_retryable_statuses_are_retried_until_success(emulator, code):
+    result = call(emulator.url, f"x [[emulator: fail={code}x2]]")
+    assert result.ok and result.attempts == 3
+    assert result.throttled == (2 if code == 429 else 0)
+
+
+def test_other_client_errors_are_not_retried(emulator):
+    result = call(emulator.url, None, body={"contents": [user_content("x")], "bogus": 1})
+    assert not result.ok and result.attempts == 1
+    assert isinstance(result.error, VertexApiError) and result.error.code == 400
+    assert "Unknown name" in result.error.message
+
+
+def test_attempts_run_out_into_an_error_result(emulator):
+    result = call(emulator.url, "x [[emulator: fail=503]]", max_attempts=3)
+    assert not result.ok and result.attempts == 3 and result.error.code == 503
+    assert emulator.stats()["by_status"] == {"503": 3}
+
+
+@pytest.mark.parametrize("fault", ["drop", "truncate"])
+def test_dropped_connections_and_cut_off_bodies_are_retried(emulator, fault):
+    result = call(emulator.url, f"x [[emulator: {fault}x1]]")
+    assert result.ok and result.attempts == 2
+
+
+def test_streaming_joins_chunks_into_the_same_answer_and_times_the_first_token(emulator):
+    whole = call(emulator.url, "Tell me a story")
+    streamed = call(emulator.url, "Tell me a story", stream=True)
+    text = lambda r: r.response["candidates"][0]["content"]["parts"][0]["text"]  # noqa: E731
+    assert streamed.ok and text(streamed) == text(whole)
+    assert streamed.first_token_ms is not None and streamed.first_token_ms >= 0
+    assert streamed.response["usageMetadata"] == whole.response["usageMetadata"]
+    assert emulator.stats()["by_method"]["streamGenerateContent"] == 1
+
+
+def test_an_error_in_the_middle_of_a_stream_is_retried(emulator):
+    result = call(emulator.url, "x [[emulator: stream_error x1]]", stream=True)
+    assert result.ok and result.attempts == 2
+
+
+@pytest.mark.timeout(20)  # the backoff without the hint would take 30 s and time out
+def test_the_server_retry_hint_is_followed(emulator):
+    result = call(emulator.url, "x [[emulator: fail=429x1, retry_after=0.3]]",
+                  initial_backoff_s=30, max_backoff_s=30)
+    assert result.ok and result.attempts == 2 and result.throttled == 1
+
+
+def test_retry_hints_are_read_from_retry_info_and_the_retry_after_header():
+    body = (b'{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "m", '
+            b'"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", '
+            b'"retryDelay": "50s"}]}}')
+    assert error_from_response(429, body).retry_after_s == 50.0
+    assert error_from_response(503, b"oops", {"retry-after": "7"}).retry_after_s == 7.0
+    wait = wait_for_server_hint(tenacity.wait_fixed(1))
+    state = tenacity.RetryCallState(None, None, (), {})
+    state.set_exception((VertexApiError, VertexApiError(429, "R", "m", 50.0), None))
+    assert wait(state) == 50.0  # not capped at a client-side maximum of 30 s
+
+
+def test_the_per_record_deadline_stops_retries(emulator):
+    result = call(emulator.url, "x [[emulator: fail=503]]", max_attempts=100,
+                  initial_backoff_s=0.2, max_backoff_s=0.2, deadline_s=0.5)
+    assert not result.ok and 2 <= result.attempts < 100
+
+
+def test_unknown_model_stops_the_job(emulator):
+    with pytest.raises(FatalApiError, match="404 NOT_FOUND for model 'gemini-0-nonexistent'"):
+        call(emulator.url, "x", model="gemini-0-nonexistent")
+
+
+def test_express_mode_sends_the_key_in_a_header_and_wrong_keys_stop_the_job(start_emulator):
+    emulator = start_emulator("--require_api_key", "key-123-secret")
+    assert call(emulator.url, "x", api_key="key-123-secret").ok
+    with pytest.raises(FatalApiError) as missing:
+        call(emulator.url, "x")
+    assert "401 UNAUTHENTICATED" in str(missing.value)
+    with pytest.raises(FatalApiError) as wrong:
+        call(emulator.url, "x", api_key="wrong-key-456")
+    assert "403 PERMISSION_DENIED" in str(wrong.value)
+    assert "wrong-key-456" not in str(wrong.value)
+
+
+def test_regional_project_paths_reach_the_emulator(emulator):
+    assert call(emulator.url, "x", project="my-project").ok
