@@ -20,14 +20,14 @@ setup(
         # httpx's own at hundreds of requests in flight (bench/transport.py).
         "httpx-aiohttp>=0.1.8",
         "aiohttp>=3.9",
-        "tenacity>=8.2",
+        "tenacity>=8.3",
         "pyarrow>=14",
     ],
     extras_require={
         # Pillow encodes the emulator's images (PNG, JPEG, WebP, ...); DuckDB
         # lets run_local.sh show the Parquet it wrote.
         "local": ["pillow>=10", "duckdb>=1.0"],
-        "test": ["pillow>=10", "duckdb>=1.0", "pytest>=8", "pytest-timeout>=2",
+        "test": ["pillow>=10", "duckdb>=1.0", "pandas>=2", "pytest>=8", "pytest-timeout>=2",
                  "gcp-storage-emulator>=2024.1", "google-genai>=1.0"],
     },
 )

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import duckdb
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -65,7 +66,7 @@ def test_every_line_ends_up_in_exactly_one_table(emulator, sample, tmp_path, cap
     assert '"all_lines_accounted_for": true' in capsys.readouterr().out
 
 
-def test_output_has_one_schema_and_opens_in_duckdb(emulator, sample, tmp_path):
+def test_output_has_one_schema_and_opens_in_duckdb_and_pandas(emulator, sample, tmp_path):
     out = tmp_path / "out"
     run_job(sample, out, emulator.url)
     for table, schema in (("responses", schemas.RESPONSES), ("rejected", schemas.REJECTED)):
@@ -79,6 +80,8 @@ def test_output_has_one_schema_and_opens_in_duckdb(emulator, sample, tmp_path):
         f"SELECT DISTINCT unnest(safety_ratings).category FROM "
         f"read_parquet('{out}/responses-*.parquet')").fetchall()
     assert len(categories) == 4
+    frame = pd.read_parquet(next(out.glob("responses-*.parquet")))
+    assert len(frame) == 6 and set(frame["status"]) == {"ok", "blocked"}
 
 
 def test_failed_calls_become_error_rows(emulator, tmp_path):

@@ -68,8 +68,8 @@ class VertexClient:
         self._limiters: dict[str, RateLimiter] = {}
         self._models_answered: set[str] = set()
         stop = tenacity.stop_after_attempt(settings.max_attempts)
-        if settings.deadline_s:
-            stop = stop | tenacity.stop_after_delay(settings.deadline_s)
+        if settings.deadline_s:  # no wait may end past the record's deadline
+            stop = stop | tenacity.stop_before_delay(settings.deadline_s)
         self._retry = {**retry_policy(settings.max_attempts, settings.initial_backoff_s,
                                       settings.max_backoff_s), "stop": stop}
 

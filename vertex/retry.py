@@ -18,8 +18,12 @@ def is_retryable(error: BaseException) -> bool:
 
 
 class wait_for_server_hint(tenacity.wait.wait_base):
-    """The server's own retry hint (Retry-After, google.rpc.RetryInfo) when it
-    gives one, otherwise the fallback (exponential backoff with jitter)."""
+    """The fallback (exponential backoff with jitter), but never less than the
+    server's own hint (Retry-After, google.rpc.RetryInfo).
+
+    The hint is a minimum, not the wait: a 429's hint says when capacity for
+    one request frees up, and every client that got it would come back at
+    that same instant and collide again."""
 
     def __init__(self, fallback: tenacity.wait.wait_base, max_hint_s: float = 600.0):
         self.fallback = fallback
@@ -27,10 +31,8 @@ class wait_for_server_hint(tenacity.wait.wait_base):
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         error = retry_state.outcome.exception() if retry_state.outcome else None
-        hint = getattr(error, "retry_after_s", None)
-        if hint is not None and hint >= 0:
-            return min(hint, self.max_hint_s)
-        return self.fallback(retry_state)
+        hint = getattr(error, "retry_after_s", None) or 0.0
+        return max(min(hint, self.max_hint_s), self.fallback(retry_state))
 
 
 def retry_policy(max_attempts: int, initial_backoff_s: float = 1.0,
