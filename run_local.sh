@@ -50,14 +50,17 @@ run_sample() {
         --generation_config '{"temperature": 0.2, "maxOutputTokens": 256}' \
         --rpm 3000 --concurrency 32
     echo
-    echo "Output in $output/ (Parquet tables, summary.json). Status counts read back with DuckDB:"
+    echo "Output in $output/ (Parquet tables, images/, summary.json). This run's tables read back with DuckDB:"
     "$PY" - "$output" <<'PYEOF'
-import sys, duckdb
-out = sys.argv[1]
+import json, sys, duckdb
+files = json.load(open(f"{sys.argv[1]}/summary.json"))["files"]
 print(duckdb.sql(f"SELECT status, count(*) AS records, sum(usage.total_token_count) AS tokens "
-                 f"FROM read_parquet('{out}/responses-*.parquet') GROUP BY status ORDER BY status"))
-print(duckdb.sql(f"SELECT line_number, reason FROM read_parquet('{out}/rejected-*.parquet') "
-                 f"ORDER BY line_number"))
+                 f"FROM read_parquet('{files['responses']}') GROUP BY status ORDER BY status"))
+print(duckdb.sql(f"SELECT status, count(DISTINCT id) AS records, count(uri) AS images, "
+                 f"sum(byte_size) AS bytes FROM read_parquet('{files['images']}') "
+                 f"GROUP BY status ORDER BY status"))
+print(duckdb.sql(f"SELECT source, line_number, reason FROM read_parquet('{files['rejected']}') "
+                 f"ORDER BY source, line_number"))
 PYEOF
 }
 

@@ -22,12 +22,14 @@ setup(
         "aiohttp>=3.9",
         "tenacity>=8.3",
         "pyarrow>=14",
+        # Reads the size of every image format Imagen returns (PNG, JPEG, WebP,
+        # GIF, BMP, TIFF, ICO) for the images table; the emulator draws with it.
+        "pillow>=10",
     ],
     extras_require={
-        # Pillow encodes the emulator's images (PNG, JPEG, WebP, ...); DuckDB
-        # lets run_local.sh show the Parquet it wrote.
-        "local": ["pillow>=10", "duckdb>=1.0"],
-        "test": ["pillow>=10", "duckdb>=1.0", "pandas>=2", "pytest>=8", "pytest-timeout>=2",
+        # DuckDB lets run_local.sh show the Parquet it wrote.
+        "local": ["duckdb>=1.0"],
+        "test": ["duckdb>=1.0", "pandas>=2", "pytest>=8", "pytest-timeout>=2",
                  "gcp-storage-emulator>=2024.1", "google-genai>=1.0"],
     },
 )

@@ -218,5 +218,18 @@ def generate_candidates(model: str, request: dict, markers: Markers) -> list[Can
         else:
             full = _sentence_text(rng, rng.randint(15, 60))
         text, finish = _cut(full, config)
-        candidates.append(Candidate([{"text": text}], finish, ratings, count_tokens(text), index))
+        parts = [{"text": text}]
+        if "IMAGE" in (config.get("responseModalities") or []):
+            parts.append({"inlineData": {"mimeType": "image/png",
+                                         "data": _image_part(prompt, index)}})
+        candidates.append(Candidate(parts, finish, ratings, count_tokens(text), index))
     return candidates
+
+
+def _image_part(prompt: str, index: int) -> str:
+    """An image in an answer, for image-capable models asked for IMAGE output."""
+    import base64
+
+    from emulator.images import render_image
+    data, _ = render_image(prompt, {"outputOptions": {}}, index, scale=0.25)
+    return base64.b64encode(data).decode()

@@ -18,13 +18,18 @@ def metric_values(result) -> tuple[dict[str, int], dict[str, dict]]:
     for c in query["counters"]:
         value = c.committed if c.committed is not None else c.attempted
         counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + (value or 0)
-    distributions = {}
-    for d in query["distributions"]:
+    distributions: dict[str, dict] = {}
+    for d in query["distributions"]:  # one per step: merge them
         value = d.committed if d.committed is not None else d.attempted
-        if value is not None and value.count:
-            distributions[d.key.metric.name] = {
-                "count": value.count, "mean": round(value.mean, 1),
-                "min": value.min, "max": value.max}
+        if value is None or not value.count:
+            continue
+        merged = distributions.setdefault(d.key.metric.name, {
+            "count": 0, "sum": 0, "min": value.min, "max": value.max})
+        merged["count"] += value.count
+        merged["sum"] += value.sum
+        merged["min"], merged["max"] = min(merged["min"], value.min), max(merged["max"], value.max)
+    for merged in distributions.values():
+        merged["mean"] = round(merged.pop("sum") / merged["count"], 1)
     return counters, distributions
 
 
@@ -33,6 +38,8 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
     c = lambda name: counters.get(name, 0)  # noqa: E731
     responses = {s: c(f"responses_{s}") for s in ("ok", "blocked", "error")}
     responses["total"] = sum(responses.values())
+    images = {s: c(f"image_records_{s}") for s in ("ok", "blocked", "error")}
+    images["total"] = sum(images.values())
     rejected = c("rejected_rows")
     return {
         "run_id": config.run_id,
@@ -42,8 +49,12 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         "input_lines": c("input_lines"),
         "blank_lines_skipped": c("blank_lines"),
         "responses": responses,
+        "image_records": images,
+        "images_written": c("images_written"),
+        "image_bytes": c("image_bytes"),
         "rejected": rejected,
-        "all_lines_accounted_for": responses["total"] + rejected == c("input_lines"),
+        "all_lines_accounted_for":
+            responses["total"] + images["total"] + rejected == c("input_lines"),
         "requests": c("requests"),
         "retries": c("retries"),
         "http_429": c("http_429"),
@@ -53,7 +64,7 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         "wall_time_s": round(wall_time_s, 3),
         "records_per_s": round(responses["total"] / wall_time_s, 2) if wall_time_s else None,
         "files": {table: FileSystems.join(config.output, f"{table}-{config.run_id}-*.parquet")
-                  for table in ("responses", "rejected")},
+                  for table in ("responses", "images", "rejected")},
     }
 
 

@@ -2,12 +2,15 @@
 Gemini generateContent (or streamGenerateContent with stream=True)."""
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 
 import apache_beam as beam
 
 from transforms import metrics
 from transforms.concurrent_calls import ConcurrentCallsDoFn
+from transforms.image_files import ImageFiles
 from transforms.prompt_records import PromptRecord
 from transforms.vertex_connection import VertexConnection, shared_client
 from vertex.client import CallResult
@@ -15,9 +18,11 @@ from vertex.errors import describe_error
 from vertex.response_rows import response_row, usage_row
 
 
-def responses_table_row(record: PromptRecord, result: CallResult, run_id: str, redact) -> dict:
+def responses_table_row(record: PromptRecord, result: CallResult, run_id: str, redact,
+                        image_uris: list[str] = ()) -> dict:
     """The row for one record: the parsed answer, or why there is none."""
     row = {
+        "image_uris": list(image_uris),
         "run_id": run_id, "id": record.id, "model": record.model,
         "attempts": result.attempts, "throttled_attempts": result.throttled,
         "latency_ms": round(result.latency_ms, 3),
@@ -39,14 +44,32 @@ def responses_table_row(record: PromptRecord, result: CallResult, run_id: str, r
     return row
 
 
+def store_inline_images(files: ImageFiles, record_id: str, response: dict) -> list[str]:
+    """Writes the images of an answer (inlineData parts, e.g. from an image
+    capable Gemini model) to files and drops their bytes from the answer.
+    Blocking I/O: run it in a thread."""
+    uris = []
+    for candidate in response.get("candidates") or []:
+        for part in (candidate.get("content") or {}).get("parts") or []:
+            blob = part.get("inlineData") if isinstance(part, dict) else None
+            if isinstance(blob, dict) and str(blob.get("mimeType", "")).startswith("image/") \
+                    and blob.get("data"):
+                path = files.path(record_id, len(uris), blob["mimeType"])
+                files.write(path, base64.b64decode(blob.pop("data")))
+                uris.append(path)
+    return uris
+
+
 class _GenerateContentFn(ConcurrentCallsDoFn):
-    def __init__(self, connection: VertexConnection, stream: bool, run_id: str):
+    def __init__(self, connection: VertexConnection, stream: bool, run_id: str,
+                 output: str | None):
         super().__init__(max_pending=connection.settings.max_in_flight)
-        self.connection, self.stream, self.run_id = connection, stream, run_id
+        self.connection, self.stream, self.run_id, self.output = connection, stream, run_id, output
 
     def setup(self):
         super().setup()
         self._client = shared_client(self.connection)
+        self._files = ImageFiles(self.output) if self.output else None
         self._counters = {name: metrics.counter(name) for name in (
             "responses_ok", "responses_blocked", "responses_error", "requests", "retries",
             "http_429", "prompt_tokens", "candidates_tokens", "total_tokens")}
@@ -54,7 +77,11 @@ class _GenerateContentFn(ConcurrentCallsDoFn):
 
     async def call(self, record: PromptRecord):
         result = await self._client.generate_content(record.model, record.body, self.stream)
-        return [responses_table_row(record, result, self.run_id, self._client.redact)]
+        image_uris: list[str] = []
+        if result.ok and self._files is not None:
+            image_uris = await asyncio.to_thread(
+                store_inline_images, self._files, record.id, result.response)
+        return [responses_table_row(record, result, self.run_id, self._client.redact, image_uris)]
 
     def count(self, row: dict) -> None:
         c = self._counters
@@ -69,9 +96,14 @@ class _GenerateContentFn(ConcurrentCallsDoFn):
 
 
 class GenerateContent(beam.PTransform):
-    def __init__(self, connection: VertexConnection, run_id: str, stream: bool = False):
+    """output: where images in answers are written (under images/); without
+    it they stay inline in response_json."""
+
+    def __init__(self, connection: VertexConnection, run_id: str, stream: bool = False,
+                 output: str | None = None):
         super().__init__()
-        self.connection, self.run_id, self.stream = connection, run_id, stream
+        self.connection, self.run_id, self.stream, self.output = connection, run_id, stream, output
 
     def expand(self, records):
-        return records | beam.ParDo(_GenerateContentFn(self.connection, self.stream, self.run_id))
+        return records | beam.ParDo(
+            _GenerateContentFn(self.connection, self.stream, self.run_id, self.output))

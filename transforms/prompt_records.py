@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from vertex.imagen import check_parameters
 from vertex.request_body import as_content, merge_defaults, to_camel_case, user_content
 
 TASKS = ("text", "image")
@@ -126,7 +127,12 @@ def _image_body(obj: dict, defaults: RecordDefaults) -> dict:
     parameters = obj.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise RejectedLine("parameters must be a JSON object")
-    return {"instances": [{"prompt": prompt}], "parameters": to_camel_case(parameters)}
+    parameters = to_camel_case(parameters)
+    try:
+        check_parameters(parameters)  # refused here, before any money is spent
+    except ValueError as error:
+        raise RejectedLine(f"invalid Imagen parameters: {error}") from None
+    return {"instances": [{"prompt": prompt}], "parameters": parameters}
 
 
 def derived_id(task: str, model: str, body: dict) -> str:

@@ -30,6 +30,7 @@ RESPONSES = pa.schema([
     ("response_id", pa.string()),
     ("function_calls", pa.list_(FUNCTION_CALL)),
     ("candidates", pa.list_(CANDIDATE)),
+    ("image_uris", pa.list_(pa.string())),  # images in the answer, stored under images/
     ("error_code", pa.string()),          # canonical status, e.g. RESOURCE_EXHAUSTED
     ("http_status", pa.int32()),
     ("error_message", pa.string()),
@@ -49,4 +50,36 @@ REJECTED = pa.schema([
     ("line_number", pa.int64()),
     ("raw_line", pa.string()),
     ("reason", pa.string()),
+])
+
+SAFETY_ATTRIBUTE = pa.struct([("category", pa.string()), ("score", pa.float64())])
+
+IMAGES = pa.schema([
+    ("run_id", pa.string()),
+    ("id", pa.string()),
+    ("model", pa.string()),
+    ("status", pa.string()),              # ok | blocked | error
+    ("prompt", pa.string()),
+    ("enhanced_prompt", pa.string()),
+    ("image_index", pa.int32()),          # null on a row that says why there is no image
+    ("uri", pa.string()),                 # the file under OUTPUT/images/, or Imagen's gcsUri
+    ("mime_type", pa.string()),
+    ("width", pa.int32()),
+    ("height", pa.int32()),
+    ("byte_size", pa.int64()),
+    ("sha256", pa.string()),
+    ("rai_filtered_reason", pa.string()),
+    ("safety_attributes", pa.list_(SAFETY_ATTRIBUTE)),
+    ("images_requested", pa.int32()),
+    ("images_returned", pa.int32()),
+    ("parameters_json", pa.string()),
+    ("error_code", pa.string()),
+    ("http_status", pa.int32()),
+    ("error_message", pa.string()),
+    ("attempts", pa.int32()),
+    ("throttled_attempts", pa.int32()),
+    ("latency_ms", pa.float64()),
+    ("metadata", pa.string()),
+    ("source", pa.string()),
+    ("line_number", pa.int64()),
 ])

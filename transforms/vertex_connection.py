@@ -8,6 +8,7 @@ VertexClient per connection on its own event loop, shared by every thread
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
 from dataclasses import dataclass
 
@@ -64,3 +65,16 @@ def shared_client(connection: VertexConnection) -> VertexClient:
             _clients[connection] = asyncio.run_coroutine_threadsafe(
                 connection.create_client(), loop).result()
         return _clients[connection]
+
+
+@atexit.register
+def _close_clients() -> None:
+    """Closes the process's connection pools on their own loop before exit."""
+    if _loop is None:
+        return
+    for client in list(_clients.values()):
+        try:
+            asyncio.run_coroutine_threadsafe(client.aclose(), _loop).result(timeout=5)
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+    _clients.clear()
