@@ -31,6 +31,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="extra delay per output token; streaming spreads it across chunks")
     parser.add_argument("--error_rate", type=float, default=0.0,
                         help="share of requests answered 500 or 503 at random")
+    parser.add_argument("--throttle_rate", type=float, default=0.0,
+                        help="share of requests answered 429 at random, as in a burst on "
+                        "a shared quota")
     parser.add_argument("--no_retry_info", action="store_true",
                         help="429 answers carry no google.rpc.RetryInfo or Retry-After")
     parser.add_argument("--require_api_key", help="requests must carry this key "
@@ -47,7 +50,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     return EmulatorConfig(
         rpm=args.rpm, tpm=args.tpm, image_rpm=args.image_rpm, latency_ms=args.latency_ms,
         jitter_ms=args.jitter_ms, token_latency_ms=args.token_latency_ms,
-        error_rate=args.error_rate, retry_info=not args.no_retry_info,
+        error_rate=args.error_rate, throttle_rate=args.throttle_rate, retry_info=not args.no_retry_info,
         require_api_key=args.require_api_key,
         extra_models=tuple(m.strip() for m in args.extra_models.split(",") if m.strip()),
         image_scale=args.image_scale, seed=args.seed)

@@ -178,8 +178,12 @@ class Emulator:
             self.stats.dropped += 1
             request.transport.close()
             raise _Dropped()
+        if self.config.throttle_rate and self.random.random() < self.config.throttle_rate:
+            raise ApiError(429, retry_after_s=1.0 if self.config.retry_info else None)
         if self.config.error_rate and self.random.random() < self.config.error_rate:
             raise ApiError(self.random.choice((500, 503)))
+        if markers.latency_times is not None and attempt > markers.latency_times:
+            markers.latency_ms = 0.0  # only the first N attempts are slow
         return attempt
 
     async def _delay(self, markers: Markers, output_tokens: int = 0) -> None:

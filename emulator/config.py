@@ -23,6 +23,7 @@ class EmulatorConfig:
     jitter_ms: float = 0.0             # mean of an exponential (long-tailed) extra delay
     token_latency_ms: float = 0.0      # per output token
     error_rate: float = 0.0            # share of requests answered 500/503 at random
+    throttle_rate: float = 0.0         # share answered 429 at random (a shared-quota storm)
     retry_info: bool = True            # 429s carry a google.rpc.RetryInfo delay
     require_api_key: str | None = None
     extra_models: tuple[str, ...] = ()
@@ -35,8 +36,9 @@ class EmulatorConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"--{name} must be positive")
-        if not 0.0 <= self.error_rate <= 1.0:
-            raise ValueError("--error_rate must be between 0 and 1")
+        for name in ("error_rate", "throttle_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"--{name} must be between 0 and 1")
         if min(self.latency_ms, self.jitter_ms, self.token_latency_ms) < 0:
             raise ValueError("latencies must not be negative")
         if not 0.01 <= self.image_scale <= 1.0:

@@ -10,7 +10,7 @@ means every attempt):
                             threshold is BLOCK_NONE or OFF
     fail=CODE[xN]           answer CODE (429, 500, 503, ...) to the first N attempts
     retry_after=SECONDS     with fail=429: the RetryInfo delay (and Retry-After header)
-    latency=MS              add MS milliseconds before answering
+    latency=MS[xN]          add MS milliseconds before answering
     drop[xN]                close the connection without answering
     truncate[xN]            answer 200 with the body cut in half
     stream_error[xN]        streaming: send one chunk, then an error event (503)
@@ -33,6 +33,7 @@ class Markers:
     fail_times: int | None = None
     retry_after_s: float | None = None
     latency_ms: float = 0.0
+    latency_times: int | None = None
     drop_times: int | None = None
     drop: bool = False
     truncate: bool = False
@@ -44,7 +45,8 @@ class Markers:
     @property
     def counted(self) -> bool:
         """Whether the behaviour depends on how many attempts were made."""
-        return bool(self.fail_code or self.drop or self.truncate or self.stream_error)
+        return bool(self.fail_code or self.drop or self.truncate or self.stream_error
+                    or self.latency_times)
 
 
 def strip_markers(text: str) -> str:
@@ -71,7 +73,7 @@ def parse_markers(text: str) -> Markers:
             elif name == "retry_after":
                 markers.retry_after_s = float(value or 1)
             elif name == "latency":
-                markers.latency_ms = float(value or 0)
+                markers.latency_ms, markers.latency_times = float(value or 0), times
             elif name in ("drop", "truncate", "stream_error"):
                 setattr(markers, name, True)
                 setattr(markers, f"{name}_times", times)

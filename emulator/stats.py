@@ -1,6 +1,7 @@
 """Counters served at GET /emulator/stats."""
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 
@@ -20,8 +21,12 @@ class Stats:
         self.truncated = 0
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.first_request_at: float | None = None  # wall clock, for rates over the active window
+        self.last_answer_at: float | None = None
 
     def begin(self, method: str, model: str) -> None:
+        if self.first_request_at is None:
+            self.first_request_at = time.time()
         self.requests += 1
         self.by_method[method] += 1
         self.by_model[model] += 1
@@ -29,6 +34,7 @@ class Stats:
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
     def end(self, status: int) -> None:
+        self.last_answer_at = time.time()
         self.in_flight -= 1
         self.by_status[str(status)] += 1
 
@@ -45,4 +51,6 @@ class Stats:
             "truncated_bodies": self.truncated,
             "in_flight": self.in_flight,
             "peak_in_flight": self.peak_in_flight,
+            "first_request_at": self.first_request_at,
+            "last_answer_at": self.last_answer_at,
         }

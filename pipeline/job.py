@@ -12,8 +12,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options import pipeline_options as beam_options
 
 from pipeline import graph
-from pipeline.options import OptionError, VertexBatchOptions, job_config, without_secrets
+from pipeline.options import (OptionError, VertexBatchOptions, is_local, job_config,
+                              without_secrets)
 from pipeline.summary import make_summary, write_summary
+from transforms.progress import ProgressSettings
 from vertex.errors import FatalApiError
 
 
@@ -56,6 +58,19 @@ class _HideFatalApiErrorTracebacks(logging.Filter):
             and "FatalApiError" not in record.getMessage()
 
 
+def count_lines(pattern: str, limit_bytes: int = 1 << 30) -> int | None:
+    """Input lines, for progress lines' ETA; None when the input is large
+    enough that reading it twice would cost noticeable time."""
+    files = FileSystems.match([pattern])[0].metadata_list
+    if sum(f.size_in_bytes for f in files) > limit_bytes:
+        return None
+    total = 0
+    for f in files:
+        with FileSystems.open(f.path) as stream:
+            total += sum(1 for line in iter(stream.readline, b"") if line.strip())
+    return total
+
+
 def local_runner(options: beam_options.PipelineOptions):
     """The runner for --runner DirectRunner (the default).
 
@@ -64,7 +79,7 @@ def local_runner(options: beam_options.PipelineOptions):
     no download and honours --direct_num_workers and --direct_running_mode, so
     local jobs use it directly. Other runners are left to Beam.
     """
-    if options.view_as(beam_options.StandardOptions).runner not in (None, "DirectRunner"):
+    if not is_local(options):
         return None
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
@@ -95,7 +110,8 @@ def main(argv: list[str]) -> int:
 
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=local_runner(options), options=options)
-    graph.build(pipeline, config)
+    expected = count_lines(config.input) if config.progress_every_s else None
+    graph.build(pipeline, config, ProgressSettings(config.progress_every_s, expected))
     try:
         result = pipeline.run()
         result.wait_until_finish()

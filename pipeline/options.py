@@ -8,7 +8,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
+from apache_beam.options.pipeline_options import (DebugOptions, DirectOptions, GoogleCloudOptions,
+                                                  PipelineOptions, StandardOptions, WorkerOptions)
 
 from transforms.prompt_records import TASKS, RecordDefaults
 from transforms.vertex_connection import VertexConnection
@@ -40,10 +41,18 @@ class VertexBatchOptions(PipelineOptions):
                            f"{API_KEY_ENV} and give no --project); never logged or written")
         group.add_argument("--endpoint", help="base URL of a local Vertex AI server, e.g. "
                            "the emulator at http://127.0.0.1:8090 (no credentials sent)")
-        group.add_argument("--rpm", type=float, help="requests per minute per model, for each "
-                           "worker process; unlimited if not given")
-        group.add_argument("--tpm", type=float, help="tokens per minute (prompt and output) per "
-                           "model, for each worker process")
+        group.add_argument("--rpm", type=float, help="the job's requests-per-minute quota per "
+                           "model, split evenly across worker processes; unlimited if not given")
+        group.add_argument("--tpm", type=float, help="the job's tokens-per-minute quota (prompt "
+                           "and output) per model, split across worker processes")
+        group.add_argument("--adaptive_rate", action="store_true", help="the quota is unknown: "
+                           "start from --rpm (or 60) as a guess and find the rate the server "
+                           "allows (cut on 429, raise on success)")
+        group.add_argument("--worker_processes", type=int, help="how many worker processes "
+                           "share --rpm/--tpm (default: from the runner's options, e.g. "
+                           "--direct_num_workers, or Dataflow workers times vCPUs)")
+        group.add_argument("--progress_s", type=float, help="seconds between progress lines "
+                           "(default 10 on the DirectRunner, 0 = none elsewhere)")
         group.add_argument("--concurrency", type=int, default=64,
                            help="requests in flight at most, for each worker process")
         group.add_argument("--max_attempts", type=int, default=6,
@@ -81,6 +90,41 @@ class JobConfig:
     connection: VertexConnection
     defaults: RecordDefaults
     stream: bool
+    worker_processes: int
+    local: bool            # runs on this machine (DirectRunner)
+    progress_every_s: float
+
+
+def is_local(options: PipelineOptions) -> bool:
+    return options.view_as(StandardOptions).runner in (None, "DirectRunner")
+
+
+def _vcpus(machine_type: str | None) -> int:
+    """vCPUs of a Compute Engine machine type: n1-standard-4 -> 4, custom-8-30720 -> 8."""
+    parts = (machine_type or "n1-standard-1").split("-")
+    if parts[0] == "custom" or (len(parts) > 2 and parts[1] == "custom"):
+        numbers = [p for p in parts if p.isdigit()]
+        return int(numbers[0]) if numbers else 1
+    return int(parts[-1]) if parts[-1].isdigit() else 1
+
+
+def worker_processes(options: PipelineOptions, explicit: int | None) -> int:
+    """How many processes call Vertex AI at once, each with its own limiter."""
+    if explicit:
+        return explicit
+    if is_local(options):
+        direct = options.view_as(DirectOptions)
+        if direct.direct_running_mode == "multi_processing":
+            return direct.direct_num_workers or os.cpu_count() or 1
+        return 1
+    if "Dataflow" in (options.view_as(StandardOptions).runner or ""):
+        workers = options.view_as(WorkerOptions)
+        count = workers.max_num_workers or workers.num_workers or 1
+        experiments = options.view_as(DebugOptions).experiments or []
+        per_worker = 1 if "no_use_multiple_sdk_containers" in experiments \
+            else _vcpus(workers.machine_type)
+        return count * per_worker
+    return 1
 
 
 def _json_option(name: str, value: str | None, kind: type):
@@ -125,12 +169,16 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         raise OptionError("--run_id may hold letters, digits, '_', '.', '-' (64 at most)")
     if job.max_attempts is None or job.max_attempts < 1:
         raise OptionError(f"--max_attempts must be at least 1, got {job.max_attempts}")
+    _positive("worker_processes", job.worker_processes)
+    processes = worker_processes(options, job.worker_processes)
+    rpm, tpm = _positive("rpm", job.rpm), _positive("tpm", job.tpm)
     settings = CallSettings(
         max_in_flight=int(_positive("concurrency", job.concurrency, allow_none=False)),
         max_attempts=job.max_attempts,
         attempt_timeout_s=_positive("request_timeout_s", job.request_timeout_s, allow_none=False),
         deadline_s=_positive("deadline_s", job.deadline_s),
-        rpm=_positive("rpm", job.rpm), tpm=_positive("tpm", job.tpm))
+        rpm=rpm / processes if rpm else None, tpm=tpm / processes if tpm else None,
+        adaptive=job.adaptive_rate)
     system_instruction = job.system_instruction
     if system_instruction and system_instruction.lstrip().startswith("{"):
         system_instruction = _json_option("system_instruction", system_instruction, dict)
@@ -147,9 +195,13 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         connection.endpoint()  # checks project and location
     except ValueError as error:
         raise OptionError(str(error)) from None
+    progress_s = job.progress_s if job.progress_s is not None else (10.0 if is_local(options) else 0)
+    if progress_s < 0:
+        raise OptionError(f"--progress_s must not be negative, got {progress_s}")
     return JobConfig(input=job.input, output=job.output.rstrip("/"),
                      run_id=job.run_id or new_run_id(), connection=connection,
-                     defaults=defaults, stream=job.stream)
+                     defaults=defaults, stream=job.stream, worker_processes=processes,
+                     local=is_local(options), progress_every_s=progress_s)
 
 
 def without_secrets(argv: list[str]) -> list[str]:

@@ -55,6 +55,9 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         "rejected": rejected,
         "all_lines_accounted_for":
             responses["total"] + images["total"] + rejected == c("input_lines"),
+        "worker_processes": config.worker_processes,
+        "rpm_per_process": config.connection.settings.rpm,
+        "adaptive_rate": config.connection.settings.adaptive,
         "requests": c("requests"),
         "retries": c("retries"),
         "http_429": c("http_429"),

@@ -39,3 +39,32 @@ def test_without_the_limit_the_same_job_meets_429s_and_still_loses_nothing(start
     assert sorted(r["id"] for r in rows) == sorted(f"r{i}" for i in range(40))
     assert all(r["status"] == "ok" for r in rows)
     assert summary(out)["http_429"] == sum(r["throttled_attempts"] for r in rows) > 0
+
+
+def test_the_job_wide_quota_is_split_across_worker_processes(start_emulator, tmp_path):
+    emulator = start_emulator("--rpm", "600", "--no_retry_info")
+    sample = write_jsonl(tmp_path / "in.jsonl", records(40))
+    out = tmp_path / "out"
+    assert run_job(sample, out, emulator.url, "--rpm", "600", "--direct_num_workers", "2",
+                   "--direct_running_mode", "multi_processing") == 0
+    s = summary(out)
+    assert s["worker_processes"] == 2 and s["rpm_per_process"] == 300
+    assert s["responses"]["ok"] == 40
+    assert emulator.stats()["by_status"] == {"200": 40}
+
+
+def test_worker_processes_follow_the_runner_options():
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import worker_processes
+    assert worker_processes(PipelineOptions([]), None) == 1
+    assert worker_processes(PipelineOptions(["--direct_num_workers", "3",
+                                             "--direct_running_mode", "multi_processing"]), None) == 3
+    assert worker_processes(PipelineOptions(["--direct_num_workers", "3"]), None) == 1  # threads
+    dataflow = ["--runner", "DataflowRunner", "--max_num_workers", "5"]
+    assert worker_processes(PipelineOptions(dataflow + ["--machine_type", "n2-standard-4"]), None) == 20
+    assert worker_processes(PipelineOptions(dataflow + ["--machine_type", "custom-8-30720"]), None) == 40
+    assert worker_processes(PipelineOptions(dataflow), None) == 5
+    assert worker_processes(PipelineOptions(dataflow + [
+        "--machine_type", "n1-standard-4", "--experiments", "no_use_multiple_sdk_containers"]), None) == 5
+    assert worker_processes(PipelineOptions(dataflow), 7) == 7

@@ -70,3 +70,52 @@ def test_an_idle_limiter_does_not_bank_a_burst():
 def test_limits_must_be_positive(kwargs):
     with pytest.raises(ValueError):
         RateLimiter(**kwargs)
+
+
+def adaptive(time, rpm=60.0):
+    from vertex.rate_limit import AdaptiveRateLimiter
+    return AdaptiveRateLimiter(rpm, clock=time.clock, sleep=time.sleep)
+
+
+def test_adaptive_rate_doubles_per_second_until_the_first_429_then_cuts():
+    time = FakeTime()
+    limiter = adaptive(time, rpm=60)
+    starts(limiter, time, [0, 0])  # the second call waited: the limit is what holds calls back
+    limiter.on_success()           # one second after the start
+    assert limiter.rpm == pytest.approx(120)
+    limiter.on_throttled()
+    assert limiter.rpm == pytest.approx(108) and not limiter.slow_start
+    limiter.on_throttled()         # the same burst of 429s: counted once
+    assert limiter.rpm == pytest.approx(108)
+    time.now += 3
+    limiter.on_throttled()
+    assert limiter.rpm == pytest.approx(97.2)
+
+
+def test_on_a_429_the_rate_drops_to_just_under_what_the_server_accepted():
+    time = FakeTime()
+    limiter = adaptive(time, rpm=3000)
+    time.now += 2
+    for _ in range(50):            # 50 answers in the last 2 s: 1500 a minute
+        limiter.on_success()
+    limiter.on_throttled()
+    assert limiter.rpm == pytest.approx(1350)
+
+
+def test_adaptive_rate_grows_additively_after_the_first_429():
+    time = FakeTime()
+    limiter = adaptive(time, rpm=100)
+    limiter.on_throttled()         # 90
+    starts(limiter, time, [0, 0])
+    limiter.on_success()           # 0.67 s of success at 1% of the rate per second
+    assert limiter.rpm == pytest.approx(90.6)
+
+
+def test_adaptive_rate_does_not_grow_while_something_else_holds_calls_back():
+    time = FakeTime()
+    limiter = adaptive(time, rpm=60)
+    for _ in range(5):
+        time.now += 10             # calls come rarely: the limiter never waits
+        starts(limiter, time, [0])
+        limiter.on_success()
+    assert limiter.rpm == 60

@@ -16,12 +16,13 @@ from typing import Any, Iterable
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
+from transforms.progress import ProgressSettings, progress
 from transforms.vertex_connection import event_loop
 
 
 class ConcurrentCallsDoFn(beam.DoFn):
-    def __init__(self, max_pending: int):
-        self.max_pending = max_pending
+    def __init__(self, max_pending: int, progress: ProgressSettings = ProgressSettings()):
+        self.max_pending, self.progress = max_pending, progress
 
     async def call(self, element) -> Iterable[Any]:
         """The outputs for one element. Runs on the event loop."""
@@ -33,6 +34,11 @@ class ConcurrentCallsDoFn(beam.DoFn):
 
     def setup(self):
         self._loop = event_loop()
+        progress.configure(self.progress)
+
+    def record_done(self, attempts: int, throttled: int) -> None:
+        """Subclasses call this once per record, from count()."""
+        progress.record(attempts, throttled)
 
     def start_bundle(self):
         self._pending: set[futures.Future] = set()

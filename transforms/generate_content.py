@@ -10,6 +10,7 @@ import apache_beam as beam
 
 from transforms import metrics
 from transforms.concurrent_calls import ConcurrentCallsDoFn
+from transforms.progress import ProgressSettings
 from transforms.image_files import ImageFiles
 from transforms.prompt_records import PromptRecord
 from transforms.vertex_connection import VertexConnection, shared_client
@@ -62,8 +63,8 @@ def store_inline_images(files: ImageFiles, record_id: str, response: dict) -> li
 
 class _GenerateContentFn(ConcurrentCallsDoFn):
     def __init__(self, connection: VertexConnection, stream: bool, run_id: str,
-                 output: str | None):
-        super().__init__(max_pending=connection.settings.max_in_flight)
+                 output: str | None, progress: ProgressSettings = ProgressSettings()):
+        super().__init__(connection.settings.max_in_flight, progress)
         self.connection, self.stream, self.run_id, self.output = connection, stream, run_id, output
 
     def setup(self):
@@ -90,6 +91,7 @@ class _GenerateContentFn(ConcurrentCallsDoFn):
         c["retries"].inc(max(0, row["attempts"] - 1))
         c["http_429"].inc(row["throttled_attempts"])
         self._latency.update(int(row["latency_ms"]))
+        self.record_done(row["attempts"], row["throttled_attempts"])
         usage = row["usage"]
         for name in ("prompt", "candidates", "total"):
             c[f"{name}_tokens"].inc(usage[f"{name}_token_count"] or 0)
@@ -97,13 +99,14 @@ class _GenerateContentFn(ConcurrentCallsDoFn):
 
 class GenerateContent(beam.PTransform):
     """output: where images in answers are written (under images/); without
-    it they stay inline in response_json."""
+    it they stay inline in response_json. progress: progress lines, for local runs."""
 
     def __init__(self, connection: VertexConnection, run_id: str, stream: bool = False,
-                 output: str | None = None):
+                 output: str | None = None, progress: ProgressSettings = ProgressSettings()):
         super().__init__()
-        self.connection, self.run_id, self.stream, self.output = connection, run_id, stream, output
+        self.connection, self.run_id, self.stream = connection, run_id, stream
+        self.output, self.progress = output, progress
 
     def expand(self, records):
-        return records | beam.ParDo(
-            _GenerateContentFn(self.connection, self.stream, self.run_id, self.output))
+        return records | beam.ParDo(_GenerateContentFn(
+            self.connection, self.stream, self.run_id, self.output, self.progress))

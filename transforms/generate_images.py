@@ -14,6 +14,7 @@ import apache_beam as beam
 
 from transforms import metrics
 from transforms.concurrent_calls import ConcurrentCallsDoFn
+from transforms.progress import ProgressSettings
 from transforms.image_files import ImageFiles, describe
 from transforms.prompt_records import PromptRecord
 from transforms.vertex_connection import VertexConnection, shared_client
@@ -39,8 +40,9 @@ def _record_columns(record: PromptRecord, result: CallResult, run_id: str) -> di
 
 
 class _GenerateImagesFn(ConcurrentCallsDoFn):
-    def __init__(self, connection: VertexConnection, output: str, run_id: str):
-        super().__init__(max_pending=connection.settings.max_in_flight)
+    def __init__(self, connection: VertexConnection, output: str, run_id: str,
+                 progress: ProgressSettings = ProgressSettings()):
+        super().__init__(connection.settings.max_in_flight, progress)
         self.connection, self.output, self.run_id = connection, output, run_id
 
     def setup(self):
@@ -98,12 +100,16 @@ class _GenerateImagesFn(ConcurrentCallsDoFn):
             c["retries"].inc(max(0, row["attempts"] - 1))
             c["http_429"].inc(row["throttled_attempts"])
             self._latency.update(int(row["latency_ms"]))
+            self.record_done(row["attempts"], row["throttled_attempts"])
 
 
 class GenerateImages(beam.PTransform):
-    def __init__(self, connection: VertexConnection, output: str, run_id: str):
+    def __init__(self, connection: VertexConnection, output: str, run_id: str,
+                 progress: ProgressSettings = ProgressSettings()):
         super().__init__()
-        self.connection, self.output, self.run_id = connection, output, run_id
+        self.connection, self.output, self.run_id, self.progress = \
+            connection, output, run_id, progress
 
     def expand(self, records):
-        return records | beam.ParDo(_GenerateImagesFn(self.connection, self.output, self.run_id))
+        return records | beam.ParDo(_GenerateImagesFn(
+            self.connection, self.output, self.run_id, self.progress))

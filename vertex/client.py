@@ -19,7 +19,7 @@ from vertex.auth import Auth
 from vertex.endpoints import Endpoint
 from vertex.errors import (FatalApiError, MalformedResponseError, VertexApiError,
                            error_from_response)
-from vertex.rate_limit import RateLimiter
+from vertex.rate_limit import AdaptiveRateLimiter, RateLimiter
 from vertex.request_body import estimate_tokens
 from vertex.response_rows import merge_stream_chunks
 from vertex.retry import retry_policy
@@ -50,6 +50,7 @@ class CallSettings:
     max_backoff_s: float = 60.0
     rpm: float | None = None              # per model, for this process
     tpm: float | None = None
+    adaptive: bool = False                # rpm is a first guess, tuned by 429s
 
 
 @dataclass
@@ -76,7 +77,10 @@ class VertexClient:
     def limiter(self, model: str) -> RateLimiter:
         """Each model has a quota of its own, so each gets its own limiter."""
         if model not in self._limiters:
-            self._limiters[model] = RateLimiter(self.settings.rpm, self.settings.tpm)
+            if self.settings.adaptive:
+                self._limiters[model] = AdaptiveRateLimiter(self.settings.rpm or 60.0)
+            else:
+                self._limiters[model] = RateLimiter(self.settings.rpm, self.settings.tpm)
         return self._limiters[model]
 
     async def generate_content(self, model: str, body: dict, stream: bool = False) -> CallResult:
@@ -116,9 +120,12 @@ class VertexClient:
                                     response = await self._stream(url, body, attempt)
                                 else:
                                     response = await self._post(url, body)
+                        limiter.on_success()
                     except VertexApiError as error:
                         result.http_status = error.code
-                        result.throttled += error.code == 429
+                        if error.code == 429:
+                            result.throttled += 1
+                            limiter.on_throttled()
                         self._check_fatal(model, error)
                         raise
             result.response = response

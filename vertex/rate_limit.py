@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from typing import Awaitable, Callable
 
 
@@ -26,31 +27,95 @@ class RateLimiter:
         self._clock, self._sleep = clock, sleep
         self._next_request_at = 0.0
         self._tokens_paid_at = 0.0
+        self._turn = asyncio.Lock()  # waiters are served one at a time, first come first
+        self.last_wait_at = float("-inf")  # when a call last had to wait for its turn
 
     @property
     def unlimited(self) -> bool:
         return not self.rpm and not self.tpm
 
-    def _reserve(self, tokens: int) -> float:
-        """Books the next slot for a request of `tokens`; returns its start time."""
-        now = self._clock()
-        start = max(now, self._next_request_at, self._tokens_paid_at)
-        if self.rpm:
-            self._next_request_at = start + 60.0 / self.rpm
-        if self.tpm:
-            self._tokens_paid_at = start + tokens * 60.0 / self.tpm
-        return start
-
     async def acquire(self, tokens: int = 0) -> float:
-        """Waits for this request's turn. Returns the seconds waited."""
+        """Waits for this request's turn. Returns the seconds waited.
+
+        Only the request at the head of the line waits on the clock, and its
+        slot is booked when granted, at the rate in force then: a rate that
+        changes (AdaptiveRateLimiter) applies to the very next request."""
         if self.unlimited:
             return 0.0
-        delay = self._reserve(tokens) - self._clock()
-        if delay > 0:
-            await self._sleep(delay)
-        return max(delay, 0.0)
+        async with self._turn:
+            now = self._clock()
+            start = max(now, self._next_request_at, self._tokens_paid_at)
+            if start > now:
+                self.last_wait_at = now
+                await self._sleep(start - now)
+            if self.rpm:
+                self._next_request_at = start + 60.0 / self.rpm
+            if self.tpm:
+                self._tokens_paid_at = start + tokens * 60.0 / self.tpm
+            return start - now
 
     def settle(self, estimated_tokens: int, actual_tokens: int) -> None:
         """Corrects the token clock once the real usage of a request is known."""
         if self.tpm and actual_tokens != estimated_tokens:
             self._tokens_paid_at += (actual_tokens - estimated_tokens) * 60.0 / self.tpm
+
+    # Feedback from the calls; a fixed limit ignores it.
+    def on_success(self) -> None:
+        pass
+
+    def on_throttled(self) -> None:
+        pass
+
+
+class AdaptiveRateLimiter(RateLimiter):
+    """For a quota nobody told us: finds the rate the server allows.
+
+    It starts from a guess and doubles the rate every second until the first
+    429 (slow start). On a 429 it drops to `decrease` times the rate the server
+    has actually been accepting over the last `window_s` (or times its own
+    rate, if lower), and on success it raises the rate by `increase` of itself
+    per second (AIMD), so the job settles just under the real quota. A burst
+    of 429s from requests already under way counts once (`cooldown_s`), and
+    the rate only grows while this limiter is what holds calls back, so an idle
+    job does not bank a rate it never tried.
+    """
+
+    def __init__(self, initial_rpm: float, min_rpm: float = 1.0, decrease: float = 0.9,
+                 increase: float = 0.01, cooldown_s: float = 1.0, window_s: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+        super().__init__(rpm=initial_rpm, clock=clock, sleep=sleep)
+        self.min_rpm, self.decrease, self.increase = min_rpm, decrease, increase
+        self.cooldown_s, self.window_s = cooldown_s, window_s
+        self.slow_start = True
+        self._successes: deque[float] = deque()
+        self._started = self._last_growth = clock()
+        self._last_cut = float("-inf")
+
+    def accepted_rpm(self, now: float) -> float | None:
+        """Successes per minute over the last window, once a window has passed."""
+        while self._successes and self._successes[0] < now - self.window_s:
+            self._successes.popleft()
+        if now - self._started < self.window_s:
+            return None
+        return len(self._successes) * 60.0 / self.window_s
+
+    def on_success(self) -> None:
+        now = self._clock()
+        self._successes.append(now)
+        elapsed, self._last_growth = now - self._last_growth, now
+        if now - self.last_wait_at > 1.0:
+            return  # the limit is not what holds calls back: nothing to learn
+        if self.slow_start:
+            self.rpm *= 2.0 ** min(elapsed, 1.0)
+        else:
+            self.rpm += self.rpm * self.increase * min(elapsed, 1.0)
+
+    def on_throttled(self) -> None:
+        now = self._clock()
+        if now - self._last_cut < self.cooldown_s:
+            return
+        self._last_cut, self.slow_start = now, False
+        accepted = self.accepted_rpm(now)
+        base = min(self.rpm, accepted) if accepted else self.rpm
+        self.rpm = max(self.min_rpm, base * self.decrease)
