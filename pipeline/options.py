@@ -58,6 +58,11 @@ class VertexBatchOptions(PipelineOptions):
         group.add_argument("--max_attempts", type=int, default=6,
                            help="attempts per record, the first included (retries on 429, "
                            "5xx, timeouts and broken connections)")
+        group.add_argument("--initial_backoff_s", type=float, default=1.0,
+                           help="first wait before a retry; it doubles (with jitter) from there, "
+                           "and is never shorter than the server's own retry hint")
+        group.add_argument("--max_backoff_s", type=float, default=60.0,
+                           help="longest wait between attempts, unless the server asks for more")
         group.add_argument("--request_timeout_s", type=float, default=300.0,
                            help="time limit of one attempt")
         group.add_argument("--deadline_s", type=float,
@@ -177,6 +182,8 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         max_attempts=job.max_attempts,
         attempt_timeout_s=_positive("request_timeout_s", job.request_timeout_s, allow_none=False),
         deadline_s=_positive("deadline_s", job.deadline_s),
+        initial_backoff_s=_positive("initial_backoff_s", job.initial_backoff_s, allow_none=False),
+        max_backoff_s=_positive("max_backoff_s", job.max_backoff_s, allow_none=False),
         rpm=rpm / processes if rpm else None, tpm=tpm / processes if tpm else None,
         adaptive=job.adaptive_rate)
     system_instruction = job.system_instruction

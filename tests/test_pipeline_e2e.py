@@ -193,6 +193,8 @@ def test_help_documents_every_flag():
     text = help_text()
     for flag in ("--input", "--output", "--model", "--image_model", "--project",
                  "--vertex_location", "--api_key", "--endpoint", "--rpm", "--tpm",
+                 "--adaptive_rate", "--worker_processes", "--progress_s", "--task",
+                 "--initial_backoff_s", "--max_backoff_s", "--deadline_s", "--request_timeout_s",
                  "--concurrency", "--max_attempts", "--stream", "--prompt_template",
                  "--system_instruction", "--generation_config", "--safety_settings",
                  "--runner", "--direct_num_workers", "--setup_file", "--run_id"):
