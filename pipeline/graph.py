@@ -1,12 +1,20 @@
-"""The job's graph: read -> generate (text or images) -> write, one way."""
+"""The job's graph, one way: read -> plan (dedupe, resume) -> call -> write.
+
+    ReadPromptRecords --records--> PlanCalls --calls--> GenerateContent --> CheckpointRows --+--> responses
+            |                          |  \\--------------> GenerateImages --> CheckpointRows --+--> images
+            |                          +--carried rows of runs that died----------------------^
+            +--rejected lines----------+--duplicate ids-----------------------------------------> rejected
+"""
 from __future__ import annotations
 
 import apache_beam as beam
 
 from pipeline.options import JobConfig
 from transforms import metrics, schemas
+from transforms.checkpoint import CheckpointRows
 from transforms.generate_content import GenerateContent
 from transforms.generate_images import GenerateImages
+from transforms.plan_calls import PlanCalls, ReadPreviousResults
 from transforms.progress import ProgressSettings
 from transforms.read_prompt_records import ReadPromptRecords
 from transforms.write_parquet import WriteParquetTable
@@ -17,24 +25,36 @@ def _counted(row: dict, counter) -> dict:
     return row
 
 
-def build(p: beam.Pipeline, config: JobConfig,
+def build(p: beam.Pipeline, config: JobConfig, previous_files: dict[str, list[str]],
           progress: ProgressSettings = ProgressSettings()) -> None:
+    """previous_files: earlier runs' files to resume from (empty without resume)."""
     read = p | "ReadPromptRecords" >> ReadPromptRecords(config.input, config.defaults,
                                                         config.run_id)
-    text, image = read.records | "ByTask" >> beam.Partition(
+    previous = p | "ReadPreviousResults" >> ReadPreviousResults(previous_files)
+    planned = read.records | "PlanCalls" >> PlanCalls(config.resume, config.run_id, previous)
+    text, image = planned.calls | "ByTask" >> beam.Partition(
         lambda record, _: 1 if record.task == "image" else 0, 2)
-    (text
-     | "GenerateContent" >> GenerateContent(config.connection, config.run_id,
-                                            stream=config.stream, output=config.output,
-                                            progress=progress)
+
+    responses = (text
+                 | "GenerateContent" >> GenerateContent(
+                     config.connection, config.run_id, stream=config.stream,
+                     output=config.output, progress=progress)
+                 | "CheckpointResponses" >> CheckpointRows(
+                     config.output, config.run_id, "responses", schemas.RESPONSES))
+    ((responses, planned.carried_responses) | "AllResponses" >> beam.Flatten()
      | "WriteResponses" >> WriteParquetTable(config.output, "responses", config.run_id,
                                              schemas.RESPONSES))
-    (image
-     | "GenerateImages" >> GenerateImages(config.connection, config.output, config.run_id,
-                                          progress)
+
+    images = (image
+              | "GenerateImages" >> GenerateImages(config.connection, config.output,
+                                                   config.run_id, progress)
+              | "CheckpointImages" >> CheckpointRows(
+                  config.output, config.run_id, "images", schemas.IMAGES))
+    ((images, planned.carried_images) | "AllImages" >> beam.Flatten()
      | "WriteImages" >> WriteParquetTable(config.output, "images", config.run_id,
                                           schemas.IMAGES))
-    (read.rejected
+
+    ((read.rejected, planned.rejected) | "AllRejected" >> beam.Flatten()
      | "CountRejected" >> beam.Map(_counted, metrics.counter("rejected_rows"))
      | "WriteRejected" >> WriteParquetTable(config.output, "rejected", config.run_id,
                                             schemas.REJECTED))

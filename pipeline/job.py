@@ -15,6 +15,8 @@ from pipeline import graph
 from pipeline.options import (OptionError, VertexBatchOptions, is_local, job_config,
                               without_secrets)
 from pipeline.summary import make_summary, write_summary
+from transforms.checkpoint import checkpoint_dir
+from transforms.plan_calls import previous_result_files
 from transforms.progress import ProgressSettings
 from vertex.errors import FatalApiError
 
@@ -71,6 +73,16 @@ def count_lines(pattern: str, limit_bytes: int = 1 << 30) -> int | None:
     return total
 
 
+def remove_checkpoints(config, previous: dict[str, list[str]]) -> None:
+    """After a successful run its final tables hold everything: its own
+    checkpoints, and those of dead runs it carried over, are not needed."""
+    own = FileSystems.match([FileSystems.join(checkpoint_dir(config.output, config.run_id), "*")])
+    paths = [m.path for m in own[0].metadata_list]
+    paths += [p for key, files in previous.items() if key.startswith("checkpoint/") for p in files]
+    if paths:
+        FileSystems.delete(paths)
+
+
 def local_runner(options: beam_options.PipelineOptions):
     """The runner for --runner DirectRunner (the default).
 
@@ -111,7 +123,8 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=local_runner(options), options=options)
     expected = count_lines(config.input) if config.progress_every_s else None
-    graph.build(pipeline, config, ProgressSettings(config.progress_every_s, expected))
+    previous = previous_result_files(config.output) if config.resume != "none" else {}
+    graph.build(pipeline, config, previous, ProgressSettings(config.progress_every_s, expected))
     try:
         result = pipeline.run()
         result.wait_until_finish()
@@ -123,6 +136,7 @@ def main(argv: list[str]) -> int:
         return 1
     summary = make_summary(config, result, time.monotonic() - started)
     path = write_summary(config, summary)
+    remove_checkpoints(config, previous)
     print(json.dumps(summary, indent=2))
     print(f"summary: {path}")
     return 0 if summary["state"].endswith("DONE") else 1

@@ -77,6 +77,12 @@ class VertexBatchOptions(PipelineOptions):
                            "record's own fields win")
         group.add_argument("--safety_settings", help="job-level safetySettings (JSON list); a "
                            "record's own win per category")
+        group.add_argument("--skip_existing", action="store_true", help="do not call records "
+                           "whose id already has an ok or blocked answer in earlier runs under "
+                           "--output; answers saved by runs that died are carried over, "
+                           "errors are called again")
+        group.add_argument("--retry_errors_only", action="store_true", help="call only the "
+                           "records whose earlier answer under --output was an error")
         group.add_argument("--run_id", help="names this run's files and fills the run_id "
                            "column (default: UTC time and a random suffix)")
         group.add_argument("--http_transport", default="aiohttp", choices=TRANSPORTS,
@@ -95,6 +101,7 @@ class JobConfig:
     connection: VertexConnection
     defaults: RecordDefaults
     stream: bool
+    resume: str            # none | skip_existing | errors_only
     worker_processes: int
     local: bool            # runs on this machine (DirectRunner)
     progress_every_s: float
@@ -202,12 +209,17 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         connection.endpoint()  # checks project and location
     except ValueError as error:
         raise OptionError(str(error)) from None
+    if job.skip_existing and job.retry_errors_only:
+        raise OptionError("--skip_existing and --retry_errors_only exclude each other")
+    resume = "errors_only" if job.retry_errors_only else (
+        "skip_existing" if job.skip_existing else "none")
     progress_s = job.progress_s if job.progress_s is not None else (10.0 if is_local(options) else 0)
     if progress_s < 0:
         raise OptionError(f"--progress_s must not be negative, got {progress_s}")
     return JobConfig(input=job.input, output=job.output.rstrip("/"),
                      run_id=job.run_id or new_run_id(), connection=connection,
-                     defaults=defaults, stream=job.stream, worker_processes=processes,
+                     defaults=defaults, stream=job.stream, resume=resume,
+                     worker_processes=processes,
                      local=is_local(options), progress_every_s=progress_s)
 
 

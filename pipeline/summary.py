@@ -53,8 +53,12 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         "images_written": c("images_written"),
         "image_bytes": c("image_bytes"),
         "rejected": rejected,
+        "resume": config.resume,
+        "skipped_existing": c("skipped_existing"),
+        "carried_over": c("carried_over"),
         "all_lines_accounted_for":
-            responses["total"] + images["total"] + rejected == c("input_lines"),
+            responses["total"] + images["total"] + rejected + c("skipped_existing")
+            + c("carried_over") == c("input_lines"),
         "worker_processes": config.worker_processes,
         "rpm_per_process": config.connection.settings.rpm,
         "adaptive_rate": config.connection.settings.adaptive,
@@ -72,7 +76,10 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
 
 
 def write_summary(config: JobConfig, summary: dict) -> str:
-    path = FileSystems.join(config.output, "summary.json")
-    with FileSystems.create(path, mime_type="application/json") as f:
-        f.write(json.dumps(summary, indent=2).encode())
+    """summary-RUNID.json for this run, and summary.json for the latest run."""
+    text = json.dumps(summary, indent=2).encode()
+    for name in (f"summary-{config.run_id}.json", "summary.json"):
+        path = FileSystems.join(config.output, name)
+        with FileSystems.create(path, mime_type="application/json") as f:
+            f.write(text)
     return path

@@ -31,7 +31,8 @@ def _numbered_lines(readable_file: fileio.ReadableFile):
 
 
 class ReadJsonLines(beam.PTransform):
-    """SourceLines from the files that match a pattern, spread across workers."""
+    """SourceLines from the files that match a pattern. One file is read by
+    one worker; group or reshuffle downstream to spread the lines."""
 
     def __init__(self, file_pattern: str):
         super().__init__()
@@ -41,9 +42,7 @@ class ReadJsonLines(beam.PTransform):
         return (pbegin
                 | "Match" >> fileio.MatchFiles(self.file_pattern)
                 | "Open" >> fileio.ReadMatches()
-                | "Lines" >> beam.FlatMap(_numbered_lines)
-                # One file is read by one worker; spread its lines for the calls.
-                | "Spread" >> beam.Reshuffle())
+                | "Lines" >> beam.FlatMap(_numbered_lines))
 
 
 class _BuildRecords(beam.DoFn):

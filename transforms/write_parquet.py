@@ -21,3 +21,17 @@ class WriteParquetTable(beam.PTransform):
         return rows | beam.io.WriteToParquet(
             self.prefix, self.schema, codec="snappy", file_name_suffix=".parquet",
             use_compliant_nested_type=True)
+
+
+def write_parquet_file(path: str, rows: list[dict], schema: pa.Schema) -> None:
+    """Writes one complete Parquet file. Local files are written under a
+    temporary name and renamed, so a reader never sees half a file; a GCS
+    object only appears once its upload is complete."""
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(rows, schema=schema)
+    target = path if path.startswith("gs://") else path + ".partial"
+    with FileSystems.create(target, mime_type="application/x-parquet") as f:
+        pq.write_table(table, f, compression="snappy")
+    if target != path:
+        FileSystems.rename([target], [path])

@@ -1,0 +1,117 @@
+"""Reruns into the same output: dedupe, --skip_existing, --retry_errors_only,
+and a job killed halfway that a rerun completes without paying twice."""
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+from tests.conftest import ROOT
+from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
+
+
+def test_records_sharing_an_id_are_called_once(emulator, tmp_path):
+    sample = write_jsonl(tmp_path / "in.jsonl", [
+        {"id": "a", "prompt": "first"}, {"id": "b", "prompt": "x"},
+        {"id": "a", "prompt": "second"}, {"prompt": "same content"}, {"prompt": "same content"}])
+    out = tmp_path / "out"
+    run_job(sample, out, emulator.url)
+    responses = read_table(out, "responses")
+    assert len(responses) == 3 and Counter(r["id"] for r in responses)["a"] == 1
+    assert next(r for r in responses if r["id"] == "a")["line_number"] == 1
+    rejected = sorted(read_table(out, "rejected"), key=lambda r: r["line_number"])
+    assert [r["line_number"] for r in rejected] == [3, 5]
+    assert all(r["reason"].startswith("duplicate_id") for r in rejected)
+    assert "in.jsonl:1" in rejected[0]["reason"]
+    assert emulator.stats()["requests"] == 3
+    assert summary(out)["all_lines_accounted_for"]
+
+
+def test_skip_existing_calls_only_what_has_no_final_answer(emulator, tmp_path):
+    records = [{"id": f"ok{i}", "prompt": f"q{i}"} for i in range(5)] + [
+        {"id": "blocked", "prompt": "x [[emulator: block]]"},
+        {"id": "flaky", "prompt": "x [[emulator: fail=503x1]]"}]
+    sample = write_jsonl(tmp_path / "in.jsonl", records)
+    out = tmp_path / "out"
+    run_job(sample, out, emulator.url, "--max_attempts", "1", "--run_id", "run1")
+    first = {r["id"]: r["status"] for r in read_table(out, "responses")}
+    assert first["flaky"] == "error" and first["blocked"] == "blocked"
+
+    write_jsonl(sample, records + [{"id": "new", "prompt": "added since"}])
+    before = emulator.stats()["requests"]  # (no reset: it would also forget fail=503x1's count)
+    run_job(sample, out, emulator.url, "--skip_existing", "--run_id", "run2")
+    second = [r for r in read_table(out, "responses") if r["run_id"] == "run2"]
+    assert sorted(r["id"] for r in second) == ["flaky", "new"]
+    assert all(r["status"] == "ok" for r in second)
+    assert emulator.stats()["requests"] - before == 2
+    s = summary(out)
+    assert s["run_id"] == "run2" and s["skipped_existing"] == 6 and s["all_lines_accounted_for"]
+    assert os.path.exists(out / "summary-run1.json") and os.path.exists(out / "summary-run2.json")
+
+
+def test_retry_errors_only(emulator, tmp_path):
+    sample = write_jsonl(tmp_path / "in.jsonl", [
+        {"id": "good", "prompt": "x"}, {"id": "bad", "prompt": "x [[emulator: fail=500x1]]"}])
+    out = tmp_path / "out"
+    run_job(sample, out, emulator.url, "--max_attempts", "1", "--run_id", "r1")
+    write_jsonl(sample, [{"id": "good", "prompt": "x"},
+                         {"id": "bad", "prompt": "x [[emulator: fail=500x1]]"},
+                         {"id": "unseen", "prompt": "not in the earlier output"}])
+    before = emulator.stats()["requests"]
+    run_job(sample, out, emulator.url, "--retry_errors_only", "--run_id", "r2")
+    rerun = [r for r in read_table(out, "responses") if r["run_id"] == "r2"]
+    assert [(r["id"], r["status"]) for r in rerun] == [("bad", "ok")]
+    assert emulator.stats()["requests"] - before == 1
+
+
+def test_images_are_not_generated_twice(emulator, tmp_path):
+    sample = write_jsonl(tmp_path / "in.jsonl", [
+        {"id": "pic", "task": "image", "prompt": "a boat", "parameters": {"sampleCount": 2}}])
+    out = tmp_path / "out"
+    run_job(sample, out, emulator.url, "--run_id", "i1")
+    emulator.reset()
+    run_job(sample, out, emulator.url, "--skip_existing", "--run_id", "i2")
+    assert emulator.stats()["requests"] == 0
+    assert summary(out)["skipped_existing"] == 1
+
+
+def test_a_job_killed_halfway_is_completed_by_a_rerun_without_paying_twice(start_emulator, tmp_path):
+    emulator = start_emulator("--latency_ms", "20")
+    total = 2000
+    sample = write_jsonl(tmp_path / "in.jsonl", [{"id": f"k{i}", "prompt": f"item {i}"}
+                                                 for i in range(total)])
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "pipeline", "--input", str(sample), "--output", str(out),
+               "--endpoint", emulator.url, "--concurrency", "8", "--progress_s", "0"]
+    job = subprocess.Popen(command + ["--run_id", "killed"], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while emulator.stats()["requests"] < total // 2:
+        assert job.poll() is None and time.monotonic() < deadline, "the job ended too soon"
+        time.sleep(0.05)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    paid_first = emulator.stats()["requests"]
+    assert paid_first < total
+
+    # Nothing a reader could take for a complete result: no final tables, no summary.
+    assert not glob.glob(f"{out}/responses-*.parquet") and not (out / "summary.json").exists()
+    saved = glob.glob(f"{out}/_checkpoints/killed/responses-part-*.parquet")
+    assert saved
+
+    emulator.reset()
+    rerun = subprocess.run(command + ["--run_id", "rerun", "--skip_existing"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    rows = read_table(out, "responses")
+    assert Counter(r["id"] for r in rows) == Counter(f"k{i}" for i in range(total))
+    assert all(r["status"] == "ok" for r in rows)
+    s = summary(out)
+    carried = s["carried_over"]
+    assert carried >= total // 4 and s["all_lines_accounted_for"]
+    # Records already answered were not requested again.
+    assert emulator.stats()["requests"] == total - carried
+    assert {r["run_id"] for r in rows} == {"killed", "rerun"}
+    assert not glob.glob(f"{out}/_checkpoints/*/*.parquet")  # consumed, then removed
