@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 
@@ -81,6 +82,11 @@ def remove_checkpoints(config, previous: dict[str, list[str]]) -> None:
     paths += [p for key, files in previous.items() if key.startswith("checkpoint/") for p in files]
     if paths:
         FileSystems.delete(paths)
+    if not config.output.startswith("gs://"):  # local folders outlive their files
+        folders = {os.path.dirname(p) for p in paths} | {checkpoint_dir(config.output, config.run_id)}
+        for folder in sorted(folders) + [os.path.dirname(checkpoint_dir(config.output, "x"))]:
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
 
 
 def local_runner(options: beam_options.PipelineOptions):
