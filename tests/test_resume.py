@@ -8,6 +8,8 @@ import sys
 import time
 from collections import Counter
 
+import duckdb
+
 from tests.conftest import ROOT
 from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
 
@@ -49,6 +51,10 @@ def test_skip_existing_calls_only_what_has_no_final_answer(emulator, tmp_path):
     s = summary(out)
     assert s["run_id"] == "run2" and s["skipped_existing"] == 6 and s["all_lines_accounted_for"]
     assert os.path.exists(out / "summary-run1.json") and os.path.exists(out / "summary-run2.json")
+    latest = dict(duckdb.sql(  # the README's query for the union of runs
+        f"SELECT id, status FROM read_parquet('{out}/responses-*.parquet') "
+        "QUALIFY row_number() OVER (PARTITION BY id ORDER BY run_id DESC) = 1").fetchall())
+    assert len(latest) == 8 and set(latest.values()) == {"ok", "blocked"}
 
 
 def test_retry_errors_only(emulator, tmp_path):
