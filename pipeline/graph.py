@@ -1,9 +1,12 @@
 """The job's graph, one way: read -> plan (dedupe, resume) -> call -> write.
 
-    ReadPromptRecords --records--> PlanCalls --calls--> GenerateContent --> CheckpointRows --+--> responses
-            |                          |  \\--------------> GenerateImages --> CheckpointRows --+--> images
-            |                          +--carried rows of runs that died----------------------^
-            +--rejected lines----------+--duplicate ids-----------------------------------------> rejected
+    ReadPromptRecords --records--> PlanCalls --calls--> GenerateContent --> CheckpointRows --> responses
+            |                          |  \\--------------> GenerateImages --> CheckpointRows --> images
+            |                          +--rows carried from runs that died-------------------> responses/images (-carried)
+            +--rejected lines----------+--duplicate ids---------------------------------------> rejected
+
+The answers are never flattened with another collection before they are
+written: the in-process runner would then hold every row in memory.
 """
 from __future__ import annotations
 
@@ -35,24 +38,26 @@ def build(p: beam.Pipeline, config: JobConfig, previous_files: dict[str, list[st
     text, image = planned.calls | "ByTask" >> beam.Partition(
         lambda record, _: 1 if record.task == "image" else 0, 2)
 
-    responses = (text
-                 | "GenerateContent" >> GenerateContent(
-                     config.connection, config.run_id, stream=config.stream,
-                     output=config.output, progress=progress)
-                 | "CheckpointResponses" >> CheckpointRows(
-                     config.output, config.run_id, "responses", schemas.RESPONSES))
-    ((responses, planned.carried_responses) | "AllResponses" >> beam.Flatten()
+    (text
+     | "GenerateContent" >> GenerateContent(config.connection, config.run_id,
+                                            stream=config.stream, output=config.output,
+                                            progress=progress)
+     | "CheckpointResponses" >> CheckpointRows(config.output, config.run_id, "responses",
+                                               schemas.RESPONSES)
      | "WriteResponses" >> WriteParquetTable(config.output, "responses", config.run_id,
                                              schemas.RESPONSES))
-
-    images = (image
-              | "GenerateImages" >> GenerateImages(config.connection, config.output,
-                                                   config.run_id, progress)
-              | "CheckpointImages" >> CheckpointRows(
-                  config.output, config.run_id, "images", schemas.IMAGES))
-    ((images, planned.carried_images) | "AllImages" >> beam.Flatten()
+    (image
+     | "GenerateImages" >> GenerateImages(config.connection, config.output, config.run_id,
+                                          progress)
+     | "CheckpointImages" >> CheckpointRows(config.output, config.run_id, "images",
+                                            schemas.IMAGES)
      | "WriteImages" >> WriteParquetTable(config.output, "images", config.run_id,
                                           schemas.IMAGES))
+    if any(files for key, files in previous_files.items() if key.startswith("checkpoint/")):
+        for table, schema, carried in (("responses", schemas.RESPONSES, planned.carried_responses),
+                                       ("images", schemas.IMAGES, planned.carried_images)):
+            carried | f"WriteCarried{table}" >> WriteParquetTable(
+                config.output, table, config.run_id, schema, part="carried")
 
     ((read.rejected, planned.rejected) | "AllRejected" >> beam.Flatten()
      | "CountRejected" >> beam.Map(_counted, metrics.counter("rejected_rows"))

@@ -99,8 +99,11 @@ class _PlanCallsFn(beam.DoFn):
     def process(self, item):
         record_id, groups = item
         records = sorted(groups["records"], key=lambda r: (r.source, r.line_number))
-        if not records:
-            return  # an earlier run's id that is not in this input
+        if records:  # (an id that only earlier runs know needs nothing)
+            yield from self._duplicates(record_id, records)
+            yield from self._plan(records[0], list(groups["previous"]))
+
+    def _duplicates(self, record_id: str, records: list[PromptRecord]):
         first = records[0]
         for duplicate in records[1:]:
             line = SourceLine(duplicate.source, duplicate.line_number,
@@ -109,24 +112,21 @@ class _PlanCallsFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(self.REJECTED, rejected_row(
                 line, f"duplicate_id: id {record_id!r} was first seen at "
                       f"{first.source}:{first.line_number}", self.run_id))
+
+    def _plan(self, first: PromptRecord, previous: list[Previous]):
         if self.resume == "none":
             yield first
-            return
-        previous = list(groups["previous"])
-        if any(p.row is None and p.status in FINAL for p in previous):
+        elif any(p.row is None and p.status in FINAL for p in previous):
             self.skipped.inc()
-            return
-        saved = [p for p in previous if p.row is not None and p.status in FINAL]
-        if saved:
+        elif saved := [p for p in previous if p.row is not None and p.status in FINAL]:
             self.carried.inc()
             for p in _carried_rows(saved):
                 tag = self.CARRIED_IMAGES if p.table == "images" else self.CARRIED_RESPONSES
                 yield beam.pvalue.TaggedOutput(tag, p.row)
-            return
-        if self.resume == "errors_only" and not any(p.status == "error" for p in previous):
+        elif self.resume == "errors_only" and not any(p.status == "error" for p in previous):
             self.skipped.inc()
-            return
-        yield first
+        else:
+            yield first
 
 
 class PlanCalls(beam.PTransform):

@@ -12,15 +12,23 @@ from apache_beam.io.filesystems import FileSystems
 
 
 class WriteParquetTable(beam.PTransform):
-    def __init__(self, output: str, table: str, run_id: str, schema: pa.Schema):
+    """part: an extra name part, for a second set of files of the same table
+    and run (e.g. "carried")."""
+
+    def __init__(self, output: str, table: str, run_id: str, schema: pa.Schema,
+                 part: str | None = None):
         super().__init__()
-        self.prefix = FileSystems.join(output, f"{table}-{run_id}")
+        name = f"{table}-{run_id}" + (f"-{part}" if part else "")
+        self.prefix = FileSystems.join(output, name)
         self.schema = schema
 
     def expand(self, rows):
         return rows | beam.io.WriteToParquet(
             self.prefix, self.schema, codec="snappy", file_name_suffix=".parquet",
-            use_compliant_nested_type=True)
+            use_compliant_nested_type=True,
+            # Row groups of 16 MiB: the writer's buffer stays small however
+            # large the input (Beam's default of 64 MiB shows in peak memory).
+            row_group_buffer_size=16 * 1024 * 1024)
 
 
 def write_parquet_file(path: str, rows: list[dict], schema: pa.Schema) -> None:
