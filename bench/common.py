@@ -36,6 +36,10 @@ class Emulator:
         with urllib.request.urlopen(self.url + "/emulator/stats") as r:
             return json.load(r)
 
+    def reset(self) -> None:
+        import urllib.request
+        urllib.request.urlopen(urllib.request.Request(self.url + "/emulator/reset", method="POST"))
+
     def __exit__(self, *exc) -> None:
         self.process.terminate()
         self.process.wait(10)

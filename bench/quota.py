@@ -10,53 +10,43 @@ Targets: known quota >= 0.97 with <= 1% 429s; adaptive >= 0.90 with <= 10%.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from bench.common import ROOT, Emulator, report
-
-
-def write_records(path: Path, count: int) -> None:
-    with open(path, "w") as f:
-        for i in range(count):
-            f.write(json.dumps({"id": f"q{i}", "prompt": f"Label item {i}: blue mug, good."}) + "\n")
+from bench.common import Emulator, report
+from bench.jobs import run_pipeline, table_rows, window_rate, write_text_records
 
 
-def run_pipeline(input_path: Path, output: Path, url: str, *flags: str) -> float:
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pipeline", "--input", str(input_path),
-                    "--output", str(output), "--endpoint", url, "--progress_s", "0",
-                    "--max_attempts", "20", *flags], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
-
-
-def measure(name: str, records: int, rpm: float, emulator_flags: list[str],
-            pipeline_flags: list[str], workdir: Path) -> dict:
-    input_path = workdir / "in.jsonl"
-    output = workdir / name
+def measure(case: str, records: int, rpm: float, emulator_flags: list[str],
+            pipeline_flags: list[str], workdir: Path, target: tuple[float, float]) -> dict:
+    source = write_text_records(workdir / "in.jsonl", records)
     with Emulator("--rpm", str(rpm), *emulator_flags) as emulator:
-        wall = run_pipeline(input_path, output, emulator.url, *pipeline_flags)
+        job = run_pipeline(source, workdir / case, emulator.url, "--max_attempts", "20",
+                           *pipeline_flags)
         stats = emulator.stats()
-    ok = stats["by_status"].get("200", 0)
-    window = stats["last_answer_at"] - stats["first_request_at"]
-    rows = sum(pq.read_metadata(f).num_rows for f in output.glob("responses-*.parquet"))
-    answered = sum(1 for f in output.glob("responses-*.parquet")
-                   for s in pq.read_table(f, columns=["status"]).column("status").to_pylist()
-                   if s == "ok")
-    return {"case": name, "records": records, "requests": stats["requests"],
-            "http_429": stats["by_status"].get("429", 0),
-            "share_429": stats["by_status"].get("429", 0) / max(stats["requests"], 1),
-            "ok_per_s": ok / window, "quota_per_s": rpm / 60.0,
-            "quota_use": ok / window / (rpm / 60.0),
-            "records_lost": records - rows, "records_not_ok": rows - answered,
-            "job_wall_s": wall}
+    rows = table_rows(workdir / case, "responses")
+    use = window_rate(stats) / (rpm / 60.0)
+    share = stats["by_status"].get("429", 0) / max(stats["requests"], 1)
+    return {"section": "quota", "case": case, "records": records,
+            "records_per_s": window_rate(stats), "ratio": use, "ratio_of": "quota",
+            "share_429": share, "lost": records - len(rows),
+            "rows_per_record": len(rows) / records, "peak_mib": job["peak_mib"],
+            "target": f">= {target[0]}, 429s <= {target[1]:.0%}",
+            "met": use >= target[0] and share <= target[1]}
+
+
+def run(records: int = 3000, rpm: float = 3000, latency_ms: float = 300,
+        jitter_ms: float = 100) -> list[dict]:
+    emulator_flags = ["--latency_ms", str(latency_ms), "--jitter_ms", str(jitter_ms)]
+    concurrency = str(max(64, int(rpm / 60 * (latency_ms + 4 * jitter_ms) / 1000 * 2)))
+    with tempfile.TemporaryDirectory() as tmp:
+        return [
+            measure("quota known to the client", records, rpm, emulator_flags,
+                    ["--rpm", str(rpm), "--concurrency", concurrency], Path(tmp), (0.97, 0.01)),
+            measure("quota unknown (adaptive, from a guess of quota/5)", records, rpm,
+                    emulator_flags, ["--adaptive_rate", "--rpm", str(rpm / 5),
+                                     "--concurrency", concurrency], Path(tmp), (0.90, 0.10)),
+        ]
 
 
 def main() -> None:
@@ -65,22 +55,9 @@ def main() -> None:
     parser.add_argument("--rpm", type=float, default=3000)
     parser.add_argument("--latency_ms", type=float, default=300)
     parser.add_argument("--jitter_ms", type=float, default=100)
-    parser.add_argument("--cases", default="known,adaptive")
     args = parser.parse_args()
-    emulator_flags = ["--latency_ms", str(args.latency_ms), "--jitter_ms", str(args.jitter_ms)]
-    concurrency = str(max(64, int(args.rpm / 60 * (args.latency_ms + 4 * args.jitter_ms) / 1000 * 2)))
-    cases = {
-        "known": ["--rpm", str(args.rpm), "--concurrency", concurrency],
-        "adaptive": ["--adaptive_rate", "--rpm", str(args.rpm / 5), "--concurrency", concurrency],
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        write_records(workdir / "in.jsonl", args.records)
-        rows = [measure(name, args.records, args.rpm, emulator_flags, cases[name], workdir)
-                for name in args.cases.split(",")]
-    report("quota", rows, {"args": vars(args),
-                           "targets": {"known": {"quota_use": 0.97, "share_429": 0.01},
-                                       "adaptive": {"quota_use": 0.90, "share_429": 0.10}}})
+    report("quota", run(args.records, args.rpm, args.latency_ms, args.jitter_ms),
+           {"args": vars(args)})
 
 
 if __name__ == "__main__":

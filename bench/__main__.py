@@ -1,0 +1,55 @@
+"""All the benchmarks in one run, so their ratios are comparable on a noisy
+machine: one table (with the machine's facts), also written as
+bench/results/all.json.
+
+    python -m bench [--quick] [--only quota,overhead,scaling,images,emulator,transport]
+
+Each section starts its own emulator with the quota and latency it needs and
+runs the pipeline as its own process, as a user would.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from bench import emulator_throughput, images, overhead, quota, scaling, transport
+from bench.common import report
+
+FULL = {
+    "emulator": lambda: emulator_throughput.run(seconds=10),
+    "transport": lambda: transport.run(requests=3000),
+    "quota": lambda: quota.run(records=3000),
+    "overhead": lambda: overhead.run(records=5000, runinference_records=500),
+    "scaling": lambda: scaling.run(sizes=(10_000, 100_000)),
+    "images": lambda: images.run(prompts=500),
+}
+QUICK = {
+    "emulator": lambda: emulator_throughput.run(seconds=3),
+    "transport": lambda: transport.run(requests=1000),
+    "quota": lambda: quota.run(records=600),
+    "overhead": lambda: overhead.run(records=1000, runinference_records=100),
+    "scaling": lambda: scaling.run(sizes=(2_000, 20_000), quota_records=400),
+    "images": lambda: images.run(prompts=100),
+}
+COLUMNS = ("section", "case", "records", "records_per_s", "ratio", "ratio_of", "share_429",
+           "lost", "rows_per_record", "peak_mib", "target", "met")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (minutes, not ten)")
+    parser.add_argument("--only", help="comma-separated sections: " + ",".join(FULL))
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    sections = args.only.split(",") if args.only else list(plan)
+    rows, started = [], time.monotonic()
+    for section in sections:
+        print(f"running {section}...", flush=True)
+        rows += plan[section]()
+    rows = [{column: row.get(column) for column in COLUMNS} for row in rows]
+    report("all" if not args.only else "selected", rows,
+           {"quick": args.quick, "seconds": round(time.monotonic() - started, 1)})
+
+
+if __name__ == "__main__":
+    main()
