@@ -50,7 +50,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     return EmulatorConfig(
         rpm=args.rpm, tpm=args.tpm, image_rpm=args.image_rpm, latency_ms=args.latency_ms,
         jitter_ms=args.jitter_ms, token_latency_ms=args.token_latency_ms,
-        error_rate=args.error_rate, throttle_rate=args.throttle_rate, retry_info=not args.no_retry_info,
+        error_rate=args.error_rate, throttle_rate=args.throttle_rate,
+        retry_info=not args.no_retry_info,
         require_api_key=args.require_api_key,
         extra_models=tuple(m.strip() for m in args.extra_models.split(",") if m.strip()),
         image_scale=args.image_scale, seed=args.seed)

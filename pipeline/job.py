@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 
@@ -16,7 +15,7 @@ from pipeline import graph
 from pipeline.options import (OptionError, VertexBatchOptions, is_local, job_config,
                               without_secrets)
 from pipeline.summary import make_summary, write_summary
-from transforms.checkpoint import checkpoint_dir
+from transforms.checkpoint import remove_checkpoints
 from transforms.plan_calls import previous_result_files
 from transforms.progress import ProgressSettings
 from vertex.errors import FatalApiError
@@ -74,21 +73,6 @@ def count_lines(pattern: str, limit_bytes: int = 1 << 30) -> int | None:
     return total
 
 
-def remove_checkpoints(config, previous: dict[str, list[str]]) -> None:
-    """After a successful run its final tables hold everything: its own
-    checkpoints, and those of dead runs it carried over, are not needed."""
-    own = FileSystems.match([FileSystems.join(checkpoint_dir(config.output, config.run_id), "*")])
-    paths = [m.path for m in own[0].metadata_list]
-    paths += [p for key, files in previous.items() if key.startswith("checkpoint/") for p in files]
-    if paths:
-        FileSystems.delete(paths)
-    if not config.output.startswith("gs://"):  # local folders outlive their files
-        folders = {os.path.dirname(p) for p in paths} | {checkpoint_dir(config.output, config.run_id)}
-        for folder in sorted(folders) + [os.path.dirname(checkpoint_dir(config.output, "x"))]:
-            if os.path.isdir(folder) and not os.listdir(folder):
-                os.rmdir(folder)
-
-
 def local_runner(options: beam_options.PipelineOptions):
     """The runner for --runner DirectRunner (the default).
 
@@ -142,7 +126,7 @@ def main(argv: list[str]) -> int:
         return 1
     summary = make_summary(config, result, time.monotonic() - started)
     path = write_summary(config, summary)
-    remove_checkpoints(config, previous)
+    remove_checkpoints(config.output, config.run_id, previous)
     print(json.dumps(summary, indent=2))
     print(f"summary: {path}")
     return 0 if summary["state"].endswith("DONE") else 1

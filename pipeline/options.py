@@ -209,6 +209,11 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         connection.endpoint()  # checks project and location
     except ValueError as error:
         raise OptionError(str(error)) from None
+    if options.view_as(GoogleCloudOptions).template_location:
+        raise OptionError("--template_location (a classic template) would fix the run id and "
+                          "the list of earlier outputs when staged; package the job as a "
+                          "Dataflow Flex Template instead, which runs this command at each "
+                          "launch (see the README)")
     if job.skip_existing and job.retry_errors_only:
         raise OptionError("--skip_existing and --retry_errors_only exclude each other")
     resume = "errors_only" if job.retry_errors_only else (

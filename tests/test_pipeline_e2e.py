@@ -183,6 +183,12 @@ def test_api_keys_reach_no_output_log_or_error(start_emulator, tmp_path, capsys,
     (["--input", "i", "--output", "o", "--endpoint", "http://x", "--safety_settings", "{}"],
      "--safety_settings must be a JSON list"),
     (["--input", "/nonexistent/*.jsonl", "--output", "o", "--endpoint", "http://x"], "matches no files"),
+    (["--input", "i", "--output", "o", "--endpoint", "http://x", "--skip_existing",
+      "--retry_errors_only"], "exclude each other"),
+    (["--input", "i", "--output", "o", "--endpoint", "http://x", "--template_location",
+      "gs://b/t"], "Flex Template"),
+    (["--input", "i", "--output", "o", "--endpoint", "http://x", "--progress_s", "-1"],
+     "--progress_s"),
 ])
 def test_invalid_options_are_refused_before_the_job_starts(args, message, capsys):
     assert main(args) == 2

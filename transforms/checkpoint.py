@@ -10,6 +10,7 @@ checkpoints it consumed.
 """
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -24,6 +25,23 @@ CHECKPOINTS = "_checkpoints"
 
 def checkpoint_dir(output: str, run_id: str) -> str:
     return FileSystems.join(output, CHECKPOINTS, run_id)
+
+
+def remove_checkpoints(output: str, run_id: str, previous: dict[str, list[str]]) -> None:
+    """After a successful run its final tables hold everything: its own
+    checkpoints, and those of dead runs it carried over, are not needed.
+    previous: the earlier files the run read (plan_calls.previous_result_files)."""
+    own = FileSystems.match([FileSystems.join(checkpoint_dir(output, run_id), "*")])
+    paths = [m.path for m in own[0].metadata_list]
+    paths += [p for key, files in previous.items() if key.startswith("checkpoint/") for p in files]
+    if paths:
+        FileSystems.delete(paths)
+    if not output.startswith("gs://"):  # local folders outlive their files; GCS has none
+        root = FileSystems.join(output, CHECKPOINTS)
+        for folder in sorted({os.path.dirname(p) for p in paths}
+                             | {checkpoint_dir(output, run_id)}) + [root]:
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
 
 
 class _CheckpointRowsFn(beam.DoFn):

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
+from transforms import metrics
 from transforms.progress import ProgressSettings, progress
 from transforms.vertex_connection import event_loop
 
@@ -35,10 +36,18 @@ class ConcurrentCallsDoFn(beam.DoFn):
     def setup(self):
         self._loop = event_loop()
         progress.configure(self.progress)
+        self._call_counters = {name: metrics.counter(name)
+                               for name in ("requests", "retries", "http_429")}
+        self._latency = metrics.distribution("latency_ms")
 
-    def record_done(self, attempts: int, throttled: int) -> None:
-        """Subclasses call this once per record, from count()."""
-        progress.record(attempts, throttled)
+    def count_call(self, row: dict) -> None:
+        """Counts one record's call (attempts, retries, 429s, latency) from its
+        row; subclasses call it once per record, from count()."""
+        self._call_counters["requests"].inc(row["attempts"])
+        self._call_counters["retries"].inc(max(0, row["attempts"] - 1))
+        self._call_counters["http_429"].inc(row["throttled_attempts"])
+        self._latency.update(int(row["latency_ms"]))
+        progress.record(row["attempts"], row["throttled_attempts"])
 
     def start_bundle(self):
         self._pending: set[futures.Future] = set()

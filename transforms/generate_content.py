@@ -72,9 +72,8 @@ class _GenerateContentFn(ConcurrentCallsDoFn):
         self._client = shared_client(self.connection)
         self._files = ImageFiles(self.output) if self.output else None
         self._counters = {name: metrics.counter(name) for name in (
-            "responses_ok", "responses_blocked", "responses_error", "requests", "retries",
-            "http_429", "prompt_tokens", "candidates_tokens", "total_tokens")}
-        self._latency = metrics.distribution("latency_ms")
+            "responses_ok", "responses_blocked", "responses_error",
+            "prompt_tokens", "candidates_tokens", "total_tokens")}
 
     async def call(self, record: PromptRecord):
         result = await self._client.generate_content(record.model, record.body, self.stream)
@@ -87,11 +86,7 @@ class _GenerateContentFn(ConcurrentCallsDoFn):
     def count(self, row: dict) -> None:
         c = self._counters
         c[f"responses_{row['status']}"].inc()
-        c["requests"].inc(row["attempts"])
-        c["retries"].inc(max(0, row["attempts"] - 1))
-        c["http_429"].inc(row["throttled_attempts"])
-        self._latency.update(int(row["latency_ms"]))
-        self.record_done(row["attempts"], row["throttled_attempts"])
+        self.count_call(row)
         usage = row["usage"]
         for name in ("prompt", "candidates", "total"):
             c[f"{name}_tokens"].inc(usage[f"{name}_token_count"] or 0)

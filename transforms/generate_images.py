@@ -51,8 +51,7 @@ class _GenerateImagesFn(ConcurrentCallsDoFn):
         self._files = ImageFiles(self.output)
         self._counters = {name: metrics.counter(name) for name in (
             "image_records_ok", "image_records_blocked", "image_records_error", "images_written",
-            "image_bytes", "requests", "retries", "http_429")}
-        self._latency = metrics.distribution("latency_ms")
+            "image_bytes")}
 
     def _store(self, record_id: str, prediction: Prediction) -> dict:
         """Decodes and writes one image (runs in a thread: file I/O blocks)."""
@@ -96,11 +95,7 @@ class _GenerateImagesFn(ConcurrentCallsDoFn):
             c["image_bytes"].inc(row["byte_size"] or 0)
         if row["image_index"] in (None, 0):  # the record's first row counts the record
             c[f"image_records_{row['status']}"].inc()
-            c["requests"].inc(row["attempts"])
-            c["retries"].inc(max(0, row["attempts"] - 1))
-            c["http_429"].inc(row["throttled_attempts"])
-            self._latency.update(int(row["latency_ms"]))
-            self.record_done(row["attempts"], row["throttled_attempts"])
+            self.count_call(row)
 
 
 class GenerateImages(beam.PTransform):
