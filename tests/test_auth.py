@@ -40,3 +40,17 @@ def test_api_keys_and_secrets_never_show_in_repr_or_str():
     assert "super-secret-key" not in repr(secret) and "super-secret-key" not in str(secret)
     assert pickle.loads(pickle.dumps(secret)).value == "super-secret-key"
     assert asyncio.run(NoAuth().headers()) == {}
+
+
+def test_access_tokens_are_redacted_from_text_meant_for_output():
+    import httpx
+
+    from vertex.client import VertexClient
+    from vertex.endpoints import Endpoint
+    credentials = StandInCredentials()
+    auth = GoogleCredentialsAuth(credentials)
+    asyncio.run(auth.headers())  # token-1 is now live
+    client = VertexClient(Endpoint(project="p"), auth, httpx.AsyncClient())
+    assert client.redact("server said: bad token token-1 here") == "server said: bad token **** here"
+    key_client = VertexClient(Endpoint(), ApiKeyAuth("AQ.secret"), httpx.AsyncClient())
+    assert "AQ.secret" not in key_client.redact("key=AQ.secret rejected")

@@ -2,6 +2,7 @@
 import base64
 import io
 import json
+import time
 
 import httpx
 import pytest
@@ -305,3 +306,19 @@ def test_storage_uri_writes_the_images_to_the_bucket(start_emulator, gcs):
         assert prediction["gcsUri"].startswith("gs://test-bucket/imagen-out/")
         blob = gcs.blob(prediction["gcsUri"][len("gs://test-bucket/"):])
         assert Image.open(io.BytesIO(blob.download_as_bytes())).format == "PNG"
+
+
+def test_streaming_spreads_chunks_over_time(start_emulator):
+    emulator = start_emulator("--token_latency_ms", "20")
+    body = {"contents": [{"role": "user", "parts": [{"text": "A long tale"}]}]}
+    arrivals = []
+    with httpx.stream("POST", emulator.url + MODEL_PATH + ":streamGenerateContent",
+                      params={"alt": "sse"}, json=body, timeout=30) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                arrivals.append((time.monotonic(), json.loads(line[6:])))
+    later_tokens = sum(count_tokens(c["candidates"][0]["content"]["parts"][0]["text"])
+                       for _, c in arrivals[1:])
+    assert len(arrivals) > 2
+    # Only a lower bound: the chunks after the first are held back 20 ms per token.
+    assert arrivals[-1][0] - arrivals[0][0] >= 0.5 * later_tokens * 0.020
