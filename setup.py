@@ -10,7 +10,7 @@ setup(
                 "with a local Vertex AI emulator",
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*",
                                     "vertex", "vertex.*", "emulator", "emulator.*"]),
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # asyncio.timeout
     install_requires=[
         "apache-beam[gcp]>=2.60,<3",
         "google-cloud-storage>=2.14",
