@@ -103,7 +103,6 @@ class JobConfig:
     stream: bool
     resume: str            # none | skip_existing | errors_only
     worker_processes: int
-    local: bool            # runs on this machine (DirectRunner)
     progress_every_s: float
 
 
@@ -218,14 +217,14 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         raise OptionError("--skip_existing and --retry_errors_only exclude each other")
     resume = "errors_only" if job.retry_errors_only else (
         "skip_existing" if job.skip_existing else "none")
-    progress_s = job.progress_s if job.progress_s is not None else (10.0 if is_local(options) else 0)
+    progress_s = job.progress_s if job.progress_s is not None else (
+        10.0 if is_local(options) else 0.0)
     if progress_s < 0:
         raise OptionError(f"--progress_s must not be negative, got {progress_s}")
     return JobConfig(input=job.input, output=job.output.rstrip("/"),
                      run_id=job.run_id or new_run_id(), connection=connection,
                      defaults=defaults, stream=job.stream, resume=resume,
-                     worker_processes=processes,
-                     local=is_local(options), progress_every_s=progress_s)
+                     worker_processes=processes, progress_every_s=progress_s)
 
 
 def without_secrets(argv: list[str]) -> list[str]:
