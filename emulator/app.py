@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import random
 import re
-import time
 from collections import Counter
 from datetime import datetime, timezone
 
@@ -71,6 +71,7 @@ class Emulator:
         self.config = config
         self.stats = Stats()
         self.random = random.Random(config.seed)
+        self._gcs = None
         self.reset()
 
     def reset(self) -> None:
@@ -171,10 +172,10 @@ class Emulator:
             key = hashlib.sha256(request.path.encode() + raw).hexdigest()
             self.attempts[key] += 1
             attempt = self.attempts[key]
-        if markers.fail_code and (markers.fail_times is None or attempt <= markers.fail_times):
+        if markers.active("fail", attempt):
             retry_after = markers.retry_after_s if markers.fail_code == 429 else None
             raise ApiError(markers.fail_code, retry_after_s=retry_after)
-        if markers.drop and (markers.drop_times is None or attempt <= markers.drop_times):
+        if markers.active("drop", attempt):
             self.stats.dropped += 1
             request.transport.close()
             raise _Dropped()
@@ -182,22 +183,16 @@ class Emulator:
             raise ApiError(429, retry_after_s=1.0 if self.config.retry_info else None)
         if self.config.error_rate and self.random.random() < self.config.error_rate:
             raise ApiError(self.random.choice((500, 503)))
-        if markers.latency_times is not None and attempt > markers.latency_times:
-            markers.latency_ms = 0.0  # only the first N attempts are slow
         return attempt
 
-    async def _delay(self, markers: Markers, output_tokens: int = 0) -> None:
-        delay_ms = self.config.latency_ms + markers.latency_ms \
-            + self.config.token_latency_ms * output_tokens
+    async def _delay(self, markers: Markers, attempt: int, output_tokens: int = 0) -> None:
+        delay_ms = self.config.latency_ms + self.config.token_latency_ms * output_tokens
+        if markers.active("latency", attempt):
+            delay_ms += markers.latency_ms
         if self.config.jitter_ms:
             delay_ms += self.random.expovariate(1.0 / self.config.jitter_ms)
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000.0)
-
-    @staticmethod
-    def _truncating(markers: Markers, attempt: int) -> bool:
-        return markers.truncate and (markers.truncate_times is None
-                                     or attempt <= markers.truncate_times)
 
     # -- generateContent / streamGenerateContent / countTokens ----------------
 
@@ -232,7 +227,7 @@ class Emulator:
         self.stats.candidates_tokens += output_tokens
         if streaming:
             return await self._stream(request, markers, attempt, candidates, usage, common)
-        await self._delay(markers, output_tokens)
+        await self._delay(markers, attempt, output_tokens)
         if markers.block:
             answer = {"promptFeedback": _prompt_feedback(markers.block), "usageMetadata": usage,
                       **common}
@@ -240,7 +235,7 @@ class Emulator:
             answer = {"candidates": [c.as_json() for c in candidates], "usageMetadata": usage,
                       **common}
         data = json.dumps(answer).encode()
-        if self._truncating(markers, attempt):
+        if markers.active("truncate", attempt):
             self.stats.truncated += 1
             data = data[:len(data) // 2]
         return web.Response(body=data, content_type="application/json")
@@ -248,13 +243,12 @@ class Emulator:
     async def _stream(self, request, markers, attempt, candidates, usage, common):
         sse = request.query.get("alt") == "sse"
         chunks = _stream_chunks(markers, candidates, usage, common)
-        if markers.stream_error and (markers.stream_error_times is None
-                                     or attempt <= markers.stream_error_times):
+        if markers.active("stream_error", attempt):
             chunks = chunks[:1] + [error_body(503, STATUS_MESSAGES[503])]
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream" if sse else "application/json"})
         await response.prepare(request)
-        await self._delay(markers)  # time to first token
+        await self._delay(markers, attempt)  # time to first token
         for i, chunk in enumerate(chunks):
             if i:
                 tokens = sum(text_generation.count_tokens(p.get("text", ""))
@@ -273,6 +267,15 @@ class Emulator:
 
     # -- Imagen predict ---------------------------------------------------------
 
+    def _storage_client(self):
+        """One google-cloud-storage client for the emulator's life (honours
+        STORAGE_EMULATOR_HOST), created on the first storageUri request."""
+        if self._gcs is None:
+            from google.cloud import storage
+            self._gcs = (storage.Client.create_anonymous_client()
+                         if os.environ.get("STORAGE_EMULATOR_HOST") else storage.Client())
+        return self._gcs
+
     async def _predict(self, request, model, body, raw) -> web.Response:
         if not model.startswith("imagen"):
             raise ApiError(400, f"Model {model} does not support predict; use generateContent.")
@@ -285,15 +288,15 @@ class Emulator:
         store = None
         if params.get("storageUri"):
             prefix = params["storageUri"].rstrip("/") + "/" + hashlib.sha256(raw).hexdigest()[:16]
-            store = _gcs_writer(prefix)
+            store = _gcs_writer(self._storage_client(), prefix)
         # Rendering and encoding are CPU work; keep the event loop answering others.
         predictions = await asyncio.to_thread(
             images.predictions, model, prompt, params, markers, self.config.image_scale, store)
         self.stats.images += sum(1 for p in predictions if "mimeType" in p)
-        await self._delay(markers)
+        await self._delay(markers, attempt)
         answer = {"predictions": predictions} if predictions else {}
         data = json.dumps(answer).encode()
-        if self._truncating(markers, attempt):
+        if markers.active("truncate", attempt):
             self.stats.truncated += 1
             data = data[:len(data) // 2]
         return web.Response(body=data, content_type="application/json")
@@ -339,16 +342,9 @@ def _stream_chunks(markers, candidates, usage, common) -> list[dict]:
     return chunks
 
 
-def _gcs_writer(prefix: str):
-    """Writes images under a gs:// prefix (honours STORAGE_EMULATOR_HOST)."""
-    import os
-
-    from google.cloud import storage
+def _gcs_writer(client, prefix: str):
+    """A function that writes images under a gs:// prefix."""
     bucket_name, _, path = prefix[len("gs://"):].partition("/")
-    if os.environ.get("STORAGE_EMULATOR_HOST"):
-        client = storage.Client.create_anonymous_client()
-    else:
-        client = storage.Client()
     bucket = client.bucket(bucket_name)
 
     def store(name: str, data: bytes, mime: str) -> str:

@@ -48,6 +48,13 @@ class Markers:
         return bool(self.fail_code or self.drop or self.truncate or self.stream_error
                     or self.latency_times)
 
+    def active(self, directive: str, attempt: int) -> bool:
+        """Whether a directive (fail, drop, truncate, stream_error, latency)
+        applies to this attempt of the request, given its xN limit."""
+        value = getattr(self, {"fail": "fail_code", "latency": "latency_ms"}.get(directive, directive))
+        times = getattr(self, f"{directive}_times")
+        return bool(value) and (times is None or attempt <= times)
+
 
 def strip_markers(text: str) -> str:
     return _MARKER.sub("", text).strip()

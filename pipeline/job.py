@@ -60,11 +60,11 @@ class _HideFatalApiErrorTracebacks(logging.Filter):
             and "FatalApiError" not in record.getMessage()
 
 
-def count_lines(pattern: str, limit_bytes: int = 1 << 30) -> int | None:
-    """Input lines, for progress lines' ETA; None when the input is large
-    enough that reading it twice would cost noticeable time."""
+def count_lines(pattern: str, limit_bytes: int = 256 << 20) -> int | None:
+    """Input lines, for progress lines' ETA; None when reading the input a
+    second time would cost noticeable time (remote or large files)."""
     files = FileSystems.match([pattern])[0].metadata_list
-    if sum(f.size_in_bytes for f in files) > limit_bytes:
+    if any("://" in f.path for f in files) or sum(f.size_in_bytes for f in files) > limit_bytes:
         return None
     total = 0
     for f in files:

@@ -1,5 +1,7 @@
 """--concurrency and --rpm hold in a real pipeline run, across the threads of
 a worker process."""
+import pytest
+
 from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
 
 
@@ -16,19 +18,6 @@ def test_concurrency_bounds_requests_in_flight(start_emulator, tmp_path):
     assert 2 <= stats["peak_in_flight"] <= 5
 
 
-def test_rpm_keeps_a_quota_bound_job_free_of_429s_across_threads(start_emulator, tmp_path):
-    # The emulator refuses bursts above 1 s of its 600/min quota; without the
-    # client-side limit, 40 requests at once would meet many 429s.
-    emulator = start_emulator("--rpm", "600", "--no_retry_info")
-    sample = write_jsonl(tmp_path / "in.jsonl", records(40))
-    out = tmp_path / "out"
-    assert run_job(sample, out, emulator.url, "--rpm", "600", "--direct_num_workers", "2",
-                   "--direct_running_mode", "multi_threading") == 0
-    assert emulator.stats()["by_status"] == {"200": 40}
-    assert summary(out)["http_429"] == 0
-    assert all(r["status"] == "ok" for r in read_table(out, "responses"))
-
-
 def test_without_the_limit_the_same_job_meets_429s_and_still_loses_nothing(start_emulator, tmp_path):
     emulator = start_emulator("--rpm", "600")
     sample = write_jsonl(tmp_path / "in.jsonl", records(40))
@@ -41,16 +30,23 @@ def test_without_the_limit_the_same_job_meets_429s_and_still_loses_nothing(start
     assert summary(out)["http_429"] == sum(r["throttled_attempts"] for r in rows) > 0
 
 
-def test_the_job_wide_quota_is_split_across_worker_processes(start_emulator, tmp_path):
+@pytest.mark.parametrize("mode, processes", [("multi_threading", 1),
+                                             ("multi_processing", 2)])
+def test_rpm_keeps_a_quota_bound_job_free_of_429s_across_threads_and_processes(
+        start_emulator, tmp_path, mode, processes):
+    # The emulator refuses bursts above 1 s of its 600/min quota; without the
+    # client-side limit, 40 requests at once would meet many 429s. Two
+    # threads share one process's limit; two processes each get half the quota.
     emulator = start_emulator("--rpm", "600", "--no_retry_info")
     sample = write_jsonl(tmp_path / "in.jsonl", records(40))
     out = tmp_path / "out"
     assert run_job(sample, out, emulator.url, "--rpm", "600", "--direct_num_workers", "2",
-                   "--direct_running_mode", "multi_processing") == 0
-    s = summary(out)
-    assert s["worker_processes"] == 2 and s["rpm_per_process"] == 300
-    assert s["responses"]["ok"] == 40
+                   "--direct_running_mode", mode) == 0
     assert emulator.stats()["by_status"] == {"200": 40}
+    s = summary(out)
+    assert s["http_429"] == 0 and s["responses"]["ok"] == 40
+    assert s["worker_processes"] == processes and s["rpm_per_process"] == 600 / processes
+    assert all(r["status"] == "ok" for r in read_table(out, "responses"))
 
 
 def test_worker_processes_follow_the_runner_options():

@@ -119,3 +119,10 @@ def test_adaptive_rate_does_not_grow_while_something_else_holds_calls_back():
         starts(limiter, time, [0])
         limiter.on_success()
     assert limiter.rpm == 60
+
+
+def test_adaptive_rate_still_holds_a_tokens_per_minute_limit():
+    from vertex.rate_limit import AdaptiveRateLimiter
+    time = FakeTime()
+    limiter = AdaptiveRateLimiter(6000, tpm=6000, clock=time.clock, sleep=time.sleep)
+    assert starts(limiter, time, [100, 100]) == [0.0, 1.0]  # 100 tokens/s, not 100 requests/s

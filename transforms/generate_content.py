@@ -3,26 +3,25 @@ Gemini generateContent (or streamGenerateContent with stream=True)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 
 import apache_beam as beam
 
-from transforms import metrics
+from transforms import metrics, schemas
 from transforms.concurrent_calls import ConcurrentCallsDoFn
-from transforms.progress import ProgressSettings
 from transforms.image_files import ImageFiles
+from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
 from transforms.vertex_connection import VertexConnection, shared_client
 from vertex.client import CallResult
-from vertex.errors import describe_error
-from vertex.response_rows import response_row, usage_row
+from vertex.response_rows import error_columns, response_row, usage_row
 
 
 def responses_table_row(record: PromptRecord, result: CallResult, run_id: str, redact,
                         image_uris: list[str] = ()) -> dict:
     """The row for one record: the parsed answer, or why there is none."""
     row = {
+        **schemas.blank_row(schemas.RESPONSES),
         "image_uris": list(image_uris),
         "run_id": run_id, "id": record.id, "model": record.model,
         "attempts": result.attempts, "throttled_attempts": result.throttled,
@@ -32,16 +31,10 @@ def responses_table_row(record: PromptRecord, result: CallResult, run_id: str, r
         "source": record.source, "line_number": record.line_number,
     }
     if result.ok:
-        row.update(response_row(result.response))
-        row.update(error_code=None, error_message=None,
+        row.update(response_row(result.response),
                    response_json=json.dumps(result.response, separators=(",", ":")))
-        return row
-    code, http_status, message = describe_error(result.error)
-    row.update(status="error", text=None, finish_reason=None, safety_ratings=[],
-               block_reason=None, block_reason_message=None, usage=usage_row(None),
-               model_version=None, response_id=None, function_calls=[], candidates=[],
-               error_code=code, http_status=http_status, error_message=redact(message),
-               response_json=None)
+    else:
+        row.update(error_columns(result.error, redact), status="error", usage=usage_row(None))
     return row
 
 
@@ -55,9 +48,8 @@ def store_inline_images(files: ImageFiles, record_id: str, response: dict) -> li
             blob = part.get("inlineData") if isinstance(part, dict) else None
             if isinstance(blob, dict) and str(blob.get("mimeType", "")).startswith("image/") \
                     and blob.get("data"):
-                path = files.path(record_id, len(uris), blob["mimeType"])
-                files.write(path, base64.b64decode(blob.pop("data")))
-                uris.append(path)
+                stored = files.save(record_id, len(uris), blob["mimeType"], blob.pop("data"))
+                uris.append(stored["uri"])
     return uris
 
 

@@ -7,28 +7,26 @@ no image gets one row that says why.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 
 import apache_beam as beam
 
-from transforms import metrics
+from transforms import metrics, schemas
 from transforms.concurrent_calls import ConcurrentCallsDoFn
+from transforms.image_files import ImageFiles
 from transforms.progress import ProgressSettings
-from transforms.image_files import ImageFiles, describe
 from transforms.prompt_records import PromptRecord
 from transforms.vertex_connection import VertexConnection, shared_client
 from vertex.client import CallResult
-from vertex.errors import describe_error
-from vertex.imagen import Prediction, read_predictions
-
-_NO_IMAGE = {"image_index": None, "uri": None, "mime_type": None, "width": None, "height": None,
-             "byte_size": None, "sha256": None, "enhanced_prompt": None, "safety_attributes": []}
+from vertex.imagen import read_predictions
+from vertex.response_rows import error_columns
 
 
 def _record_columns(record: PromptRecord, result: CallResult, run_id: str) -> dict:
+    """The columns every row of a record shares (the others start empty)."""
     parameters = record.body.get("parameters") or {}
     return {
+        **schemas.blank_row(schemas.IMAGES),
         "run_id": run_id, "id": record.id, "model": record.model,
         "prompt": record.body["instances"][0]["prompt"],
         "parameters_json": json.dumps(parameters, sort_keys=True),
@@ -53,34 +51,25 @@ class _GenerateImagesFn(ConcurrentCallsDoFn):
             "image_records_ok", "image_records_blocked", "image_records_error", "images_written",
             "image_bytes")}
 
-    def _store(self, record_id: str, prediction: Prediction) -> dict:
-        """Decodes and writes one image (runs in a thread: file I/O blocks)."""
-        if prediction.data_base64 is None:  # Imagen wrote it to storageUri itself
-            return {"uri": prediction.gcs_uri, "width": None, "height": None,
-                    "byte_size": None, "sha256": None}
-        data = base64.b64decode(prediction.data_base64)
-        path = self._files.path(record_id, prediction.index, prediction.mime_type)
-        self._files.write(path, data)
-        return {"uri": path, **describe(data)}
-
     async def call(self, record: PromptRecord):
         result = await self._client.predict(record.model, record.body)
         common = _record_columns(record, result, self.run_id)
         if not result.ok:
-            code, http_status, message = describe_error(result.error)
-            return [{**common, **_NO_IMAGE, "status": "error", "images_returned": 0,
-                     "rai_filtered_reason": None, "error_code": code, "http_status": http_status,
-                     "error_message": self._client.redact(message)}]
+            return [{**common, **error_columns(result.error, self._client.redact),
+                     "status": "error", "images_returned": 0}]
         predictions, rai_reason = read_predictions(result.response)
-        errors = {"error_code": None, "error_message": None}
         if not predictions:
-            return [{**common, **_NO_IMAGE, **errors, "status": "blocked", "images_returned": 0,
+            return [{**common, "status": "blocked", "images_returned": 0,
                      "rai_filtered_reason": rai_reason or "no images returned"}]
         rows = []
         for prediction in predictions:
-            stored = await asyncio.to_thread(self._store, record.id, prediction)
-            prediction.data_base64 = None  # the bytes are on storage now; free them
-            rows.append({**common, **_NO_IMAGE, **errors, **stored, "status": "ok",
+            if prediction.data_base64 is None:  # Imagen wrote it to storageUri itself
+                stored = {"uri": prediction.gcs_uri}
+            else:
+                stored = await asyncio.to_thread(self._files.save, record.id, prediction.index,
+                                                 prediction.mime_type, prediction.data_base64)
+                prediction.data_base64 = None  # the bytes are on storage now; free them
+            rows.append({**common, **stored, "status": "ok",
                          "image_index": prediction.index, "mime_type": prediction.mime_type,
                          "enhanced_prompt": prediction.enhanced_prompt,
                          "safety_attributes": prediction.safety_attributes,

@@ -2,6 +2,7 @@
 (local or gs://), named from the record id and the image's index."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import re
@@ -42,7 +43,11 @@ class ImageFiles:
         extension = MIME_TYPES.get(mime_type, mime_type.rpartition("/")[2] or "bin")
         return FileSystems.join(self.directory, f"{file_stem(record_id)}-{index}.{extension}")
 
-    def write(self, path: str, data: bytes) -> None:
-        """Blocking I/O: call it from a thread, not the event loop."""
+    def save(self, record_id: str, index: int, mime_type: str, data_base64: str) -> dict:
+        """Decodes and writes one image; returns its uri, size, dimensions and
+        sha256. Blocking I/O: call it from a thread, not the event loop."""
+        data = base64.b64decode(data_base64)
+        path = self.path(record_id, index, mime_type)
         with FileSystems.create(path, mime_type="application/octet-stream") as f:
             f.write(data)
+        return {"uri": path, **describe(data)}

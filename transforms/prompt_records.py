@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from vertex.imagen import check_parameters
-from vertex.request_body import as_content, merge_defaults, to_camel_case, user_content
+from vertex.request_body import (as_content, merge_defaults, snake_to_camel, to_camel_case,
+                                 user_content)
 
 TASKS = ("text", "image")
 # Record-level settings that a prompt or template record may carry beside its prompt.
@@ -105,9 +106,8 @@ def _text_body(obj: dict, defaults: RecordDefaults) -> dict:
             raise RejectedLine("no usable prompt: the record has no prompt or request"
                                + ("" if defaults.prompt_template else
                                   ", and no --prompt_template was given"))
-        settings = to_camel_case({k: v for k, v in obj.items()
-                                  if k not in ("contents", "request")})
-        body = {k: v for k, v in settings.items() if k in _RECORD_SETTINGS}
+        body = to_camel_case({k: v for k, v in obj.items()
+                              if snake_to_camel(k) in _RECORD_SETTINGS})
         body["contents"] = [user_content(prompt)]
         if "systemInstruction" in body:
             try:

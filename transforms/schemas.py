@@ -1,6 +1,12 @@
 """The output tables' Parquet schemas, defined once (DESIGN.md lists the columns)."""
 import pyarrow as pa
 
+
+def blank_row(schema: pa.Schema) -> dict:
+    """Every column of a table, empty: lists empty, everything else null.
+    Rows start from this, so a column added to a schema is never missing."""
+    return {f.name: [] if pa.types.is_list(f.type) else None for f in schema}
+
 SAFETY_RATING = pa.struct([
     ("category", pa.string()), ("probability", pa.string()),
     ("probability_score", pa.float64()), ("severity", pa.string()),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 import tenacity
@@ -68,17 +68,15 @@ class VertexClient:
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
         self._limiters: dict[str, RateLimiter] = {}
         self._models_answered: set[str] = set()
-        stop = tenacity.stop_after_attempt(settings.max_attempts)
-        if settings.deadline_s:  # no wait may end past the record's deadline
-            stop = stop | tenacity.stop_before_delay(settings.deadline_s)
-        self._retry = {**retry_policy(settings.max_attempts, settings.initial_backoff_s,
-                                      settings.max_backoff_s), "stop": stop}
+        self._retry = retry_policy(settings.max_attempts, settings.initial_backoff_s,
+                                   settings.max_backoff_s, settings.deadline_s)
 
     def limiter(self, model: str) -> RateLimiter:
         """Each model has a quota of its own, so each gets its own limiter."""
         if model not in self._limiters:
             if self.settings.adaptive:
-                self._limiters[model] = AdaptiveRateLimiter(self.settings.rpm or 60.0)
+                self._limiters[model] = AdaptiveRateLimiter(self.settings.rpm or 60.0,
+                                                            tpm=self.settings.tpm)
             else:
                 self._limiters[model] = RateLimiter(self.settings.rpm, self.settings.tpm)
         return self._limiters[model]

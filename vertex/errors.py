@@ -75,18 +75,3 @@ _STATUS_NAMES = {
     502: "BAD_GATEWAY", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
 }
 
-
-def describe_error(error: BaseException) -> tuple[str, int | None, str]:
-    """(canonical status name, HTTP status or None, message) for an output row."""
-    import asyncio
-
-    import httpx
-    if isinstance(error, VertexApiError):
-        return error.status, error.code, error.message
-    if isinstance(error, (httpx.TimeoutException, asyncio.TimeoutError)):
-        return "DEADLINE_EXCEEDED", None, f"timed out ({type(error).__name__})"
-    if isinstance(error, MalformedResponseError):
-        return "DATA_LOSS", None, str(error)
-    if isinstance(error, (httpx.TransportError, ConnectionError)):
-        return "UNAVAILABLE", None, f"{type(error).__name__}: {error}"
-    return "INTERNAL", None, f"{type(error).__name__}: {error}"

@@ -74,17 +74,19 @@ class AdaptiveRateLimiter(RateLimiter):
     429 (slow start). On a 429 it drops to `decrease` times the rate the server
     has actually been accepting over the last `window_s` (or times its own
     rate, if lower), and on success it raises the rate by `increase` of itself
-    per second (AIMD), so the job settles just under the real quota. A burst
+    per second (AIMD), so the job settles just under the real quota (a tokens-per-minute limit
+    still holds as given). A burst
     of 429s from requests already under way counts once (`cooldown_s`), and
     the rate only grows while this limiter is what holds calls back, so an idle
     job does not bank a rate it never tried.
     """
 
-    def __init__(self, initial_rpm: float, min_rpm: float = 1.0, decrease: float = 0.9,
+    def __init__(self, initial_rpm: float, tpm: float | None = None, min_rpm: float = 1.0,
+                 decrease: float = 0.9,
                  increase: float = 0.01, cooldown_s: float = 1.0, window_s: float = 2.0,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
-        super().__init__(rpm=initial_rpm, clock=clock, sleep=sleep)
+        super().__init__(rpm=initial_rpm, tpm=tpm, clock=clock, sleep=sleep)
         self.min_rpm, self.decrease, self.increase = min_rpm, decrease, increase
         self.cooldown_s, self.window_s = cooldown_s, window_s
         self.slow_start = True

@@ -36,13 +36,17 @@ class wait_for_server_hint(tenacity.wait.wait_base):
 
 
 def retry_policy(max_attempts: int, initial_backoff_s: float = 1.0,
-                 max_backoff_s: float = 60.0) -> dict:
-    """Keyword arguments for tenacity.AsyncRetrying."""
+                 max_backoff_s: float = 60.0, deadline_s: float | None = None) -> dict:
+    """Keyword arguments for tenacity.AsyncRetrying. With a deadline, no wait
+    is started that would end past it."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
+    stop = tenacity.stop_after_attempt(max_attempts)
+    if deadline_s:
+        stop = stop | tenacity.stop_before_delay(deadline_s)
     return dict(
         retry=tenacity.retry_if_exception(is_retryable),
-        stop=tenacity.stop_after_attempt(max_attempts),
+        stop=stop,
         wait=wait_for_server_hint(
             tenacity.wait_exponential_jitter(initial=initial_backoff_s, max=max_backoff_s)),
         reraise=True,
