@@ -87,7 +87,14 @@ def main(argv=None) -> int:
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(serve(config, args.host, args.port, args.port_file))
+    try:
+        asyncio.run(serve(config, args.host, args.port, args.port_file))
+    except OSError as error:  # e.g. the port is in use
+        print(f"error: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import random
 
 from emulator.markers import Markers, strip_markers
@@ -96,11 +97,13 @@ def image_size(params: dict, scale: float) -> tuple[int, int]:
 
 
 def render_image(prompt: str, params: dict, index: int, scale: float) -> tuple[bytes, str]:
-    """Encodes one deterministic image; returns (bytes, mime type)."""
+    """Encodes one image; returns (bytes, mime type). As with Imagen, the same
+    seed gives the same bytes, and without a seed every call draws anew."""
     from PIL import Image, ImageDraw
 
     mime = params["outputOptions"].get("mimeType", "image/png")
-    key = json.dumps([strip_markers(prompt), params.get("seed"), params.get("aspectRatio"),
+    seed = params.get("seed") or os.urandom(8).hex()
+    key = json.dumps([strip_markers(prompt), seed, params.get("aspectRatio"),
                       params.get("negativePrompt"), index], sort_keys=True)
     rng = random.Random(hashlib.sha256(key.encode()).digest())
     width, height = image_size(params, scale)

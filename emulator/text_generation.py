@@ -231,5 +231,6 @@ def _image_part(prompt: str, index: int) -> str:
     import base64
 
     from emulator.images import render_image
-    data, _ = render_image(prompt, {"outputOptions": {}}, index, scale=0.25)
+    # Gemini answers are deterministic from the request: a fixed seed.
+    data, _ = render_image(prompt, {"outputOptions": {}, "seed": 1}, index, scale=0.25)
     return base64.b64encode(data).decode()

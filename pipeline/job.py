@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import sys
+import threading
 import time
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options import pipeline_options as beam_options
 
-from pipeline import graph
-from pipeline.options import (OptionError, VertexBatchOptions, is_local, job_config,
-                              without_secrets)
+from pipeline import graph, preflight
+from pipeline.options import (OptionError, VertexBatchOptions, check_known_options, is_local,
+                              job_config, without_secrets)
 from pipeline.summary import make_summary, write_summary
-from transforms.checkpoint import remove_checkpoints
+from transforms.checkpoint import checkpoint_dir, flush_checkpoints, remove_checkpoints
 from transforms.plan_calls import previous_result_files
 from transforms.progress import ProgressSettings
 from vertex.errors import FatalApiError
@@ -51,13 +54,25 @@ def fatal_message(error: BaseException | None) -> str | None:
     return None
 
 
-class _HideFatalApiErrorTracebacks(logging.Filter):
+def was_interrupted(error: BaseException | None) -> bool:
+    """Ctrl-C or SIGTERM, however the runner passed it on (Beam re-raises a
+    KeyboardInterrupt in a worker as a RuntimeError naming it)."""
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt) or str(error).startswith("KeyboardInterrupt"):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+class _HideExplainedTracebacks(logging.Filter):
     """In-process runners log a worker's exception before re-raising it; for a
-    FatalApiError the job prints one clear line instead."""
+    FatalApiError or an interruption the job prints one clear line instead."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return fatal_message(record.exc_info[1] if record.exc_info else None) is None \
-            and "FatalApiError" not in record.getMessage()
+        error = record.exc_info[1] if record.exc_info else None
+        return fatal_message(error) is None and not was_interrupted(error) \
+            and "FatalApiError" not in record.getMessage() \
+            and not record.getMessage().startswith("KeyboardInterrupt")
 
 
 def count_lines(pattern: str, limit_bytes: int = 256 << 20) -> int | None:
@@ -67,9 +82,13 @@ def count_lines(pattern: str, limit_bytes: int = 256 << 20) -> int | None:
     if any("://" in f.path for f in files) or sum(f.size_in_bytes for f in files) > limit_bytes:
         return None
     total = 0
-    for f in files:
-        with FileSystems.open(f.path) as stream:
-            total += sum(1 for line in iter(stream.readline, b"") if line.strip())
+    try:
+        for f in files:
+            if not os.path.isdir(f.path):
+                with FileSystems.open(f.path) as stream:
+                    total += sum(1 for line in iter(stream.readline, b"") if line.strip())
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by the job itself
+        return None
     return total
 
 
@@ -91,6 +110,10 @@ def local_runner(options: beam_options.PipelineOptions):
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
 
 
+def _interrupted(*_):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
     if "-h" in argv or "--help" in argv:
         print(help_text())
@@ -98,35 +121,60 @@ def main(argv: list[str]) -> int:
     # Configured before Beam does, so that its basicConfig() keeps this handler.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_HideFatalApiErrorTracebacks())
-    beam_argv = without_secrets(argv)
+        handler.addFilter(_HideExplainedTracebacks())
     try:
-        options = beam_options.PipelineOptions(beam_argv)
+        check_known_options(argv)
+        options = beam_options.PipelineOptions(without_secrets(argv))
         config = job_config(beam_options.PipelineOptions(argv))
+        preflight.check_storage_credentials(config.input, config.output)
+        preflight.check_input(config.input)
+        preflight.check_run_id(config)
+        preflight.check_output(config.output, config.run_id)
+        preflight.check_credentials(config)
     except OptionError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if not FileSystems.match([config.input])[0].metadata_list:
-        print(f"error: --input {config.input!r} matches no files", file=sys.stderr)
-        return 2
+    except FatalApiError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=local_runner(options), options=options)
     expected = count_lines(config.input) if config.progress_every_s else None
     previous = previous_result_files(config.output) if config.resume != "none" else {}
     graph.build(pipeline, config, previous, ProgressSettings(config.progress_every_s, expected))
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:  # SIGTERM stops the job as Ctrl-C does, with one line
+        previous_handler = signal.signal(signal.SIGTERM, _interrupted)
     try:
         result = pipeline.run()
         result.wait_until_finish()
-    except Exception as error:  # noqa: BLE001 - report one clear line, not a worker traceback
+    except (KeyboardInterrupt, Exception) as error:  # noqa: BLE001 - one clear line
+        preflight.cleanup_after_failure(config.output, config.run_id)
+        if was_interrupted(error):
+            flush_checkpoints()
+            print(f"interrupted: the answers received so far are saved under "
+                  f"{checkpoint_dir(config.output, config.run_id)}; rerun with --skip_existing "
+                  "to go on without paying for them again", file=sys.stderr)
+            return 130
         message = fatal_message(error)
         if message is None:
             raise
         print(f"error: the job was stopped: {message}", file=sys.stderr)
         return 1
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
     summary = make_summary(config, result, time.monotonic() - started)
     path = write_summary(config, summary)
-    remove_checkpoints(config.output, config.run_id, previous)
+    remove_checkpoints(config.output, config.run_id,
+                       [p for key, files in previous.items() if key.startswith("checkpoint/")
+                        for p in files])
     print(json.dumps(summary, indent=2))
     print(f"summary: {path}")
-    return 0 if summary["state"].endswith("DONE") else 1
+    for unreadable in summary["unreadable_files"]:
+        print(f"error: input {unreadable} could not be read to its end; the lines after "
+              "that were not read (see the rejected table)", file=sys.stderr)
+    if not summary["state"].endswith("DONE") or summary["unreadable_files"]:
+        return 1
+    return 0

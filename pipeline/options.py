@@ -1,7 +1,9 @@
 """The job's command line (Beam style flags) and its checked configuration."""
 from __future__ import annotations
 
+import difflib
 import json
+import math
 import os
 import re
 import time
@@ -9,15 +11,18 @@ import uuid
 from dataclasses import dataclass
 
 from apache_beam.options.pipeline_options import (DebugOptions, DirectOptions, GoogleCloudOptions,
-                                                  PipelineOptions, StandardOptions, WorkerOptions)
+                                                  PipelineOptions, StandardOptions, WorkerOptions,
+                                                  _BeamArgumentParser)
 
 from transforms.prompt_records import TASKS, RecordDefaults
 from transforms.vertex_connection import VertexConnection
-from vertex.auth import Secret
+from vertex.auth import ApiKeySource
 from vertex.client import CallSettings
+from vertex.endpoints import check_model_name
 from vertex.http import TRANSPORTS
 
 API_KEY_ENV = "GOOGLE_API_KEY"
+WORKER_API_KEY_ENV = "VERTEX_BATCH_API_KEY"  # how a --api_key reaches local workers
 
 
 class VertexBatchOptions(PipelineOptions):
@@ -38,16 +43,22 @@ class VertexBatchOptions(PipelineOptions):
                            help="Vertex AI location (region, or 'global'); the project "
                            "comes from --project")
         group.add_argument("--api_key", help="Vertex AI express mode API key (or set "
-                           f"{API_KEY_ENV} and give no --project); never logged or written")
+                           f"{API_KEY_ENV} and give neither --project nor --endpoint); never "
+                           "logged, written or put in the job graph (local runs only)")
+        group.add_argument("--api_key_secret", help="express mode with the key in Secret "
+                           "Manager, read by each worker: projects/P/secrets/S/versions/V "
+                           "(for Dataflow, where --api_key cannot reach the workers)")
         group.add_argument("--endpoint", help="base URL of a local Vertex AI server, e.g. "
-                           "the emulator at http://127.0.0.1:8090 (no credentials sent)")
+                           "the emulator at http://127.0.0.1:8090 (no credentials are sent "
+                           "unless --api_key is given)")
         group.add_argument("--rpm", type=float, help="the job's requests-per-minute quota per "
-                           "model, split evenly across worker processes; unlimited if not given")
+                           "model, split evenly across worker processes; without it the job "
+                           "finds the rate the server allows (as with --adaptive_rate)")
         group.add_argument("--tpm", type=float, help="the job's tokens-per-minute quota (prompt "
                            "and output) per model, split across worker processes")
-        group.add_argument("--adaptive_rate", action="store_true", help="the quota is unknown: "
-                           "start from --rpm (or 60) as a guess and find the rate the server "
-                           "allows (cut on 429, raise on success)")
+        group.add_argument("--adaptive_rate", action="store_true", help="with --rpm: take it as "
+                           "a first guess and find the rate the server allows (cut on 429, "
+                           "raise on success); the default when no --rpm is given")
         group.add_argument("--worker_processes", type=int, help="how many worker processes "
                            "share --rpm/--tpm (default: from the runner's options, e.g. "
                            "--direct_num_workers, or Dataflow workers times vCPUs)")
@@ -66,7 +77,11 @@ class VertexBatchOptions(PipelineOptions):
         group.add_argument("--request_timeout_s", type=float, default=300.0,
                            help="time limit of one attempt")
         group.add_argument("--deadline_s", type=float,
-                           help="time limit of one record, all attempts and waits included")
+                           help="time limit of one record, all attempts and waits included; "
+                           "each attempt gets at most the time left")
+        group.add_argument("--unreachable_after_s", type=float, default=60.0,
+                           help="stop the job when no connection to Vertex AI (or --endpoint) "
+                           "has succeeded for this long")
         group.add_argument("--stream", action="store_true", help="use streamGenerateContent "
                            "(SSE) and record the time to first token")
         group.add_argument("--prompt_template", help="for records that carry fields instead "
@@ -98,6 +113,7 @@ class JobConfig:
     input: str
     output: str
     run_id: str
+    run_id_given: bool     # --run_id was given (so it may name an earlier run)
     connection: VertexConnection
     defaults: RecordDefaults
     stream: bool
@@ -153,8 +169,8 @@ def _json_option(name: str, value: str | None, kind: type):
 def _positive(name: str, value, allow_none: bool = True):
     if value is None and allow_none:
         return value
-    if value is None or value <= 0:
-        raise OptionError(f"--{name} must be positive, got {value}")
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise OptionError(f"--{name} must be a positive finite number, got {value}")
     return value
 
 
@@ -162,22 +178,86 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
 
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SECRET_VERSION = re.compile(r"projects/[^/]+/secrets/[^/]+/versions/[^/]+")
+
+
+def known_options_parser() -> _BeamArgumentParser:
+    """Every option Beam and this job know, parsed as Beam parses them."""
+    parser = _BeamArgumentParser(allow_abbrev=False, add_help=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)
+    return parser
+
+
+def check_known_options(argv: list[str]) -> None:
+    """Refuses an option nobody knows (a typo would otherwise be dropped with a
+    warning, and the job run without it), naming the nearest known option.
+    Values are never echoed: a mistyped --api_key is still a key."""
+    parser = known_options_parser()
+
+    def refuse(message: str):  # argparse would print usage and exit
+        raise OptionError(message)
+    parser.error = refuse
+    _, unknown = parser.parse_known_args(argv)
+    known = [option for action in parser._actions for option in action.option_strings]
+    for arg in unknown:
+        if arg.startswith("-"):
+            name = arg.split("=", 1)[0]
+            nearest = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {nearest[0]}?)" if nearest else ""
+            raise OptionError(f"unknown option {name}{hint}; see --help")
+    if unknown:
+        raise OptionError("a value was given with no option before it (values are not shown)")
+
+
+def _api_key(job, project: str | None, runner_is_local: bool, environ) -> ApiKeySource | None:
+    """Where workers get the express-mode key, or None for no key. The key
+    itself never goes into the job graph: a key from the command line is
+    handed to local workers through their environment."""
+    if job.api_key and job.api_key_secret:
+        raise OptionError("--api_key and --api_key_secret exclude each other")
+    if job.api_key_secret:
+        if not SECRET_VERSION.fullmatch(job.api_key_secret):
+            raise OptionError("--api_key_secret must be a secret version: "
+                              "projects/P/secrets/S/versions/V")
+        return ApiKeySource(secret_version=job.api_key_secret)
+    if job.api_key:
+        if project:
+            raise OptionError("--api_key (express mode) and --project (Application Default "
+                              "Credentials) exclude each other: give one")
+        if not runner_is_local:
+            raise OptionError("--api_key cannot reach remote workers without travelling in the "
+                              "job graph: store the key in Secret Manager and pass "
+                              "--api_key_secret projects/P/secrets/S/versions/V")
+        environ[WORKER_API_KEY_ENV] = job.api_key
+        return ApiKeySource(env_var=WORKER_API_KEY_ENV)
+    if environ.get(API_KEY_ENV) and not project and not job.endpoint:
+        if not runner_is_local:
+            raise OptionError(f"{API_KEY_ENV} cannot reach remote workers; pass "
+                              "--api_key_secret projects/P/secrets/S/versions/V")
+        return ApiKeySource(env_var=API_KEY_ENV)
+    return None
+
+
 def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
     job = options.view_as(VertexBatchOptions)
     project = options.view_as(GoogleCloudOptions).project
+    local = is_local(options)
     if not job.input:
         raise OptionError("--input is required (a path, glob or gs:// pattern of JSONL files)")
     if not job.output:
         raise OptionError("--output is required (a directory or gs:// prefix)")
-    api_key = job.api_key or (environ.get(API_KEY_ENV) if not project else None)
+    api_key = _api_key(job, project, local, environ)
     if not (project or api_key or job.endpoint):
         raise OptionError("say where to send requests: --project (with Application Default "
                           f"Credentials), --api_key (or {API_KEY_ENV}) for express mode, or "
                           "--endpoint for a local server such as the emulator")
     if job.endpoint and not re.match(r"^https?://[^/]+", job.endpoint):
         raise OptionError(f"--endpoint must be an http(s) URL, got {job.endpoint!r}")
-    if job.run_id and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", job.run_id):
-        raise OptionError("--run_id may hold letters, digits, '_', '.', '-' (64 at most)")
+    if job.run_id is not None and not RUN_ID.fullmatch(job.run_id):
+        raise OptionError("--run_id is a name, not a path: letters, digits, '_', '.' and '-', "
+                          "starting with a letter or digit, 64 at most")
     if job.max_attempts is None or job.max_attempts < 1:
         raise OptionError(f"--max_attempts must be at least 1, got {job.max_attempts}")
     _positive("worker_processes", job.worker_processes)
@@ -190,8 +270,16 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         deadline_s=_positive("deadline_s", job.deadline_s),
         initial_backoff_s=_positive("initial_backoff_s", job.initial_backoff_s, allow_none=False),
         max_backoff_s=_positive("max_backoff_s", job.max_backoff_s, allow_none=False),
+        unreachable_after_s=_positive("unreachable_after_s", job.unreachable_after_s,
+                                      allow_none=False),
         rpm=rpm / processes if rpm else None, tpm=tpm / processes if tpm else None,
-        adaptive=job.adaptive_rate)
+        # With no number for the quota (Gemini's dynamic shared quota has none), find it.
+        adaptive=job.adaptive_rate or rpm is None)
+    for model_option in ("model", "image_model"):
+        try:
+            check_model_name(getattr(job, model_option))
+        except ValueError as error:
+            raise OptionError(f"--{model_option}: {error}") from None
     system_instruction = job.system_instruction
     if system_instruction and system_instruction.lstrip().startswith("{"):
         system_instruction = _json_option("system_instruction", system_instruction, dict)
@@ -203,8 +291,7 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
             safety_settings=_json_option("safety_settings", job.safety_settings, list))
         connection = VertexConnection(
             project=project, location=job.vertex_location, endpoint_url=job.endpoint,
-            api_key=Secret(api_key) if api_key else None, transport=job.http_transport,
-            settings=settings)
+            api_key=api_key, transport=job.http_transport, settings=settings)
         connection.endpoint()  # checks project and location
     except ValueError as error:
         raise OptionError(str(error)) from None
@@ -217,19 +304,18 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         raise OptionError("--skip_existing and --retry_errors_only exclude each other")
     resume = "errors_only" if job.retry_errors_only else (
         "skip_existing" if job.skip_existing else "none")
-    progress_s = job.progress_s if job.progress_s is not None else (
-        10.0 if is_local(options) else 0.0)
-    if progress_s < 0:
+    progress_s = job.progress_s if job.progress_s is not None else (10.0 if local else 0.0)
+    if not math.isfinite(progress_s) or progress_s < 0:
         raise OptionError(f"--progress_s must not be negative, got {progress_s}")
     return JobConfig(input=job.input, output=job.output.rstrip("/"),
-                     run_id=job.run_id or new_run_id(), connection=connection,
-                     defaults=defaults, stream=job.stream, resume=resume,
-                     worker_processes=processes, progress_every_s=progress_s)
+                     run_id=job.run_id or new_run_id(), run_id_given=job.run_id is not None,
+                     connection=connection, defaults=defaults, stream=job.stream,
+                     resume=resume, worker_processes=processes, progress_every_s=progress_s)
 
 
 def without_secrets(argv: list[str]) -> list[str]:
     """The command line minus --api_key, so that the key never lands in Beam's
-    pipeline options (which runners log and display)."""
+    pipeline options (which runners log, display and stage with the job)."""
     cleaned, skip = [], False
     for arg in argv:
         if skip:

@@ -3,21 +3,29 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipeline.options import JobConfig
+from pipeline.preflight import run_files
 from transforms.metrics import NAMESPACE
 
 
-def metric_values(result) -> tuple[dict[str, int], dict[str, dict]]:
-    """Counters and distributions of the job's namespace (committed values
-    where the runner has them)."""
+def _value(result):
+    return result.committed if result.committed is not None else result.attempted
+
+
+def metric_values(result) -> tuple[dict[str, int], dict[str, dict], dict[str, set]]:
+    """Counters, distributions and string sets of the job's namespace
+    (committed values where the runner has them)."""
     query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
     counters: dict[str, int] = {}
     for c in query["counters"]:
-        value = c.committed if c.committed is not None else c.attempted
-        counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + (value or 0)
+        counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + (_value(c) or 0)
+    string_sets: dict[str, set] = {}
+    for s in query.get("string_sets", []):
+        string_sets.setdefault(s.key.metric.name, set()).update(_value(s) or ())
     distributions: dict[str, dict] = {}
     for d in query["distributions"]:  # one per step: merge them
         value = d.committed if d.committed is not None else d.attempted
@@ -30,11 +38,32 @@ def metric_values(result) -> tuple[dict[str, int], dict[str, dict]]:
         merged["min"], merged["max"] = min(merged["min"], value.min), max(merged["max"], value.max)
     for merged in distributions.values():
         merged["mean"] = round(merged.pop("sum") / merged["count"], 1)
-    return counters, distributions
+    return counters, distributions, string_sets
+
+
+def written_records(output: str, run_id: str) -> dict[str, int]:
+    """Records in this run's files as they are on storage (carried rows
+    included): the accounting trusts what was written, not what was counted."""
+    def rows(table, count):
+        total = 0
+        for path in run_files(output, run_id, table):
+            with FileSystems.open(path) as f:
+                total += count(f)
+        return total
+    def all_rows(f):
+        return pq.ParquetFile(f).metadata.num_rows
+
+    def first_image_rows(f):  # a record's first row (image 0, or the one saying why none)
+        return sum(1 for index in pq.read_table(f, columns=["image_index"])["image_index"]
+                   .to_pylist() if index in (None, 0))
+    return {"responses": rows("responses", all_rows),
+            "image_records": rows("images", first_image_rows),
+            "rejected": rows("rejected", all_rows)}
 
 
 def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
-    counters, distributions = metric_values(result)
+    counters, distributions, string_sets = metric_values(result)
+    written = written_records(config.output, config.run_id)
     c = lambda name: counters.get(name, 0)  # noqa: E731
     responses = {s: c(f"responses_{s}") for s in ("ok", "blocked", "error")}
     responses["total"] = sum(responses.values())
@@ -56,9 +85,14 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         "resume": config.resume,
         "skipped_existing": c("skipped_existing"),
         "carried_over": c("carried_over"),
+        "unreadable_files": sorted(string_sets.get("unreadable_files", ())),
+        "written": written,
+        # Every line read is in exactly one table written (or skipped as
+        # answered before), and every file was read to its end.
         "all_lines_accounted_for":
-            responses["total"] + images["total"] + rejected + c("skipped_existing")
-            + c("carried_over") == c("input_lines"),
+            written["responses"] + written["image_records"] + written["rejected"]
+            - c("unreadable_files") + c("skipped_existing") == c("input_lines")
+            and not c("unreadable_files"),
         "worker_processes": config.worker_processes,
         "rpm_per_process": config.connection.settings.rpm,
         "adaptive_rate": config.connection.settings.adaptive,
@@ -69,7 +103,8 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
                    "total": c("total_tokens")},
         "latency_ms": distributions.get("latency_ms"),
         "wall_time_s": round(wall_time_s, 3),
-        "records_per_s": round(responses["total"] / wall_time_s, 2) if wall_time_s else None,
+        "records_per_s": round((responses["total"] + images["total"]) / wall_time_s, 2)
+        if wall_time_s else None,
         "files": {table: FileSystems.join(config.output, f"{table}-{config.run_id}-*.parquet")
                   for table in ("responses", "images", "rejected")},
     }

@@ -108,10 +108,6 @@ def gcs():
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("gcp-storage-emulator did not start")
             time.sleep(0.1)
-    # There are no Google credentials here, by design. Beam would look for them
-    # with 25 s of backoff before connecting anonymously; tell it up front.
-    from apache_beam.internal.gcp import auth
-    auth._Credentials._credentials, auth._Credentials._credentials_init = None, True
     previous = os.environ.get("STORAGE_EMULATOR_HOST")
     os.environ["STORAGE_EMULATOR_HOST"] = host
     from google.cloud import storage

@@ -265,6 +265,8 @@ def test_a_seed_gives_identical_bytes(emulator):
     b = predict(emulator, seed=42, addWatermark=False).json()["predictions"][0]
     c = predict(emulator, seed=43, addWatermark=False).json()["predictions"][0]
     assert a["bytesBase64Encoded"] == b["bytesBase64Encoded"] != c["bytesBase64Encoded"]
+    unseeded = [predict(emulator).json()["predictions"][0]["bytesBase64Encoded"] for _ in range(2)]
+    assert unseeded[0] != unseeded[1]  # as Imagen: without a seed, every call draws anew
 
 
 def test_enhanced_prompt_safety_attributes_and_rai_filtering(emulator):

@@ -46,7 +46,8 @@ def test_predictions_and_the_filter_reason_are_read_apart():
     assert read_predictions({}) == ([], None)
 
 
-def test_file_names_come_from_the_record_id_and_index():
-    files = ImageFiles("gs://bucket/out")
-    assert files.path("sku-1", 0, "image/jpeg") == "gs://bucket/out/images/sku-1-0.jpg"
+def test_file_names_come_from_the_run_the_record_id_the_index_and_the_content():
+    files = ImageFiles("gs://bucket/out", "run7")
+    assert files.path("sku-1", 0, "image/jpeg", "ab12" * 16) == \
+        "gs://bucket/out/images/run7/sku-1-0-ab12ab12ab12.jpg"
     assert file_stem("a/b c") != file_stem("a_b_c") and "/" not in file_stem("a/b c")

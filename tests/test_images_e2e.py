@@ -38,7 +38,7 @@ def test_image_job_writes_decodable_files_that_match_their_rows(emulator, tmp_pa
         assert (image.width, image.height) == (row["width"], row["height"])
         assert hashlib.sha256(data).hexdigest() == row["sha256"] and len(data) == row["byte_size"]
         assert Image.MIME[image.format] == row["mime_type"] and row["status"] == "ok"
-        assert row["uri"].startswith(str(out / "images" / row["id"]))
+        assert row["uri"].startswith(str(out / "images" / row["run_id"] / row["id"]))
     by_id = {r["id"]: r for r in images}
     assert by_id["wide-jpeg"]["width"] > by_id["wide-jpeg"]["height"]
     assert by_id["webp"]["mime_type"] == "image/webp" and json.loads(by_id["webp"]["metadata"]) == {"sku": 7}
@@ -59,6 +59,21 @@ def test_image_job_writes_decodable_files_that_match_their_rows(emulator, tmp_pa
     assert s["image_records"] == {"ok": 3 + 1, "blocked": 1, "error": 0, "total": 5}
     assert s["images_written"] == 6 and s["all_lines_accounted_for"]
     assert s["image_bytes"] == sum(r["byte_size"] for r in images)
+
+
+def test_runs_into_one_output_never_replace_each_others_images(emulator, tmp_path):
+    """Without a seed every run draws new images for the same ids; each row's
+    file must still hold the bytes its sha256 describes, run after run."""
+    sample = write_jsonl(tmp_path / "in.jsonl", [
+        {"id": f"p{i}", "task": "image", "prompt": f"a vase, take {i}",
+         "parameters": {"sampleCount": 2}} for i in range(3)])
+    out = tmp_path / "out"
+    for run in ("first", "second", "third"):
+        assert run_job(sample, out, emulator.url, "--run_id", run) == 0
+    rows = [r for r in read_table(out, "images") if r["uri"]]
+    assert len(rows) == 3 * 3 * 2 and len({r["uri"] for r in rows}) == len(rows)
+    for row in rows:
+        assert hashlib.sha256(open(row["uri"], "rb").read()).hexdigest() == row["sha256"]
 
 
 def test_failed_image_calls_are_error_rows(emulator, tmp_path):
@@ -113,7 +128,7 @@ def test_images_to_gcs_and_imagen_writing_to_storage_uri(start_emulator, gcs):
             pq.read_table(io.BytesIO(gcs.blob(table).download_as_bytes())).to_pylist()}
     for index in (0, 1):
         row = rows[("ours", index)]
-        assert row["uri"] == f"gs://test-bucket/img/out/images/ours-{index}.png"
+        assert row["uri"].startswith(f"gs://test-bucket/img/out/images/img/ours-{index}-")
         data = gcs.blob(row["uri"][len("gs://test-bucket/"):]).download_as_bytes()
         assert hashlib.sha256(data).hexdigest() == row["sha256"]
         assert Image.open(io.BytesIO(data)).size == (row["width"], row["height"])

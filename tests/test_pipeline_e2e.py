@@ -151,6 +151,7 @@ def test_unknown_model_stops_the_job_early_with_one_message(emulator, tmp_path):
     assert "Traceback" not in err
     assert emulator.stats()["requests"] < 50
     assert not list((tmp_path / "out").glob("responses-*.parquet"))
+    assert not list((tmp_path / "out").glob("beam-temp-*"))  # nothing left behind
 
 
 def test_api_keys_reach_no_output_log_or_error(start_emulator, tmp_path, capsys, caplog):
@@ -174,7 +175,18 @@ def test_api_keys_reach_no_output_log_or_error(start_emulator, tmp_path, capsys,
     (["--output", "o", "--endpoint", "http://x"], "--input is required"),
     (["--input", "i", "--endpoint", "http://x"], "--output is required"),
     (["--input", "i", "--output", "o"], "--project"),
-    (["--input", "i", "--output", "o", "--endpoint", "http://x", "--rpm", "-5"], "--rpm must be positive"),
+    (["--input", "i", "--output", "o", "--endpoint", "http://x", "--rpm", "-5"], "--rpm must be a positive finite number"),
+    (["--input", "i", "--output", "o", "--endpoint", "http://x", "--rpm", "nan"], "--rpm must be a positive finite number"),
+    (["--input", "i", "--output", "o", "--endpoint", "http://x", "--tpm", "inf"], "--tpm must be a positive finite number"),
+    (["--input", "i", "--output", "o", "--endpoint", "http://x", "--run_id", ".."], "--run_id is a name"),
+    (["--input", "i", "--output", "o", "--endpoint", "http://x", "--run_id", "a/b"], "--run_id is a name"),
+    (["--input", "i", "--output", "o", "--endpoint", "http://x", "--run_id", ""], "--run_id is a name"),
+    (["--input", "i", "--output", "o", "--endpoint", "http://x", "--model", "../../emulator/stats"],
+     "--model: invalid model name"),
+    (["--input", "i", "--output", "o", "--project", "p", "--api_key", "k"], "exclude each other"),
+    (["--input", "i", "--output", "o", "--api_key", "k", "--runner", "DataflowRunner"],
+     "--api_key_secret"),
+    (["--input", "i", "--output", "o", "--api_key_secret", "my-secret"], "projects/P/secrets/S"),
     (["--input", "i", "--output", "o", "--endpoint", "http://x", "--concurrency", "0"], "--concurrency"),
     (["--input", "i", "--output", "o", "--endpoint", "http://x", "--max_attempts", "0"], "--max_attempts"),
     (["--input", "i", "--output", "o", "--endpoint", "ftp://x"], "--endpoint must be"),

@@ -121,6 +121,25 @@ def test_adaptive_rate_does_not_grow_while_something_else_holds_calls_back():
     assert limiter.rpm == 60
 
 
+def test_429s_that_do_not_follow_the_rate_do_not_cut_it_towards_nothing():
+    """A storm on a shared pool: 3 in 10 answers are 429s whatever the rate.
+    Each cut lowers what is accepted, which AIMD would follow down forever;
+    the rate stays at no less than half the best accepted rate."""
+    time = FakeTime()
+    limiter = adaptive(time, rpm=600)
+    answers = 0
+    for second in range(120):
+        calls = int(limiter.rpm / 60)
+        for i in range(calls):
+            time.now = 1000.0 + second + i / calls
+            answers += 1
+            if answers % 10 < 3:
+                limiter.on_throttled()
+            else:
+                limiter.on_success()
+    assert 600 * 0.7 * 0.5 * 0.7 <= limiter.rpm <= 600
+
+
 def test_adaptive_rate_still_holds_a_tokens_per_minute_limit():
     from vertex.rate_limit import AdaptiveRateLimiter
     time = FakeTime()

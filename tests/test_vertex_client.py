@@ -1,11 +1,12 @@
 """The Vertex client against the emulator over real HTTP."""
 import asyncio
+import os
 
 import pytest
 import tenacity
 
 from transforms.vertex_connection import VertexConnection
-from vertex.auth import Secret
+from vertex.auth import ApiKeySource
 from vertex.client import CallSettings
 from vertex.errors import FatalApiError, VertexApiError, error_from_response
 from vertex.request_body import user_content
@@ -16,8 +17,11 @@ FAST_RETRIES = dict(initial_backoff_s=0.01, max_backoff_s=0.05)
 
 def call(url, prompt, *, model="gemini-2.5-flash", stream=False, api_key=None, project=None,
          body=None, **settings):
+    if api_key:
+        os.environ["TEST_VERTEX_API_KEY"] = api_key
     connection = VertexConnection(
-        project=project, endpoint_url=url, api_key=Secret(api_key) if api_key else None,
+        project=project, endpoint_url=url,
+        api_key=ApiKeySource(env_var="TEST_VERTEX_API_KEY") if api_key else None,
         settings=CallSettings(**{**FAST_RETRIES, **settings}))
 
     async def go():

@@ -63,10 +63,10 @@ class ConcurrentCallsDoFn(beam.DoFn):
             yield from self._outputs(done)
 
     def finish_bundle(self):
-        done, _ = futures.wait(self._pending)
-        self._pending = set()
-        for output in self._outputs(done):
-            yield GlobalWindows.windowed_value(output)
+        for future in futures.as_completed(list(self._pending)):  # each as soon as it is done
+            self._pending.discard(future)
+            for output in self._outputs({future}):
+                yield GlobalWindows.windowed_value(output)
 
     def teardown(self):
         for future in getattr(self, "_pending", ()):

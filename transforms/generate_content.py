@@ -62,7 +62,7 @@ class _GenerateContentFn(ConcurrentCallsDoFn):
     def setup(self):
         super().setup()
         self._client = shared_client(self.connection)
-        self._files = ImageFiles(self.output) if self.output else None
+        self._files = ImageFiles(self.output, self.run_id) if self.output else None
         self._counters = {name: metrics.counter(name) for name in (
             "responses_ok", "responses_blocked", "responses_error",
             "prompt_tokens", "candidates_tokens", "total_tokens")}

@@ -46,7 +46,7 @@ class _GenerateImagesFn(ConcurrentCallsDoFn):
     def setup(self):
         super().setup()
         self._client = shared_client(self.connection)
-        self._files = ImageFiles(self.output)
+        self._files = ImageFiles(self.output, self.run_id)
         self._counters = {name: metrics.counter(name) for name in (
             "image_records_ok", "image_records_blocked", "image_records_error", "images_written",
             "image_bytes")}

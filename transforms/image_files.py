@@ -1,5 +1,8 @@
-"""Image files under `{output}/images/`, written through Beam's filesystems
-(local or gs://), named from the record id and the image's index."""
+"""Image files under `{output}/images/{run_id}/`, written through Beam's
+filesystems (local or gs://), named from the record id, the image's index and
+the start of its sha256: a file is never replaced by different bytes, so every
+row's uri keeps pointing at the bytes its sha256 describes, across any number
+of runs into one output."""
 from __future__ import annotations
 
 import base64
@@ -36,18 +39,20 @@ def describe(data: bytes) -> dict:
 
 
 class ImageFiles:
-    def __init__(self, output: str):
-        self.directory = FileSystems.join(output, "images")
+    def __init__(self, output: str, run_id: str):
+        self.directory = FileSystems.join(output, "images", run_id)
 
-    def path(self, record_id: str, index: int, mime_type: str) -> str:
+    def path(self, record_id: str, index: int, mime_type: str, sha256: str) -> str:
         extension = MIME_TYPES.get(mime_type, mime_type.rpartition("/")[2] or "bin")
-        return FileSystems.join(self.directory, f"{file_stem(record_id)}-{index}.{extension}")
+        return FileSystems.join(self.directory,
+                                f"{file_stem(record_id)}-{index}-{sha256[:12]}.{extension}")
 
     def save(self, record_id: str, index: int, mime_type: str, data_base64: str) -> dict:
         """Decodes and writes one image; returns its uri, size, dimensions and
         sha256. Blocking I/O: call it from a thread, not the event loop."""
         data = base64.b64decode(data_base64)
-        path = self.path(record_id, index, mime_type)
+        described = describe(data)
+        path = self.path(record_id, index, mime_type, described["sha256"])
         with FileSystems.create(path, mime_type="application/octet-stream") as f:
             f.write(data)
-        return {"uri": path, **describe(data)}
+        return {"uri": path, **described}

@@ -10,3 +10,7 @@ def counter(name: str):
 
 def distribution(name: str):
     return Metrics.distribution(NAMESPACE, name)
+
+
+def string_set(name: str):
+    return Metrics.string_set(NAMESPACE, name)

@@ -20,7 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import ReadAllFromParquet
 
 from transforms import metrics
-from transforms.checkpoint import CHECKPOINTS
+from transforms.checkpoint import CHECKPOINTS, is_checkpoint_part
 from transforms.prompt_records import PromptRecord, SourceLine
 from transforms.read_prompt_records import rejected_row
 
@@ -44,8 +44,8 @@ def previous_result_files(output: str) -> dict[str, list[str]]:
     files = {}
     for table in TABLES:
         files[f"final/{table}"] = match(FileSystems.join(output, f"{table}-*.parquet"))
-        files[f"checkpoint/{table}"] = match(
-            FileSystems.join(output, CHECKPOINTS, "*", f"{table}-part-*.parquet"))
+        files[f"checkpoint/{table}"] = [p for p in match(FileSystems.join(
+            output, CHECKPOINTS, "*", f"{table}-part-*.parquet")) if is_checkpoint_part(p)]
     return files
 
 

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from vertex.endpoints import check_model_name
 from vertex.imagen import check_parameters
 from vertex.request_body import (as_content, merge_defaults, snake_to_camel, to_camel_case,
                                  user_content)
@@ -21,7 +22,8 @@ _RECORD_SETTINGS = {"systemInstruction", "generationConfig", "safetySettings", "
 class SourceLine(NamedTuple):
     source: str
     line_number: int
-    text: str
+    text: str | None
+    error: str | None = None  # why the line could not be read (then it is rejected)
 
 
 class PromptRecord(NamedTuple):
@@ -67,13 +69,29 @@ class RecordDefaults:
         object.__setattr__(self, "defaults_body", body)
 
 
+MAX_NESTING = 100  # the API's own limit (protobuf's JSON parser refuses deeper)
+
+
+def nesting_depth(value) -> int:
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        level = [child for item in level if isinstance(item, (dict, list))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+    return depth - 1
+
+
 def parse_json_line(line: SourceLine) -> dict:
     try:
         value = json.loads(line.text)
+    except RecursionError:
+        raise RejectedLine(f"JSON nested more than {MAX_NESTING} levels deep") from None
     except ValueError as error:
         raise RejectedLine(f"not valid JSON: {error}") from None
     if not isinstance(value, dict):
         raise RejectedLine(f"not a JSON object but {type(value).__name__}")
+    if nesting_depth(value) > MAX_NESTING:
+        raise RejectedLine(f"JSON nested more than {MAX_NESTING} levels deep")
     return value
 
 
@@ -147,8 +165,10 @@ def build_record(line: SourceLine, defaults: RecordDefaults) -> PromptRecord:
     if task not in TASKS:
         raise RejectedLine(f"unknown task {task!r}; one of {', '.join(TASKS)}")
     model = obj.get("model") or (defaults.image_model if task == "image" else defaults.model)
-    if not isinstance(model, str):
-        raise RejectedLine("model must be a string")
+    try:
+        check_model_name(model)
+    except ValueError as error:
+        raise RejectedLine(str(error)) from None
     body = _image_body(obj, defaults) if task == "image" else _text_body(obj, defaults)
     record_id = obj.get("id")
     if record_id is None or record_id == "":

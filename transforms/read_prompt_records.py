@@ -2,8 +2,16 @@
 PromptRecords, with every unusable line kept as a rejected row."""
 from __future__ import annotations
 
+import bz2
+import codecs
+import gzip
+import lzma
+import zlib
+
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 
 from transforms import metrics
 from transforms.prompt_records import (RecordDefaults, RejectedLine, SourceLine,
@@ -15,19 +23,60 @@ def rejected_row(line: SourceLine, reason: str, run_id: str) -> dict:
             "raw_line": line.text, "reason": reason}
 
 
+# Compressed input is decompressed with Python's own modules, which raise on a
+# truncated or corrupt stream; Beam's CompressedFile stops silently at the cut.
+_DECOMPRESSORS = {CompressionTypes.GZIP: gzip.GzipFile, CompressionTypes.BZIP2: bz2.BZ2File,
+                  CompressionTypes.LZMA: lzma.LZMAFile}
+_READ_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
+_BOM = codecs.BOM_UTF8
+
+
+def _open(path: str):
+    compression = CompressionTypes.detect_compression_type(path)
+    if compression == CompressionTypes.UNCOMPRESSED or compression in _DECOMPRESSORS:
+        raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        return _DECOMPRESSORS[compression](fileobj=raw) if compression in _DECOMPRESSORS else raw
+    return FileSystems.open(path)  # .deflate, .zst: Beam's own decompression
+
+
+def _decode(source: str, number: int, raw: bytes) -> SourceLine:
+    """A line as text; a line that is not UTF-8 carries the reason instead
+    (its bytes shown escaped), and is never sent altered."""
+    try:
+        return SourceLine(source, number, raw.decode("utf-8").rstrip("\r\n"))
+    except UnicodeDecodeError as error:
+        return SourceLine(source, number, raw.decode("utf-8", "backslashreplace").rstrip("\r\n"),
+                          f"not valid UTF-8: byte 0x{raw[error.start]:02x} at byte offset "
+                          f"{error.start} of the line")
+
+
 def _numbered_lines(readable_file: fileio.ReadableFile):
-    """Streams a file's lines with their 1-based numbers; compressed files
-    (.gz, .bz2, ...) are decompressed by their extension."""
+    """Streams a file's lines with their 1-based numbers. A file that cannot be
+    read to its end (a truncated or corrupt compressed file) yields one last
+    line that says so, after the lines that could be read."""
     source = readable_file.metadata.path
     lines, blank = metrics.counter("input_lines"), metrics.counter("blank_lines")
-    with readable_file.open() as f:
-        for number, raw in enumerate(iter(f.readline, b""), start=1):
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if not text.strip():
-                blank.inc()  # JSONL readers skip blank lines; they are counted, not rejected
-                continue
-            lines.inc()
-            yield SourceLine(source, number, text)
+    number = 0
+    try:
+        with _open(source) as f:
+            for number, raw in enumerate(iter(f.readline, b""), start=1):
+                if number == 1 and raw.startswith(_BOM):
+                    raw = raw[len(_BOM):]
+                if not raw.strip():
+                    blank.inc()  # JSONL readers skip blank lines; they are counted, not rejected
+                    continue
+                lines.inc()
+                yield _decode(source, number, raw)
+    except IsADirectoryError:
+        pass  # a pattern such as data/* also matches folders
+    except _READ_ERRORS as error:
+        metrics.counter("unreadable_files").inc()
+        metrics.string_set("unreadable_files").add(
+            f"{source} (after line {number}: {type(error).__name__}: {error})")
+        yield SourceLine(source, number + 1, None,
+                         f"unreadable_input: the file cannot be read past line {number} "
+                         f"(corrupt or truncated: {type(error).__name__}: {error}); "
+                         "the lines after that were not read")
 
 
 class ReadJsonLines(beam.PTransform):
@@ -52,6 +101,10 @@ class _BuildRecords(beam.DoFn):
         self.defaults, self.run_id = defaults, run_id
 
     def process(self, line: SourceLine):
+        if line.error:
+            yield beam.pvalue.TaggedOutput(self.REJECTED, rejected_row(line, line.error,
+                                                                       self.run_id))
+            return
         try:
             yield build_record(line, self.defaults)
         except RejectedLine as error:

@@ -12,7 +12,7 @@ import atexit
 import threading
 from dataclasses import dataclass
 
-from vertex.auth import ApiKeyAuth, GoogleCredentialsAuth, NoAuth, Secret
+from vertex.auth import ApiKeyAuth, ApiKeySource, GoogleCredentialsAuth, NoAuth
 from vertex.client import CallSettings, VertexClient
 from vertex.endpoints import Endpoint
 from vertex.http import make_http_client
@@ -23,7 +23,7 @@ class VertexConnection:
     project: str | None = None
     location: str = "us-central1"
     endpoint_url: str | None = None     # a local server such as the emulator
-    api_key: Secret | None = None       # express mode
+    api_key: ApiKeySource | None = None  # express mode: where workers read the key
     transport: str = "aiohttp"
     settings: CallSettings = CallSettings()
 
@@ -32,7 +32,7 @@ class VertexConnection:
 
     def auth(self):
         if self.api_key is not None:
-            return ApiKeyAuth(self.api_key.value)
+            return ApiKeyAuth(self.api_key.read())
         if self.endpoint_url:
             return NoAuth()  # a local endpoint takes no credentials
         return GoogleCredentialsAuth()

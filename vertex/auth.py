@@ -4,9 +4,12 @@ from repr(), so it cannot reach a log line by accident."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
+
+from vertex.errors import FatalApiError
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
@@ -54,16 +57,34 @@ class GoogleCredentialsAuth:
     def __init__(self, credentials=None, quota_project: str | None = None):
         if credentials is None:
             import google.auth
-            credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+            import google.auth.exceptions
+            try:
+                credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+            except google.auth.exceptions.DefaultCredentialsError as error:
+                raise FatalApiError(f"no Application Default Credentials: {_first_line(error)} "
+                                    "(run `gcloud auth application-default login`, or use "
+                                    "--api_key)") from None
         self._credentials = credentials
         self._quota_project = quota_project or getattr(credentials, "quota_project_id", None)
         self._refresh_lock = threading.Lock()
 
     def _refresh_if_needed(self) -> str:
+        """A refused refresh (revoked or expired credentials) dooms every
+        record: FatalApiError. A transport error reaching the token endpoint
+        is raised as is, and retried like any other transport error."""
+        import google.auth.exceptions
+        import google.auth.transport.requests
         with self._refresh_lock:
             if not self._credentials.valid:
-                import google.auth.transport.requests
-                self._credentials.refresh(google.auth.transport.requests.Request())
+                try:
+                    self._credentials.refresh(google.auth.transport.requests.Request())
+                except google.auth.exceptions.TransportError:
+                    raise
+                except google.auth.exceptions.RefreshError as error:
+                    raise FatalApiError(
+                        "the Google credentials were refused when refreshing the access "
+                        f"token: {_first_line(error)} (run `gcloud auth application-default "
+                        "login` again, or check the service account)") from None
             return self._credentials.token
 
     async def headers(self) -> dict[str, str]:
@@ -83,11 +104,31 @@ class GoogleCredentialsAuth:
         return "GoogleCredentialsAuth(****)"
 
 
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+
+
 @dataclass(frozen=True)
-class Secret:
-    """A value that must never be printed: repr() and str() hide it. It pickles
-    (Beam ships it to workers inside the transform) but never shows in logs."""
-    value: str = field(repr=False)
+class ApiKeySource:
+    """Where a worker reads the express-mode API key: an environment variable
+    (local runs) or a Secret Manager secret version (Dataflow). Only this
+    pointer travels in the job graph, never the key."""
+    env_var: str | None = None
+    secret_version: str | None = None   # projects/P/secrets/S/versions/V
+
+    def read(self) -> str:
+        if self.secret_version:
+            from apache_beam.utils.secret import GcpSecret
+            try:
+                key = GcpSecret(self.secret_version).get_secret_bytes().decode().strip()
+            except Exception as error:  # noqa: BLE001 - any failure means no key for anyone
+                raise FatalApiError(f"cannot read the API key from Secret Manager "
+                                    f"({self.secret_version}): {_first_line(error)}") from None
+        else:
+            key = os.environ.get(self.env_var or "", "")
+        if not key:
+            raise FatalApiError(f"the API key is empty or missing ({self})")
+        return key
 
     def __str__(self):
-        return "****"
+        return f"secret {self.secret_version}" if self.secret_version else f"${self.env_var}"

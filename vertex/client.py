@@ -17,7 +17,8 @@ import tenacity
 
 from vertex.auth import Auth
 from vertex.endpoints import Endpoint
-from vertex.errors import (FatalApiError, MalformedResponseError, VertexApiError,
+from vertex.errors import (DeadlineExceededError, FatalApiError, MalformedResponseError,
+                           VertexApiError, cannot_connect, error_code_and_message,
                            error_from_response)
 from vertex.rate_limit import AdaptiveRateLimiter, RateLimiter
 from vertex.request_body import estimate_tokens
@@ -32,7 +33,7 @@ class CallResult:
     attempts: int = 0
     throttled: int = 0            # attempts answered 429
     latency_ms: float = 0.0       # first attempt to final answer, waits included
-    first_token_ms: float | None = None  # streaming: start of the last attempt to its first chunk
+    first_token_ms: float | None = None  # streaming: start of the last attempt's request to its first chunk
     http_status: int | None = None
 
     @property
@@ -48,15 +49,11 @@ class CallSettings:
     deadline_s: float | None = None       # per record, all attempts and waits included
     initial_backoff_s: float = 1.0
     max_backoff_s: float = 60.0
+    unreachable_after_s: float = 60.0     # no connection for this long: stop the job
     rpm: float | None = None              # per model, for this process
     tpm: float | None = None
     adaptive: bool = False                # rpm is a first guess, tuned by 429s
-
-
-@dataclass
-class _Attempt:
-    started: float = 0.0
-    first_token_ms: float | None = None
+    adaptive_start_rpm: float = 600.0     # the first guess when there is no rpm
 
 
 class VertexClient:
@@ -68,6 +65,7 @@ class VertexClient:
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
         self._limiters: dict[str, RateLimiter] = {}
         self._models_answered: set[str] = set()
+        self._reached = time.monotonic()  # when the server last answered anything
         self._retry = retry_policy(settings.max_attempts, settings.initial_backoff_s,
                                    settings.max_backoff_s, settings.deadline_s)
 
@@ -75,8 +73,8 @@ class VertexClient:
         """Each model has a quota of its own, so each gets its own limiter."""
         if model not in self._limiters:
             if self.settings.adaptive:
-                self._limiters[model] = AdaptiveRateLimiter(self.settings.rpm or 60.0,
-                                                            tpm=self.settings.tpm)
+                self._limiters[model] = AdaptiveRateLimiter(
+                    self.settings.rpm or self.settings.adaptive_start_rpm, tpm=self.settings.tpm)
             else:
                 self._limiters[model] = RateLimiter(self.settings.rpm, self.settings.tpm)
         return self._limiters[model]
@@ -100,35 +98,19 @@ class VertexClient:
 
     async def _call(self, model: str, method: str, body: dict, estimated_tokens: int,
                     stream: bool) -> CallResult:
-        url = self.endpoint.url(model, method)
-        limiter = self.limiter(model)
+        """All attempts for one record, within its deadline (the deadline also
+        bounds each attempt: an attempt gets at most the time left)."""
+        url, limiter = self.endpoint.url(model, method), self.limiter(model)
         result = CallResult()
         started = time.monotonic()
+        deadline = asyncio.timeout(self.settings.deadline_s)
         try:
-            async for attempt_state in tenacity.AsyncRetrying(**self._retry):
-                with attempt_state:
-                    result.attempts += 1
-                    attempt = _Attempt()
-                    try:
-                        async with self._in_flight:
-                            await limiter.acquire(estimated_tokens)
-                            attempt.started = time.monotonic()
-                            async with asyncio.timeout(self.settings.attempt_timeout_s):
-                                if stream:
-                                    response = await self._stream(url, body, attempt)
-                                else:
-                                    response = await self._post(url, body)
-                        limiter.on_success()
-                    except VertexApiError as error:
-                        result.http_status = error.code
-                        if error.code == 429:
-                            result.throttled += 1
-                            limiter.on_throttled()
-                        self._check_fatal(model, error)
-                        raise
-            result.response = response
-            result.http_status = 200
-            result.first_token_ms = attempt.first_token_ms
+            async with deadline:
+                async for attempt_state in tenacity.AsyncRetrying(**self._retry):
+                    with attempt_state:
+                        response = await self._attempt(model, url, body, estimated_tokens,
+                                                       stream, limiter, result)
+            result.response, result.http_status = response, 200
             self._models_answered.add(model)
             usage = response.get("usageMetadata") or {}
             if "totalTokenCount" in usage:
@@ -136,9 +118,49 @@ class VertexClient:
         except FatalApiError:
             raise
         except Exception as error:  # noqa: BLE001 - every other failure becomes a row
-            result.error = error
+            result.error = error if not deadline.expired() else DeadlineExceededError(
+                f"the record's deadline of {self.settings.deadline_s:g}s passed "
+                f"during attempt {result.attempts}")
         result.latency_ms = (time.monotonic() - started) * 1000.0
         return result
+
+    async def _attempt(self, model: str, url: str, body: dict, estimated_tokens: int,
+                       stream: bool, limiter: RateLimiter, result: CallResult) -> dict:
+        result.attempts += 1
+        result.first_token_ms = None
+        try:
+            async with self._in_flight:
+                await limiter.acquire(estimated_tokens)
+                async with asyncio.timeout(self.settings.attempt_timeout_s):
+                    if stream:
+                        response = await self._stream(url, body, result)
+                    else:
+                        response = await self._post(url, body)
+        except VertexApiError as error:
+            self._reached = time.monotonic()
+            result.http_status = error.code
+            if error.code == 429:
+                result.throttled += 1
+                limiter.on_throttled()
+            self._check_fatal(model, error)
+            raise
+        except Exception as error:
+            if cannot_connect(error):
+                self._check_reachable(error)
+            raise
+        self._reached = time.monotonic()
+        limiter.on_success()
+        return response
+
+    def _check_reachable(self, error: BaseException) -> None:
+        """A server that refused or timed out every connection for a while is
+        down, or the endpoint is wrong: stop the job instead of turning every
+        record into an error row."""
+        silent_s = time.monotonic() - self._reached
+        if silent_s >= self.settings.unreachable_after_s:
+            raise FatalApiError(
+                f"cannot reach {self.endpoint.host}: {error_code_and_message(error)[2]} "
+                f"(no connection succeeded for {silent_s:.0f}s)") from None
 
     def _check_fatal(self, model: str, error: VertexApiError) -> None:
         """401/403 mean the credentials or the project are wrong for every
@@ -164,9 +186,10 @@ class VertexClient:
             raise MalformedResponseError("answer is not a JSON object")
         return data
 
-    async def _stream(self, url: str, body: dict, attempt: _Attempt) -> dict:
+    async def _stream(self, url: str, body: dict, result: CallResult) -> dict:
         """streamGenerateContent with Server-Sent Events; the chunks are joined."""
         chunks: list[dict] = []
+        started = time.monotonic()
         headers = await self.auth.headers()
         async with self.http.stream("POST", url, params={"alt": "sse"}, json=body,
                                     headers=headers) as response:
@@ -181,8 +204,8 @@ class VertexClient:
                 if "error" in chunk:  # an error in the middle of the stream
                     raise error_from_response(int(chunk["error"].get("code") or 500),
                                               event.encode())
-                if attempt.first_token_ms is None:
-                    attempt.first_token_ms = (time.monotonic() - attempt.started) * 1000.0
+                if result.first_token_ms is None:
+                    result.first_token_ms = (time.monotonic() - started) * 1000.0
                 chunks.append(chunk)
         merged = merge_stream_chunks(chunks)
         if not _stream_complete(merged):

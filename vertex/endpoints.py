@@ -1,9 +1,37 @@
 """Where a model's methods live: regional, global, express mode, or a local server."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from urllib.parse import quote
 
 GLOBAL_HOST = "https://aiplatform.googleapis.com"
+_SEGMENT = re.compile(r"[A-Za-z0-9._@-]+")
+# Accepted forms: a model id, publishers/P/models/M, and full resource names
+# of a publisher model or of an endpoint (a tuned model).
+_MODEL_FORMS = (
+    ("model",),
+    ("publishers", "*", "models", "model"),
+    ("projects", "*", "locations", "*", "publishers", "*", "models", "model"),
+    ("projects", "*", "locations", "*", "endpoints", "model"),
+)
+
+
+def check_model_name(model) -> str:
+    """Raises ValueError unless `model` is a model id (letters, digits and
+    `._@-`) or one of the resource-name forms; returns it unchanged."""
+    if not isinstance(model, str) or not model:
+        raise ValueError("a model name must be a non-empty string")
+    segments = model.split("/")
+    for form in _MODEL_FORMS:
+        if len(form) == len(segments) and all(
+                expected == segment if expected not in ("*", "model") else
+                bool(_SEGMENT.fullmatch(segment)) and segment not in (".", "..")
+                for expected, segment in zip(form, segments)):
+            return model
+    raise ValueError(f"invalid model name {model[:100]!r}: use a model id such as "
+                     "gemini-2.5-flash (letters, digits, '.', '_', '@', '-') or "
+                     "publishers/P/models/M or projects/P/locations/L/publishers/P/models/M")
 
 
 @dataclass(frozen=True)
@@ -35,14 +63,15 @@ class Endpoint:
         return f"https://{self.location}-aiplatform.googleapis.com"
 
     def model_path(self, model: str) -> str:
-        """The resource path of a model, from a short id or a full name."""
-        if model.startswith("projects/"):
-            return model  # a full resource name, e.g. a tuned model's endpoint
-        if not model.startswith("publishers/"):
-            model = f"publishers/google/models/{model}"
-        if self.project:
-            return f"projects/{self.project}/locations/{self.location}/{model}"
-        return model  # express mode: no project in the path
+        """The resource path of a model, from a short id or a full name
+        (checked by check_model_name); every segment is escaped."""
+        check_model_name(model)
+        if not model.startswith("projects/"):  # a full name, e.g. a tuned model's endpoint
+            if not model.startswith("publishers/"):
+                model = f"publishers/google/models/{model}"
+            if self.project:  # express mode has no project in the path
+                model = f"projects/{self.project}/locations/{self.location}/{model}"
+        return "/".join(quote(segment, safe="@") for segment in model.split("/"))
 
     def url(self, model: str, method: str) -> str:
         return f"{self.host}/{self.api_version}/{self.model_path(model)}:{method}"

@@ -1,8 +1,13 @@
 """Errors raised by the Vertex client, shaped after Google's error body."""
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+import socket
+from typing import Any, Iterator
+
+import aiohttp
+import httpx
 
 # HTTP statuses that a later attempt can cure.
 RETRYABLE_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
@@ -31,6 +36,54 @@ class MalformedResponseError(Exception):
 
 class FatalApiError(Exception):
     """The job cannot succeed as configured; stop it with one clear message."""
+
+
+class DeadlineExceededError(Exception):
+    """The record's deadline (--deadline_s) passed; it is not retried."""
+
+
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
+    """An error and the errors it was raised from (httpx's transports wrap
+    the socket-level error that says what really happened)."""
+    for _ in range(10):
+        if error is None:
+            return
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def cannot_connect(error: BaseException) -> bool:
+    """No connection could be made (refused, unknown host, connect timed
+    out), as opposed to a server that answered, or hung up mid-answer.
+    (httpx-aiohttp reports a refused connection as httpx.ConnectTimeout, so
+    the aiohttp error underneath decides.)"""
+    return any(isinstance(e, (httpx.ConnectError, aiohttp.ClientConnectorError,
+                              aiohttp.ConnectionTimeoutError, ConnectionRefusedError,
+                              socket.gaierror))
+               for e in _chain(error))
+
+
+def error_code_and_message(error: BaseException) -> tuple[str, int | None, str]:
+    """Why a call failed: a canonical status name (as Google's), the HTTP
+    status if there was an answer, and a message."""
+    if isinstance(error, VertexApiError):
+        return error.status, error.code, error.message
+    if isinstance(error, DeadlineExceededError):
+        return "DEADLINE_EXCEEDED", None, str(error)
+    if isinstance(error, MalformedResponseError):
+        return "DATA_LOSS", None, str(error)
+    if cannot_connect(error):
+        root = list(_chain(error))[-1]
+        return "UNAVAILABLE", None, f"cannot connect: {root}"
+    if any(isinstance(e, aiohttp.ServerDisconnectedError) for e in _chain(error)):
+        return "UNAVAILABLE", None, "the server closed the connection before answering"
+    if isinstance(error, (httpx.TimeoutException, asyncio.TimeoutError)):
+        return "DEADLINE_EXCEEDED", None, "the attempt timed out (--request_timeout_s)"
+    if isinstance(error, (httpx.TransportError, ConnectionError)):
+        return "UNAVAILABLE", None, f"{type(error).__name__}: {error}"
+    if type(error).__module__.startswith("google.auth"):  # e.g. the token endpoint unreachable
+        return "UNAVAILABLE", None, f"getting an access token failed: {error}"
+    return "INTERNAL", None, f"{type(error).__name__}: {error}"
 
 
 def parse_retry_delay(value: Any) -> float | None:

@@ -79,16 +79,24 @@ class AdaptiveRateLimiter(RateLimiter):
     of 429s from requests already under way counts once (`cooldown_s`), and
     the rate only grows while this limiter is what holds calls back, so an idle
     job does not bank a rate it never tried.
+
+    429s that do not follow the rate (a storm on a shared pool, answered at
+    random whatever the rate) would cut it again and again towards nothing;
+    so a cut never goes below `floor` times the best rate the server has
+    accepted (that best rate fading by `fade` a second, so that a quota that
+    really shrank is followed down). Retries with backoff carry such storms.
     """
 
     def __init__(self, initial_rpm: float, tpm: float | None = None, min_rpm: float = 1.0,
-                 decrease: float = 0.9,
-                 increase: float = 0.01, cooldown_s: float = 1.0, window_s: float = 2.0,
+                 decrease: float = 0.9, increase: float = 0.01, cooldown_s: float = 1.0,
+                 window_s: float = 2.0, floor: float = 0.5, fade: float = 0.002,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         super().__init__(rpm=initial_rpm, tpm=tpm, clock=clock, sleep=sleep)
         self.min_rpm, self.decrease, self.increase = min_rpm, decrease, increase
         self.cooldown_s, self.window_s = cooldown_s, window_s
+        self.floor, self.fade = floor, fade
+        self.best_accepted_rpm, self._best_at = 0.0, clock()
         self.slow_start = True
         self._successes: deque[float] = deque()
         self._started = self._last_growth = clock()
@@ -120,4 +128,12 @@ class AdaptiveRateLimiter(RateLimiter):
         self._last_cut, self.slow_start = now, False
         accepted = self.accepted_rpm(now)
         base = min(self.rpm, accepted) if accepted else self.rpm
-        self.rpm = max(self.min_rpm, base * self.decrease)
+        self.rpm = max(self.min_rpm, base * self.decrease, self.floor * self._best(now, accepted))
+
+    def _best(self, now: float, accepted: float | None) -> float:
+        """The best accepted rate seen, faded for the time since it was seen."""
+        faded = self.best_accepted_rpm * (1.0 - self.fade) ** (now - self._best_at)
+        if accepted and accepted >= faded:
+            faded = accepted
+        self.best_accepted_rpm, self._best_at = faded, now
+        return faded

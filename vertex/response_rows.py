@@ -5,13 +5,10 @@ for them live in transforms/schemas.py.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any, Callable, Iterable
 
-import httpx
-
-from vertex.errors import MalformedResponseError, VertexApiError
+from vertex.errors import error_code_and_message
 
 # Finish reasons that mean a filter stopped the answer, not the model.
 BLOCKING_FINISH_REASONS = frozenset({
@@ -104,16 +101,7 @@ def error_columns(error: BaseException, redact: Callable[[str], str]) -> dict:
     """Why a call failed, as output columns: the canonical status name (e.g.
     RESOURCE_EXHAUSTED), the HTTP status if there was one, and the message
     with every secret taken out."""
-    if isinstance(error, VertexApiError):
-        code, status, message = error.status, error.code, error.message
-    elif isinstance(error, (httpx.TimeoutException, asyncio.TimeoutError)):
-        code, status, message = "DEADLINE_EXCEEDED", None, f"timed out ({type(error).__name__})"
-    elif isinstance(error, MalformedResponseError):
-        code, status, message = "DATA_LOSS", None, str(error)
-    elif isinstance(error, (httpx.TransportError, ConnectionError)):
-        code, status, message = "UNAVAILABLE", None, f"{type(error).__name__}: {error}"
-    else:
-        code, status, message = "INTERNAL", None, f"{type(error).__name__}: {error}"
+    code, status, message = error_code_and_message(error)
     return {"error_code": code, "http_status": status, "error_message": redact(message)}
 
 

@@ -10,11 +10,14 @@ from vertex.errors import MalformedResponseError, VertexApiError
 
 
 def is_retryable(error: BaseException) -> bool:
-    """429 and 5xx answers, broken or cut-off answers, transport errors and timeouts."""
+    """429 and 5xx answers, broken or cut-off answers, transport errors and
+    timeouts of one attempt, and failures to reach the token endpoint."""
+    import google.auth.exceptions
     if isinstance(error, VertexApiError):
         return error.retryable
     return isinstance(error, (MalformedResponseError, httpx.TransportError,
-                              asyncio.TimeoutError, ConnectionError))
+                              asyncio.TimeoutError, ConnectionError,
+                              google.auth.exceptions.TransportError))
 
 
 class wait_for_server_hint(tenacity.wait.wait_base):

@@ -1,0 +1,125 @@
+"""Checks made before the first billable call, so that a job that cannot
+finish stops at once, with one line, instead of paying for answers it could
+not keep: the input exists, the output is a writable place where this run id
+is new, and the credentials resolve."""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.options import JobConfig, OptionError
+from transforms.checkpoint import checkpoint_dir, is_checkpoint_part
+from vertex.errors import FatalApiError
+
+TABLES = ("responses", "images", "rejected")
+
+
+def _paths(pattern: str) -> list[str]:
+    return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+
+
+def is_local_path(path: str) -> bool:
+    return FileSystems.get_scheme(path) in (None, "file")
+
+
+def check_input(pattern: str) -> None:
+    files = _paths(pattern)
+    if not files:
+        raise OptionError(f"--input {pattern!r} matches no files")
+    if all(is_local_path(f) and os.path.isdir(f) for f in files):
+        raise OptionError(f"--input {pattern!r} is a folder; give the files in it, e.g. "
+                          f"{FileSystems.join(pattern, '*.jsonl')!r}")
+
+
+def table_file_name(table: str, run_id: str) -> re.Pattern:
+    """The exact names of a run's Parquet files (Beam's shard names; carried
+    rows have files of their own)."""
+    return re.compile(rf"{table}-{re.escape(run_id)}(-carried)?-\d{{5}}-of-\d{{5}}\.parquet")
+
+
+def run_files(output: str, run_id: str, table: str) -> list[str]:
+    name = table_file_name(table, run_id)
+    return sorted(p for p in _paths(FileSystems.join(output, f"{table}-{run_id}-*.parquet"))
+                  if name.fullmatch(p.rsplit("/", 1)[-1]))
+
+
+def check_run_id(config: JobConfig) -> None:
+    """A run never writes over another run's files: a run id that finished
+    under this output is refused; one whose run died may only be resumed."""
+    if not config.run_id_given:
+        return  # a new id (time and a random suffix)
+    output, run_id = config.output, config.run_id
+    finished = any(run_files(output, run_id, t) for t in TABLES) or FileSystems.exists(
+        FileSystems.join(output, f"summary-{run_id}.json"))
+    if finished:
+        raise OptionError(f"--run_id {run_id} was already used by a run under {output}; "
+                          "choose another run id, or leave --run_id out")
+    died = any(is_checkpoint_part(p)
+               for p in _paths(FileSystems.join(checkpoint_dir(output, run_id), "*")))
+    if died and config.resume == "none":
+        raise OptionError(f"--run_id {run_id} names a run that died under {output}; resume it "
+                          "with --skip_existing, or choose another run id")
+
+
+def check_storage_credentials(*paths: str) -> None:
+    """gs:// paths need Google credentials. Beam would look for them for about
+    25 s, logging tracebacks, then go on anonymously and fail later; say it
+    now instead. Against a GCS emulator (STORAGE_EMULATOR_HOST) anonymous is
+    right, and Beam is told so up front."""
+    if not any(FileSystems.get_scheme(p) == "gs" for p in paths):
+        return
+    import google.auth
+    import google.auth.exceptions
+    try:
+        google.auth.default()
+    except google.auth.exceptions.DefaultCredentialsError:
+        if not os.environ.get("STORAGE_EMULATOR_HOST"):
+            raise FatalApiError("gs:// input or output needs Google credentials, and no "
+                                "Application Default Credentials were found (run `gcloud auth "
+                                "application-default login`)") from None
+        from apache_beam.internal.gcp import auth  # Beam's own cache of its lookup
+        with auth._Credentials._credentials_lock:
+            auth._Credentials._credentials, auth._Credentials._credentials_init = None, True
+
+
+def check_output(output: str, run_id: str) -> None:
+    """The output is a folder (or prefix) where this process can write."""
+    if is_local_path(output) and os.path.isfile(output):
+        raise OptionError(f"--output {output!r} is a file; give a folder or a gs:// prefix")
+    marker = FileSystems.join(output, f".write-check-{run_id}")
+    try:
+        with FileSystems.create(marker) as f:
+            f.write(b"")
+        FileSystems.delete([marker])
+    except Exception as error:  # noqa: BLE001 - whatever the filesystem says, one line
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise FatalApiError(f"cannot write to --output {output}: {reason}") from None
+
+
+def check_credentials(config: JobConfig) -> None:
+    """The credentials the workers will use resolve here too: an API key can
+    be read, or Application Default Credentials give a token."""
+    connection = config.connection
+
+    async def token():
+        await connection.auth().headers()
+    asyncio.run(token())  # raises FatalApiError with the cause
+
+
+def cleanup_after_failure(output: str, run_id: str) -> None:
+    """Beam's temporary files of this run's tables (beam-temp-TABLE-RUNID-HEX),
+    which a failed run leaves behind; nothing else."""
+    temp_dir = re.compile(rf"beam-temp-({'|'.join(TABLES)})-{re.escape(run_id)}"
+                          r"(-carried)?-[0-9a-f]{32}")
+    files = [p for p in _paths(FileSystems.join(output, "beam-temp-*", "*"))
+             if temp_dir.fullmatch(p.rstrip("/").rsplit("/", 2)[-2])]
+    if files:
+        FileSystems.delete(files)
+    if is_local_path(output) and os.path.isdir(output):  # the folders, now empty
+        for name in os.listdir(output):
+            folder = os.path.join(output, name)
+            if temp_dir.fullmatch(name) and os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
