@@ -1,5 +1,7 @@
-"""Quota use: the pipeline against an emulator quota, with the quota given to
-the client and with it unknown (adaptive), side by side in one run.
+"""Quota use: the pipeline against an emulator quota, side by side in one run:
+the quota given to the client (--rpm); the quota unknown to it, by default
+(no --rpm: the job adapts), in one worker process and in two sharing it; and
+--adaptive_rate from a low guess.
 
     python -m bench.quota [--records 3000] [--rpm 3000] [--latency_ms 300] [--jitter_ms 100]
 
@@ -43,9 +45,15 @@ def run(records: int = 3000, rpm: float = 3000, latency_ms: float = 300,
         return [
             measure("quota known to the client", records, rpm, emulator_flags,
                     ["--rpm", str(rpm), "--concurrency", concurrency], Path(tmp), (0.97, 0.01)),
-            measure("quota unknown (adaptive, from a guess of quota/5)", records, rpm,
-                    emulator_flags, ["--adaptive_rate", "--rpm", str(rpm / 5),
-                                     "--concurrency", concurrency], Path(tmp), (0.90, 0.10)),
+            measure("quota unknown to the client (default: no --rpm)", records, rpm,
+                    emulator_flags, ["--concurrency", concurrency], Path(tmp), (0.90, 0.10)),
+            measure("quota unknown, 2 worker processes sharing it", records, rpm,
+                    emulator_flags, ["--concurrency", concurrency, "--direct_num_workers", "2",
+                                     "--direct_running_mode", "multi_processing"],
+                    Path(tmp), (0.90, 0.10)),
+            measure("--adaptive_rate from a guess of quota/5", records, rpm, emulator_flags,
+                    ["--adaptive_rate", "--rpm", str(rpm / 5), "--concurrency", concurrency],
+                    Path(tmp), (0.90, 0.10)),
         ]
 
 
