@@ -60,6 +60,6 @@ def build(p: beam.Pipeline, config: JobConfig, previous_files: dict[str, list[st
                 config.output, table, config.run_id, schema, part="carried")
 
     ((read.rejected, planned.rejected) | "AllRejected" >> beam.Flatten()
-     | "CountRejected" >> beam.Map(_counted, metrics.counter("rejected_rows"))
+     | "CountRejected" >> beam.Map(_counted, metrics.counter(metrics.REJECTED_ROWS))
      | "WriteRejected" >> WriteParquetTable(config.output, "rejected", config.run_id,
                                             schemas.REJECTED))

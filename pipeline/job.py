@@ -142,7 +142,8 @@ def main(argv: list[str]) -> int:
     pipeline = beam.Pipeline(runner=local_runner(options), options=options)
     expected = count_lines(config.input) if config.progress_every_s else None
     previous = previous_result_files(config.output) if config.resume != "none" else {}
-    graph.build(pipeline, config, previous, ProgressSettings(config.progress_every_s, expected))
+    graph.build(pipeline, config, previous,
+                ProgressSettings(config.progress_every_s, expected, config.run_id))
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:  # SIGTERM stops the job as Ctrl-C does, with one line
         previous_handler = signal.signal(signal.SIGTERM, _interrupted)

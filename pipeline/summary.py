@@ -9,7 +9,7 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from pipeline.options import JobConfig
 from pipeline.preflight import run_files
-from transforms.metrics import NAMESPACE
+from transforms import metrics
 
 
 def _value(result):
@@ -19,7 +19,7 @@ def _value(result):
 def metric_values(result) -> tuple[dict[str, int], dict[str, dict], dict[str, set]]:
     """Counters, distributions and string sets of the job's namespace
     (committed values where the runner has them)."""
-    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    query = result.metrics().query(MetricsFilter().with_namespace(metrics.NAMESPACE))
     counters: dict[str, int] = {}
     for c in query["counters"]:
         counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + (_value(c) or 0)
@@ -65,43 +65,43 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
     counters, distributions, string_sets = metric_values(result)
     written = written_records(config.output, config.run_id)
     c = lambda name: counters.get(name, 0)  # noqa: E731
-    responses = {s: c(f"responses_{s}") for s in ("ok", "blocked", "error")}
+    responses = {s: c(metrics.records("responses", s)) for s in metrics.STATUSES}
     responses["total"] = sum(responses.values())
-    images = {s: c(f"image_records_{s}") for s in ("ok", "blocked", "error")}
+    images = {s: c(metrics.records("images", s)) for s in metrics.STATUSES}
     images["total"] = sum(images.values())
-    rejected = c("rejected_rows")
+    rejected = c(metrics.REJECTED_ROWS)
     return {
         "run_id": config.run_id,
         "input": config.input,
         "output": config.output,
         "state": str(result.state),
-        "input_lines": c("input_lines"),
-        "blank_lines_skipped": c("blank_lines"),
+        "input_lines": c(metrics.INPUT_LINES),
+        "blank_lines_skipped": c(metrics.BLANK_LINES),
         "responses": responses,
         "image_records": images,
-        "images_written": c("images_written"),
-        "image_bytes": c("image_bytes"),
+        "images_written": c(metrics.IMAGES_WRITTEN),
+        "image_bytes": c(metrics.IMAGE_BYTES),
         "rejected": rejected,
         "resume": config.resume,
-        "skipped_existing": c("skipped_existing"),
-        "carried_over": c("carried_over"),
-        "unreadable_files": sorted(string_sets.get("unreadable_files", ())),
+        "skipped_existing": c(metrics.SKIPPED_EXISTING),
+        "carried_over": c(metrics.CARRIED_OVER),
+        "unreadable_files": sorted(string_sets.get(metrics.UNREADABLE_FILES, ())),
         "written": written,
         # Every line read is in exactly one table written (or skipped as
         # answered before), and every file was read to its end.
         "all_lines_accounted_for":
             written["responses"] + written["image_records"] + written["rejected"]
-            - c("unreadable_files") + c("skipped_existing") == c("input_lines")
-            and not c("unreadable_files"),
+            - c(metrics.UNREADABLE_FILES) + c(metrics.SKIPPED_EXISTING) == c(metrics.INPUT_LINES)
+            and not c(metrics.UNREADABLE_FILES),
         "worker_processes": config.worker_processes,
         "rpm_per_process": config.connection.settings.rpm,
         "adaptive_rate": config.connection.settings.adaptive,
-        "requests": c("requests"),
-        "retries": c("retries"),
-        "http_429": c("http_429"),
-        "tokens": {"prompt": c("prompt_tokens"), "candidates": c("candidates_tokens"),
-                   "total": c("total_tokens")},
-        "latency_ms": distributions.get("latency_ms"),
+        "requests": c(metrics.REQUESTS),
+        "retries": c(metrics.RETRIES),
+        "http_429": c(metrics.HTTP_429),
+        "tokens": {"prompt": c(metrics.PROMPT_TOKENS), "candidates": c(metrics.CANDIDATES_TOKENS),
+                   "total": c(metrics.TOTAL_TOKENS)},
+        "latency_ms": distributions.get(metrics.LATENCY_MS),
         "wall_time_s": round(wall_time_s, 3),
         "records_per_s": round((responses["total"] + images["total"]) / wall_time_s, 2)
         if wall_time_s else None,

@@ -5,7 +5,12 @@ from collections import Counter
 import pytest
 
 from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
-from transforms.generate_content import _GenerateContentFn
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+
+from transforms.call_vertex import _CallFn
+from transforms.generate_content import GeminiHandler
+from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
 from transforms.vertex_connection import VertexConnection
 from vertex.client import CallSettings
@@ -108,17 +113,20 @@ def test_a_bundle_rerun_after_a_worker_failure_gives_each_record_once(emulator):
                             {"contents": [user_content(f"q{i} [[emulator: latency=50]]")]},
                             None, "in.jsonl", i + 1) for i in range(12)]
 
-    failed = _GenerateContentFn(connection, stream=False, run_id="r", output=None)
+    def call_fn():
+        return _CallFn(GeminiHandler("r"), connection, "test", ProgressSettings())
+    window = dict(window=GlobalWindow(), timestamp=MIN_TIMESTAMP)
+    failed = call_fn()
     failed.setup()
     failed.start_bundle()
     for record in records[:7]:
-        list(failed.process(record))  # emitted, then thrown away with the failed bundle
+        list(failed.process(record, **window))  # emitted, then thrown away with the bundle
     failed.teardown()                 # the worker goes away: its calls are cancelled
 
-    retry = _GenerateContentFn(connection, stream=False, run_id="r", output=None)
+    retry = call_fn()
     retry.setup()
     retry.start_bundle()
-    outputs = [row for record in records for row in retry.process(record)]
+    outputs = [wv.value for record in records for wv in retry.process(record, **window)]
     outputs += [wv.value for wv in retry.finish_bundle()]
     assert Counter(row["id"] for row in outputs) == Counter(r.id for r in records)
     assert all(row["status"] == "ok" for row in outputs)

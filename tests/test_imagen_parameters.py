@@ -1,6 +1,6 @@
 import pytest
 
-from transforms.image_files import ImageFiles, file_stem
+from transforms.save_files import ImageFiles, file_stem
 from vertex.imagen import check_parameters, read_predictions
 
 

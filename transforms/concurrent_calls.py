@@ -1,86 +1,75 @@
-"""A DoFn that keeps many calls in flight without head-of-line blocking.
+"""A DoFn base that keeps many elements' work in flight without head-of-line
+blocking, and keeps every output in its input's window.
 
 process() hands each element to the worker's event loop and returns at once,
-emitting whatever calls have finished by then; it only waits when this bundle
-already has `max_pending` calls under way, and then only for the first one to
-finish. finish_bundle() waits for the rest. A slow call therefore holds back
-nothing but itself, and the event loop's own limits (concurrency, rate) are
-shared by every thread of the process.
+emitting whatever has finished by then; it only waits when this bundle already
+has `max_pending` elements under way, and then only for the first to finish.
+finish_bundle() emits the rest as each finishes. A slow element therefore
+holds back nothing but itself, and the event loop's own limits (concurrency,
+rate) are shared by every thread of the process. Outputs carry the window and
+timestamp of the element they came from, whether emitted from process() or
+from finish_bundle(), so the DoFn works after any WindowInto.
 """
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as futures
 from typing import Any, Iterable
 
 import apache_beam as beam
-from apache_beam.transforms.window import GlobalWindows
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms import metrics
-from transforms.progress import ProgressSettings, progress
-from transforms.vertex_connection import event_loop
+from transforms.vertex_connection import WorkerState, worker_state
 
 
-class ConcurrentCallsDoFn(beam.DoFn):
-    def __init__(self, max_pending: int, progress: ProgressSettings = ProgressSettings()):
-        self.max_pending, self.progress = max_pending, progress
+class ConcurrentDoFn(beam.DoFn):
+    def __init__(self, max_pending: int):
+        self.max_pending = max_pending
 
-    async def call(self, element) -> Iterable[Any]:
-        """The outputs for one element. Runs on the event loop."""
+    async def outputs(self, element) -> Iterable[Any]:
+        """The outputs for one element (TaggedOutput for other tags). Runs on
+        the worker's event loop."""
         raise NotImplementedError
 
-    def count(self, output) -> None:
-        """Updates metrics for an output; runs on the bundle's thread, where
-        Beam's metrics live."""
+    def count(self, outputs: list) -> None:
+        """Updates metrics for one element's outputs; runs on the bundle's
+        thread, where Beam's metrics live."""
 
     def setup(self):
-        self._loop = event_loop()
-        progress.configure(self.progress)
-        self._call_counters = {name: metrics.counter(name)
-                               for name in ("requests", "retries", "http_429")}
-        self._latency = metrics.distribution("latency_ms")
-
-    def count_call(self, row: dict) -> None:
-        """Counts one record's call (attempts, retries, 429s, latency) from its
-        row; subclasses call it once per record, from count()."""
-        self._call_counters["requests"].inc(row["attempts"])
-        self._call_counters["retries"].inc(max(0, row["attempts"] - 1))
-        self._call_counters["http_429"].inc(row["throttled_attempts"])
-        self._latency.update(int(row["latency_ms"]))
-        progress.record(row["attempts"], row["throttled_attempts"])
+        self.worker: WorkerState = worker_state()
 
     def start_bundle(self):
-        self._pending: set[futures.Future] = set()
+        self._pending: dict[futures.Future, tuple] = {}
 
-    def process(self, element):
+    def process(self, element, window=beam.DoFn.WindowParam,
+                timestamp=beam.DoFn.TimestampParam):
         if len(self._pending) >= self.max_pending:
-            done, self._pending = futures.wait(self._pending, return_when=futures.FIRST_COMPLETED)
-            yield from self._outputs(done)
-        self._pending.add(asyncio.run_coroutine_threadsafe(self.call(element), self._loop))
-        done = {f for f in self._pending if f.done()}
-        if done:
-            self._pending -= done
-            yield from self._outputs(done)
+            done, _ = futures.wait(self._pending, return_when=futures.FIRST_COMPLETED)
+            yield from self._emit(done)
+        self._pending[self.worker.submit(self.outputs(element))] = (timestamp, window)
+        yield from self._emit([f for f in self._pending if f.done()])
 
     def finish_bundle(self):
         for future in futures.as_completed(list(self._pending)):  # each as soon as it is done
-            self._pending.discard(future)
-            for output in self._outputs({future}):
-                yield GlobalWindows.windowed_value(output)
+            yield from self._emit([future])
 
     def teardown(self):
         for future in getattr(self, "_pending", ()):
             future.cancel()
 
-    def _outputs(self, done: set[futures.Future]):
+    def _emit(self, done: Iterable[futures.Future]):
         for future in done:
+            timestamp, window = self._pending.pop(future)
             try:
                 outputs = future.result()
             except BaseException:
-                # A job-level failure: stop the calls still under way, then fail the bundle.
+                # A job-level failure: stop the work still under way, then fail the bundle.
                 for pending in self._pending:
                     pending.cancel()
                 raise
+            self.count(outputs)
             for output in outputs:
-                self.count(output)
-                yield output
+                if isinstance(output, TaggedOutput):
+                    yield TaggedOutput(output.tag, WindowedValue(output.value, timestamp, (window,)))
+                else:
+                    yield WindowedValue(output, timestamp, (window,))

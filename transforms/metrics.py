@@ -1,16 +1,43 @@
-"""The Beam metrics the job reports; summary.json is made from these."""
+"""The Beam metrics the transforms report, by name: the code that counts and
+summary.json, which reads them back, share these constants (a typo is an
+AttributeError, not a silent zero)."""
 from apache_beam.metrics import Metrics
 
-NAMESPACE = "vertex_batch"
+NAMESPACE = "vertex_batch"  # the default; every transform takes its own
+
+# Reading input
+INPUT_LINES = "input_lines"
+BLANK_LINES = "blank_lines"
+UNREADABLE_FILES = "unreadable_files"      # a counter and a string set (which files)
+REJECTED_ROWS = "rejected_rows"
+# Planning
+SKIPPED_EXISTING = "skipped_existing"
+CARRIED_OVER = "carried_over"
+# Calls
+REQUESTS = "requests"
+RETRIES = "retries"
+HTTP_429 = "http_429"
+LATENCY_MS = "latency_ms"                  # a distribution
+PROMPT_TOKENS = "prompt_tokens"
+CANDIDATES_TOKENS = "candidates_tokens"
+TOTAL_TOKENS = "total_tokens"
+IMAGES_WRITTEN = "images_written"
+IMAGE_BYTES = "image_bytes"
+STATUSES = ("ok", "blocked", "error")
 
 
-def counter(name: str):
-    return Metrics.counter(NAMESPACE, name)
+def records(table: str, status: str) -> str:
+    """Records of a table by status: responses_ok, images_error, ..."""
+    return f"{table}_{status}"
 
 
-def distribution(name: str):
-    return Metrics.distribution(NAMESPACE, name)
+def counter(name: str, namespace: str = NAMESPACE):
+    return Metrics.counter(namespace, name)
 
 
-def string_set(name: str):
-    return Metrics.string_set(NAMESPACE, name)
+def distribution(name: str, namespace: str = NAMESPACE):
+    return Metrics.distribution(namespace, name)
+
+
+def string_set(name: str, namespace: str = NAMESPACE):
+    return Metrics.string_set(namespace, name)

@@ -94,7 +94,8 @@ class _PlanCallsFn(beam.DoFn):
         if resume not in RESUME_MODES:
             raise ValueError(f"resume must be one of {RESUME_MODES}")
         self.resume, self.run_id = resume, run_id
-        self.skipped, self.carried = metrics.counter("skipped_existing"), metrics.counter("carried_over")
+        self.skipped = metrics.counter(metrics.SKIPPED_EXISTING)
+        self.carried = metrics.counter(metrics.CARRIED_OVER)
 
     def process(self, item):
         record_id, groups = item

@@ -1,4 +1,5 @@
-"""A periodic progress line for local runs, one per worker process:
+"""A periodic progress line for local runs, one per worker process and run
+(each worker keeps its Progress objects in its WorkerState):
 
     progress: 1200 of ~3000 records, 49.8/s, 429s 0.4% of requests, ETA 36s
 """
@@ -14,24 +15,15 @@ from dataclasses import dataclass
 class ProgressSettings:
     every_s: float = 0.0                 # 0: no progress lines
     expected_records: int | None = None  # for "of ~N" and the ETA
+    run_id: str | None = None            # each run counts from zero
 
 
 class Progress:
-    def __init__(self):
+    def __init__(self, settings: ProgressSettings = ProgressSettings()):
         self._lock = threading.Lock()
-        self.every_s = 0.0
-        self.expected = None
-        self._reset()
-
-    def _reset(self):
+        self.every_s, self.expected = settings.every_s, settings.expected_records
         self.done = self.requests = self.throttled = 0
         self.started = self.last_line = time.monotonic()
-
-    def configure(self, settings: ProgressSettings) -> None:
-        with self._lock:
-            if (settings.every_s, settings.expected_records) != (self.every_s, self.expected):
-                self.every_s, self.expected = settings.every_s, settings.expected_records
-                self._reset()
 
     def record(self, attempts: int, throttled: int) -> None:
         """One record done; prints a line when the interval has passed."""
@@ -59,5 +51,3 @@ class Progress:
             text += f", ETA {(self.expected - self.done) / rate:.0f}s"
         return text
 
-
-progress = Progress()  # one per worker process

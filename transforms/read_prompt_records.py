@@ -55,7 +55,7 @@ def _numbered_lines(readable_file: fileio.ReadableFile):
     read to its end (a truncated or corrupt compressed file) yields one last
     line that says so, after the lines that could be read."""
     source = readable_file.metadata.path
-    lines, blank = metrics.counter("input_lines"), metrics.counter("blank_lines")
+    lines, blank = metrics.counter(metrics.INPUT_LINES), metrics.counter(metrics.BLANK_LINES)
     number = 0
     try:
         with _open(source) as f:
@@ -70,8 +70,8 @@ def _numbered_lines(readable_file: fileio.ReadableFile):
     except IsADirectoryError:
         pass  # a pattern such as data/* also matches folders
     except _READ_ERRORS as error:
-        metrics.counter("unreadable_files").inc()
-        metrics.string_set("unreadable_files").add(
+        metrics.counter(metrics.UNREADABLE_FILES).inc()
+        metrics.string_set(metrics.UNREADABLE_FILES).add(
             f"{source} (after line {number}: {type(error).__name__}: {error})")
         yield SourceLine(source, number + 1, None,
                          f"unreadable_input: the file cannot be read past line {number} "

@@ -42,6 +42,7 @@ RESPONSES = pa.schema([
     ("error_message", pa.string()),
     ("attempts", pa.int32()),
     ("throttled_attempts", pa.int32()),   # attempts answered 429
+    ("rate_limit_wait_ms", pa.float64()),  # waited on the client's own rate limit
     ("latency_ms", pa.float64()),
     ("first_token_ms", pa.float64()),     # --stream only
     ("metadata", pa.string()),            # the record's metadata, as JSON
@@ -84,6 +85,7 @@ IMAGES = pa.schema([
     ("error_message", pa.string()),
     ("attempts", pa.int32()),
     ("throttled_attempts", pa.int32()),
+    ("rate_limit_wait_ms", pa.float64()),
     ("latency_ms", pa.float64()),
     ("metadata", pa.string()),
     ("source", pa.string()),

@@ -1,17 +1,27 @@
-"""How workers reach Vertex AI, and the one client per worker process.
+"""How workers reach Vertex AI, and what one worker process shares.
 
 A VertexConnection is small, picklable and hashable: Beam ships it to the
-workers inside the transforms, and each worker process builds one
-VertexClient per connection on its own event loop, shared by every thread
-(so --concurrency and --rpm hold per process, not per thread).
+workers inside the transforms. Each worker process keeps one WorkerState,
+held through Beam's `shared.Shared` (as RunInference holds its model): one
+event loop in a daemon thread, and one VertexClient per connection on it,
+shared by every thread and every DoFn of the process (so --concurrency and
+--rpm hold per process, not per thread). Each connection made by a job is a
+new one (its `instance`), so a second job in the same process starts with
+fresh clients, limiters and progress counters.
 """
 from __future__ import annotations
 
 import asyncio
-import atexit
+import concurrent.futures as futures
 import threading
-from dataclasses import dataclass
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Coroutine
 
+from apache_beam.utils import shared
+
+from transforms.progress import Progress, ProgressSettings
 from vertex.auth import ApiKeyAuth, ApiKeySource, GoogleCredentialsAuth, NoAuth
 from vertex.client import CallSettings, VertexClient
 from vertex.endpoints import Endpoint
@@ -26,6 +36,7 @@ class VertexConnection:
     api_key: ApiKeySource | None = None  # express mode: where workers read the key
     transport: str = "aiohttp"
     settings: CallSettings = CallSettings()
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex, repr=False)
 
     def endpoint(self) -> Endpoint:
         return Endpoint(project=self.project, location=self.location, base_url=self.endpoint_url)
@@ -43,38 +54,45 @@ class VertexConnection:
         return VertexClient(self.endpoint(), self.auth(), http, self.settings)
 
 
-_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
-_clients: dict[VertexConnection, VertexClient] = {}
+class WorkerState:
+    """A worker process's event loop and what lives on it."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name="vertex-calls", daemon=True).start()
+        self._lock = threading.Lock()
+        self._clients: dict[VertexConnection, VertexClient] = {}
+        self._progress: dict[ProgressSettings, Progress] = {}
+        # Closes the connection pools and stops the loop once nothing holds this.
+        weakref.finalize(self, _shut_down, self.loop, self._clients)
+
+    def submit(self, coroutine: Coroutine) -> futures.Future:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    def client(self, connection: VertexConnection) -> VertexClient:
+        with self._lock:
+            if connection not in self._clients:
+                self._clients[connection] = self.submit(connection.create_client()).result()
+            return self._clients[connection]
+
+    def progress(self, settings: ProgressSettings) -> Progress:
+        with self._lock:
+            return self._progress.setdefault(settings, Progress(settings))
 
 
-def event_loop() -> asyncio.AbstractEventLoop:
-    """The worker process's event loop, running in a daemon thread."""
-    global _loop
-    with _lock:
-        if _loop is None:
-            _loop = asyncio.new_event_loop()
-            threading.Thread(target=_loop.run_forever, name="vertex-calls", daemon=True).start()
-        return _loop
+def _shut_down(loop: asyncio.AbstractEventLoop, clients: dict[Any, VertexClient]) -> None:
+    async def close():
+        for client in clients.values():
+            await client.aclose()
+    try:
+        asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=5)
+    except Exception:  # noqa: BLE001 - best effort, at exit
+        pass
+    loop.call_soon_threadsafe(loop.stop)
 
 
-def shared_client(connection: VertexConnection) -> VertexClient:
-    loop = event_loop()
-    with _lock:
-        if connection not in _clients:
-            _clients[connection] = asyncio.run_coroutine_threadsafe(
-                connection.create_client(), loop).result()
-        return _clients[connection]
+_WORKER = shared.Shared()  # one handle for every DoFn: they all share one WorkerState
 
 
-@atexit.register
-def _close_clients() -> None:
-    """Closes the process's connection pools on their own loop before exit."""
-    if _loop is None:
-        return
-    for client in list(_clients.values()):
-        try:
-            asyncio.run_coroutine_threadsafe(client.aclose(), _loop).result(timeout=5)
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
-    _clients.clear()
+def worker_state() -> WorkerState:
+    return _WORKER.acquire(WorkerState)

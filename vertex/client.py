@@ -32,6 +32,7 @@ class CallResult:
     error: BaseException | None = None
     attempts: int = 0
     throttled: int = 0            # attempts answered 429
+    rate_limit_wait_ms: float = 0.0  # waited on the client's own rate limit
     latency_ms: float = 0.0       # first attempt to final answer, waits included
     first_token_ms: float | None = None  # streaming: start of the last attempt's request to its first chunk
     http_status: int | None = None
@@ -130,7 +131,7 @@ class VertexClient:
         result.first_token_ms = None
         try:
             async with self._in_flight:
-                await limiter.acquire(estimated_tokens)
+                result.rate_limit_wait_ms += await limiter.acquire(estimated_tokens) * 1000.0
                 async with asyncio.timeout(self.settings.attempt_timeout_s):
                     if stream:
                         response = await self._stream(url, body, result)

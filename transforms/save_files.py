@@ -1,0 +1,126 @@
+"""SaveFiles: the files a call produced (Imagen images, images in Gemini
+answers) written to storage, and their rows pointed at them.
+
+A handler leaves a row's files under its `_files` key (base64 data); this step
+decodes each, writes it through Beam's filesystems (local or gs://) to
+`{output}/images/{run_id}/{id}-{index}-{sha256 prefix}.{ext}`, and fills the
+row: an images row gets the file's uri, size, dimensions and sha256; a
+responses row lists it in image_uris. A file is never replaced by different
+bytes, so every row's uri keeps pointing at the bytes its sha256 describes,
+across any number of runs into one output. Writes run on worker threads,
+many at a time, each as soon as its row arrives.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+import re
+from typing import Any, Dict
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from transforms import metrics
+from transforms.concurrent_calls import ConcurrentDoFn
+from vertex.imagen import MIME_TYPES
+
+FILES = "_files"  # a row's files waiting to be saved: [{index, mime_type, data_base64}]
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def file_stem(record_id: str) -> str:
+    """The record id, made safe for any filesystem; ids that had to be changed
+    get a short hash so that two of them cannot meet on one name."""
+    safe = _UNSAFE.sub("_", record_id)[:100]
+    if safe != record_id:
+        safe += "-" + hashlib.sha256(record_id.encode()).hexdigest()[:8]
+    return safe
+
+
+def describe(data: bytes) -> dict:
+    """Width, height, size and sha256 of an encoded image (Pillow reads only the header)."""
+    from PIL import Image
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except Exception:  # noqa: BLE001 - an undecodable image is still stored and counted
+        width = height = None
+    return {"width": width, "height": height, "byte_size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
+class ImageFiles:
+    def __init__(self, output: str, run_id: str | None):
+        self.directory = FileSystems.join(output, "images", *([run_id] if run_id else []))
+
+    def path(self, record_id: str, index: int, mime_type: str, sha256: str) -> str:
+        extension = MIME_TYPES.get(mime_type, mime_type.rpartition("/")[2] or "bin")
+        return FileSystems.join(self.directory,
+                                f"{file_stem(record_id)}-{index}-{sha256[:12]}.{extension}")
+
+    def save(self, record_id: str, index: int, mime_type: str, data_base64: str) -> dict:
+        """Decodes and writes one image; returns its uri, size, dimensions and
+        sha256. Blocking I/O: call it from a thread, not the event loop."""
+        data = base64.b64decode(data_base64)
+        described = describe(data)
+        path = self.path(record_id, index, mime_type, described["sha256"])
+        with FileSystems.create(path, mime_type="application/octet-stream") as f:
+            f.write(data)
+        return {"uri": path, **described}
+
+
+class _SaveFilesFn(ConcurrentDoFn):
+    def __init__(self, output: str, run_id: str | None, table: str, max_pending: int,
+                 namespace: str):
+        super().__init__(max_pending)
+        self.output, self.run_id, self.table, self.namespace = output, run_id, table, namespace
+
+    def setup(self):
+        super().setup()
+        self._files = ImageFiles(self.output, self.run_id)
+        self._written = metrics.counter(metrics.IMAGES_WRITTEN, self.namespace)
+        self._bytes = metrics.counter(metrics.IMAGE_BYTES, self.namespace)
+
+    async def outputs(self, row: dict):
+        files = row.get(FILES)
+        if not files:
+            return [row]
+        row = {key: value for key, value in row.items() if key != FILES}
+        for file in files:
+            stored = await asyncio.to_thread(self._files.save, row["id"], file["index"],
+                                             file["mime_type"], file["data_base64"])
+            if self.table == "images":  # one file per row, described in its columns
+                row.update(stored)
+            else:
+                row["image_uris"] = [*row["image_uris"], stored["uri"]]
+        return [row]
+
+    def count(self, outputs: list) -> None:
+        for row in outputs:
+            if self.table == "images" and row.get("sha256"):
+                self._written.inc()
+                self._bytes.inc(row["byte_size"] or 0)
+            elif self.table != "images":
+                self._written.inc(len(row["image_uris"]))
+
+
+class SaveFiles(beam.PTransform):
+    """Rows with files (from a handler) to rows pointing at the saved files.
+
+    Args:
+      output: the folder or gs:// prefix under which `images/` is written.
+      run_id: names a folder per run (optional).
+      table: the rows' table: "images" rows describe their one file;
+        others list theirs in image_uris.
+    """
+
+    def __init__(self, output: str, run_id: str | None, table: str, max_pending: int = 64,
+                 metrics_namespace: str = metrics.NAMESPACE):
+        super().__init__()
+        self.fn = _SaveFilesFn(output, run_id, table, max_pending, metrics_namespace)
+
+    def expand(self, rows):
+        return rows | beam.ParDo(self.fn).with_input_types(Dict[str, Any]) \
+            .with_output_types(Dict[str, Any])
