@@ -1,9 +1,26 @@
-"""Beam PTransforms, each usable on its own:
+"""Beam PTransforms, each usable on its own in any pipeline:
 
-    ReadPromptRecords   JSONL files -> PromptRecords, and rejected lines
-    PlanCalls           one record per id; skip or carry over what earlier runs answered
-    GenerateContent     PromptRecords -> responses rows (Gemini generateContent)
-    GenerateImages      PromptRecords -> images rows and image files (Imagen predict)
-    CheckpointRows      saves rows as they come, so a dead job's answers are kept
-    WriteParquetTable   rows -> Parquet files, one schema per table (schemas.py)
+    ReadPromptRecords    JSONL files -> PromptRecords, and rejected rows
+    BuildPromptRecords   SourceLines or plain dicts -> PromptRecords, and rejected rows
+    PlanCalls            one record per id; skip or carry over what earlier runs answered
+    CallVertexAI         PromptRecords -> rows, through a handler per API:
+                         GeminiHandler (generateContent), ImagenHandler (predict)
+    SaveFiles            the files in rows (images) -> storage, rows pointing at them
+    GenerateContent      CallVertexAI(GeminiHandler) + SaveFiles
+    GenerateImages       CallVertexAI(ImagenHandler) + SaveFiles
+    CheckpointRows       saves rows as they come, so a dead job's answers are kept
+    WriteParquetTable    rows -> Parquet files, one schema per table (schemas.py)
 """
+from transforms.call_vertex import CallHandler, CallVertexAI
+from transforms.generate_content import GeminiHandler, GenerateContent
+from transforms.generate_images import GenerateImages, ImagenHandler
+from transforms.prompt_records import PromptRecord, RecordDefaults
+from transforms.read_prompt_records import BuildPromptRecords, ReadPromptRecords
+from transforms.save_files import SaveFiles
+from transforms.vertex_connection import VertexConnection
+from transforms.write_parquet import WriteParquetTable
+
+__all__ = ["BuildPromptRecords", "CallHandler", "CallVertexAI", "GeminiHandler",
+           "GenerateContent", "GenerateImages", "ImagenHandler", "PromptRecord",
+           "ReadPromptRecords", "RecordDefaults", "SaveFiles", "VertexConnection",
+           "WriteParquetTable"]

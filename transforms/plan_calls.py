@@ -13,7 +13,7 @@ Grouping by id also spreads the records across workers for the calls.
 from __future__ import annotations
 
 import json
-from typing import NamedTuple
+from typing import NamedTuple, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -140,7 +140,8 @@ class PlanCalls(beam.PTransform):
         self.fn, self.previous = _PlanCallsFn(resume, run_id), previous
 
     def expand(self, records):
-        keyed = records | "ById" >> beam.Map(lambda r: (r.id, r))
+        keyed = records | "ById" >> beam.Map(lambda r: (r.id, r)).with_output_types(
+            Tuple[str, PromptRecord])
         return ({"records": keyed, "previous": self.previous}
                 | "Group" >> beam.CoGroupByKey()
                 | "Plan" >> beam.ParDo(self.fn).with_outputs(

@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import apache_beam as beam
+
 from vertex.endpoints import check_model_name
 from vertex.imagen import check_parameters
 from vertex.request_body import (as_content, merge_defaults, snake_to_camel, to_camel_case,
@@ -30,10 +32,10 @@ class PromptRecord(NamedTuple):
     id: str
     task: str
     model: str
-    body: dict           # the request body, as sent
-    metadata: str | None  # the record's `metadata`, as JSON
-    source: str
-    line_number: int
+    body: dict              # the request body, as sent
+    metadata: str | None    # the record's `metadata`, as JSON
+    source: str | None      # where it came from (None for a dict made in a pipeline)
+    line_number: int | None
 
 
 class RejectedLine(ValueError):
@@ -90,8 +92,6 @@ def parse_json_line(line: SourceLine) -> dict:
         raise RejectedLine(f"not valid JSON: {error}") from None
     if not isinstance(value, dict):
         raise RejectedLine(f"not a JSON object but {type(value).__name__}")
-    if nesting_depth(value) > MAX_NESTING:
-        raise RejectedLine(f"JSON nested more than {MAX_NESTING} levels deep")
     return value
 
 
@@ -160,7 +160,17 @@ def derived_id(task: str, model: str, body: dict) -> str:
 
 
 def build_record(line: SourceLine, defaults: RecordDefaults) -> PromptRecord:
-    obj = parse_json_line(line)
+    return record_from_object(parse_json_line(line), defaults, line.source, line.line_number)
+
+
+def record_from_object(obj: dict, defaults: RecordDefaults, source: str | None = None,
+                       line_number: int | None = None) -> PromptRecord:
+    """A record from one input object (a parsed line, or a dict made in a
+    pipeline): the same shapes, the same checks."""
+    if not isinstance(obj, dict):
+        raise RejectedLine(f"not a JSON object but {type(obj).__name__}")
+    if nesting_depth(obj) > MAX_NESTING:
+        raise RejectedLine(f"JSON nested more than {MAX_NESTING} levels deep")
     task = obj.get("task", defaults.task)
     if task not in TASKS:
         raise RejectedLine(f"unknown task {task!r}; one of {', '.join(TASKS)}")
@@ -179,4 +189,21 @@ def build_record(line: SourceLine, defaults: RecordDefaults) -> PromptRecord:
     return PromptRecord(
         id=str(record_id), task=task, model=model, body=body,
         metadata=None if metadata is None else json.dumps(metadata, sort_keys=True),
-        source=line.source, line_number=line.line_number)
+        source=source, line_number=line_number)
+
+
+class PromptRecordCoder(beam.coders.Coder):
+    """A deterministic coder for PromptRecords crossing a shuffle: their
+    bodies are JSON, so JSON with sorted keys (never the pickle fallback)."""
+
+    def encode(self, record: PromptRecord) -> bytes:
+        return json.dumps(list(record), sort_keys=True, separators=(",", ":")).encode()
+
+    def decode(self, encoded: bytes) -> PromptRecord:
+        return PromptRecord(*json.loads(encoded))
+
+    def is_deterministic(self) -> bool:
+        return True
+
+
+beam.coders.registry.register_coder(PromptRecord, PromptRecordCoder)

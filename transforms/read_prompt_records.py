@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import codecs
 import gzip
+import json
 import lzma
 import zlib
 
@@ -12,13 +13,14 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.display import DisplayDataItem
 
 from transforms import metrics
-from transforms.prompt_records import (RecordDefaults, RejectedLine, SourceLine,
-                                       build_record)
+from transforms.prompt_records import (PromptRecord, RecordDefaults, RejectedLine,
+                                       SourceLine, build_record, record_from_object)
 
 
-def rejected_row(line: SourceLine, reason: str, run_id: str) -> dict:
+def rejected_row(line: SourceLine, reason: str, run_id: str | None) -> dict:
     return {"run_id": run_id, "source": line.source, "line_number": line.line_number,
             "raw_line": line.text, "reason": reason}
 
@@ -97,29 +99,58 @@ class ReadJsonLines(beam.PTransform):
 class _BuildRecords(beam.DoFn):
     REJECTED = "rejected"
 
-    def __init__(self, defaults: RecordDefaults, run_id: str):
+    def __init__(self, defaults: RecordDefaults, run_id: str | None):
         self.defaults, self.run_id = defaults, run_id
 
-    def process(self, line: SourceLine):
-        if line.error:
-            yield beam.pvalue.TaggedOutput(self.REJECTED, rejected_row(line, line.error,
-                                                                       self.run_id))
-            return
+    def process(self, element: SourceLine | dict):
+        if isinstance(element, SourceLine):
+            line = element
+            build = lambda: build_record(line, self.defaults)  # noqa: E731
+        else:  # a dict made in a pipeline: the same shapes as a line
+            line = SourceLine(None, None, json.dumps(element, default=str))
+            build = lambda: record_from_object(element, self.defaults)  # noqa: E731
         try:
-            yield build_record(line, self.defaults)
+            if line.error:
+                raise RejectedLine(line.error)
+            yield build()
         except RejectedLine as error:
-            yield beam.pvalue.TaggedOutput(self.REJECTED, rejected_row(line, str(error), self.run_id))
+            yield beam.pvalue.TaggedOutput(self.REJECTED,
+                                           rejected_row(line, str(error), self.run_id))
+
+
+class BuildPromptRecords(beam.PTransform):
+    """Input objects to PromptRecords: SourceLines read from files, or plain
+    dicts of the input line shapes ({"id", "prompt"}, {"id", "request"},
+    {"task": "image", ...}). Returns a tagged result: `.records` and
+    `.rejected` (rows saying why an object cannot be used).
+
+    Args:
+      defaults: job-level settings a record's own values win over.
+      run_id: fills the rejected rows' run_id column (optional).
+    """
+
+    def __init__(self, defaults: RecordDefaults = RecordDefaults(), run_id: str | None = None):
+        super().__init__()
+        self.defaults, self.run_id = defaults, run_id
+
+    def expand(self, objects):
+        return objects | beam.ParDo(_BuildRecords(self.defaults, self.run_id)) \
+            .with_output_types(PromptRecord).with_outputs(_BuildRecords.REJECTED, main="records")
 
 
 class ReadPromptRecords(beam.PTransform):
-    """Returns a tagged result: `.records` (PromptRecords) and `.rejected` (rows)."""
+    """JSONL files to PromptRecords. Returns a tagged result: `.records`
+    (PromptRecords) and `.rejected` (rows)."""
 
-    def __init__(self, file_pattern: str, defaults: RecordDefaults, run_id: str):
+    def __init__(self, file_pattern: str, defaults: RecordDefaults = RecordDefaults(),
+                 run_id: str | None = None):
         super().__init__()
         self.file_pattern, self.defaults, self.run_id = file_pattern, defaults, run_id
 
     def expand(self, pbegin):
         return (pbegin
                 | "Read" >> ReadJsonLines(self.file_pattern)
-                | "Build" >> beam.ParDo(_BuildRecords(self.defaults, self.run_id))
-                .with_outputs(_BuildRecords.REJECTED, main="records"))
+                | "Build" >> BuildPromptRecords(self.defaults, self.run_id))
+
+    def display_data(self):
+        return {"file_pattern": DisplayDataItem(self.file_pattern, label="Input files")}
