@@ -1,12 +1,13 @@
 """The job's graph, one way: read -> plan (dedupe, resume) -> call -> write.
 
-    ReadPromptRecords --records--> PlanCalls --calls--> GenerateContent --> CheckpointRows --> responses
-            |                          |  \\--------------> GenerateImages --> CheckpointRows --> images
-            |                          +--rows carried from runs that died-------------------> responses/images (-carried)
-            +--rejected lines----------+--duplicate ids---------------------------------------> rejected
+    ReadPromptRecords --records--> PlanCalls --calls--> GenerateContent --> CheckpointRows --+--> responses
+            |          ReadEarlierResults -^  \\-------> GenerateImages --> CheckpointRows --+--> images
+            |                          +--rows carried from runs that died-----------------+
+            +--rejected lines----------+--duplicate ids-----------------------------------------> rejected
 
-The answers are never flattened with another collection before they are
-written: the in-process runner would then hold every row in memory.
+The answers meet only the rows carried over, which come out of the same
+stage (PlanCalls), so the flatten is fused: never one with a collection from
+another stage, which the in-process runner would hold in memory whole.
 """
 from __future__ import annotations
 
@@ -14,12 +15,11 @@ import apache_beam as beam
 
 from pipeline.options import JobConfig
 from transforms import metrics, schemas
-from transforms.checkpoint import CheckpointRows
 from transforms.generate_content import GenerateContent
 from transforms.generate_images import GenerateImages
-from transforms.plan_calls import PlanCalls, ReadPreviousResults
 from transforms.progress import ProgressSettings
 from transforms.read_prompt_records import ReadPromptRecords
+from transforms.resume import CheckpointRows, PlanCalls, ReadEarlierResults, Resume
 from transforms.write_parquet import WriteParquetTable
 
 
@@ -28,36 +28,34 @@ def _counted(row: dict, counter) -> dict:
     return row
 
 
-def build(p: beam.Pipeline, config: JobConfig, previous_files: dict[str, list[str]],
+def build(p: beam.Pipeline, config: JobConfig,
           progress: ProgressSettings = ProgressSettings()) -> None:
-    """previous_files: earlier runs' files to resume from (empty without resume)."""
     read = p | "ReadPromptRecords" >> ReadPromptRecords(config.input, config.defaults,
                                                         config.run_id)
-    previous = p | "ReadPreviousResults" >> ReadPreviousResults(previous_files)
+    previous = None
+    if config.resume != Resume.NONE:
+        previous = p | "ReadEarlierResults" >> ReadEarlierResults(config.output)
     planned = read.records | "PlanCalls" >> PlanCalls(config.resume, config.run_id, previous)
     text, image = planned.calls | "ByTask" >> beam.Partition(
         lambda record, _: 1 if record.task == "image" else 0, 2)
 
-    (text
-     | "GenerateContent" >> GenerateContent(config.connection, config.run_id,
-                                            stream=config.stream, output=config.output,
-                                            progress=progress)
-     | "CheckpointResponses" >> CheckpointRows(config.output, config.run_id, "responses",
-                                               schemas.RESPONSES)
+    answers = (text
+               | "GenerateContent" >> GenerateContent(config.connection, config.run_id,
+                                                      stream=config.stream,
+                                                      output=config.output, progress=progress)
+               | "CheckpointResponses" >> CheckpointRows(config.output, config.run_id,
+                                                         "responses", schemas.RESPONSES))
+    ((answers, planned.carried_responses) | "WithCarriedResponses" >> beam.Flatten()
      | "WriteResponses" >> WriteParquetTable(config.output, "responses", config.run_id,
                                              schemas.RESPONSES))
-    (image
-     | "GenerateImages" >> GenerateImages(config.connection, config.output, config.run_id,
-                                          progress)
-     | "CheckpointImages" >> CheckpointRows(config.output, config.run_id, "images",
-                                            schemas.IMAGES)
+    images = (image
+              | "GenerateImages" >> GenerateImages(config.connection, config.output,
+                                                   config.run_id, progress)
+              | "CheckpointImages" >> CheckpointRows(config.output, config.run_id, "images",
+                                                     schemas.IMAGES))
+    ((images, planned.carried_images) | "WithCarriedImages" >> beam.Flatten()
      | "WriteImages" >> WriteParquetTable(config.output, "images", config.run_id,
                                           schemas.IMAGES))
-    if any(files for key, files in previous_files.items() if key.startswith("checkpoint/")):
-        for table, schema, carried in (("responses", schemas.RESPONSES, planned.carried_responses),
-                                       ("images", schemas.IMAGES, planned.carried_images)):
-            carried | f"WriteCarried{table}" >> WriteParquetTable(
-                config.output, table, config.run_id, schema, part="carried")
 
     ((read.rejected, planned.rejected) | "AllRejected" >> beam.Flatten()
      | "CountRejected" >> beam.Map(_counted, metrics.counter(metrics.REJECTED_ROWS))

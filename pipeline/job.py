@@ -18,8 +18,8 @@ from pipeline import graph, preflight
 from pipeline.options import (OptionError, VertexBatchOptions, check_known_options, is_local,
                               job_config, without_secrets)
 from pipeline.summary import make_summary, write_summary
-from transforms.checkpoint import checkpoint_dir, flush_checkpoints, remove_checkpoints
-from transforms.plan_calls import previous_result_files
+from transforms.resume import (Resume, checkpoint_dir, checkpoint_parts, flush_checkpoints,
+                               remove_checkpoints)
 from transforms.progress import ProgressSettings
 from vertex.errors import FatalApiError
 
@@ -141,9 +141,10 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=local_runner(options), options=options)
     expected = count_lines(config.input) if config.progress_every_s else None
-    previous = previous_result_files(config.output) if config.resume != "none" else {}
-    graph.build(pipeline, config, previous,
-                ProgressSettings(config.progress_every_s, expected, config.run_id))
+    # The dead runs' checkpoints this run may carry over, to remove once it succeeds.
+    consumed = checkpoint_parts(config.output) if config.resume != Resume.NONE else []
+    graph.build(pipeline, config, ProgressSettings(config.progress_every_s, expected,
+                                                   config.run_id))
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:  # SIGTERM stops the job as Ctrl-C does, with one line
         previous_handler = signal.signal(signal.SIGTERM, _interrupted)
@@ -168,9 +169,7 @@ def main(argv: list[str]) -> int:
             signal.signal(signal.SIGTERM, previous_handler)
     summary = make_summary(config, result, time.monotonic() - started)
     path = write_summary(config, summary)
-    remove_checkpoints(config.output, config.run_id,
-                       [p for key, files in previous.items() if key.startswith("checkpoint/")
-                        for p in files])
+    remove_checkpoints(config.output, config.run_id, consumed)
     print(json.dumps(summary, indent=2))
     print(f"summary: {path}")
     for unreadable in summary["unreadable_files"]:

@@ -15,6 +15,7 @@ from apache_beam.options.pipeline_options import (DebugOptions, DirectOptions, G
                                                   _BeamArgumentParser)
 
 from transforms.prompt_records import TASKS, RecordDefaults
+from transforms.resume import Resume
 from transforms.vertex_connection import VertexConnection
 from vertex.auth import ApiKeySource
 from vertex.client import CallSettings
@@ -117,7 +118,7 @@ class JobConfig:
     connection: VertexConnection
     defaults: RecordDefaults
     stream: bool
-    resume: str            # none | skip_existing | errors_only
+    resume: Resume
     worker_processes: int
     progress_every_s: float
 
@@ -126,13 +127,33 @@ def is_local(options: PipelineOptions) -> bool:
     return options.view_as(StandardOptions).runner in (None, "DirectRunner")
 
 
-def _vcpus(machine_type: str | None) -> int:
-    """vCPUs of a Compute Engine machine type: n1-standard-4 -> 4, custom-8-30720 -> 8."""
-    parts = (machine_type or "n1-standard-1").split("-")
-    if parts[0] == "custom" or (len(parts) > 2 and parts[1] == "custom"):
-        numbers = [p for p in parts if p.isdigit()]
-        return int(numbers[0]) if numbers else 1
-    return int(parts[-1]) if parts[-1].isdigit() else 1
+# Machine types whose vCPUs are not in their name.
+_VCPUS_NOT_IN_NAME = {"e2-micro": 2, "e2-small": 2, "e2-medium": 2, "f1-micro": 1,
+                      "g1-small": 1, "a2-megagpu-16g": 96}
+_GPU_VCPUS_PER_GPU = {"a2-highgpu": 12, "a2-ultragpu": 12, "a3-highgpu": 26, "a3-megagpu": 26,
+                      "a3-edgegpu": 26, "a3-ultragpu": 28}
+_GPU_TYPE = re.compile(r"(a\d-[a-z]+gpu)-(\d+)g")
+
+
+def vcpus(machine_type: str | None) -> int:
+    """vCPUs of a Compute Engine machine type: n1-standard-4 -> 4,
+    c3-standard-4-lssd -> 4, n2d-highmem-16 -> 16, e2-custom-4-8192 -> 4,
+    custom-8-30720 -> 8, a2-highgpu-1g -> 12, e2-small -> 2."""
+    name = (machine_type or "n1-standard-1").rsplit("/", 1)[-1]  # also a full URL
+    if name in _VCPUS_NOT_IN_NAME:
+        return _VCPUS_NOT_IN_NAME[name]
+    parts = name.split("-")
+    if "custom" in parts and parts.index("custom") + 1 < len(parts) \
+            and parts[parts.index("custom") + 1].isdigit():
+        return int(parts[parts.index("custom") + 1])
+    gpu = _GPU_TYPE.fullmatch(name)
+    if gpu and gpu.group(1) in _GPU_VCPUS_PER_GPU:
+        return _GPU_VCPUS_PER_GPU[gpu.group(1)] * int(gpu.group(2))
+    numbers = [p for p in parts[2:] if p.isdigit()]
+    if len(parts) >= 3 and numbers:
+        return int(numbers[0])
+    raise OptionError(f"cannot tell the vCPUs of machine type {name!r}; pass "
+                      "--worker_processes (workers times processes per worker)")
 
 
 def worker_processes(options: PipelineOptions, explicit: int | None) -> int:
@@ -149,7 +170,7 @@ def worker_processes(options: PipelineOptions, explicit: int | None) -> int:
         count = workers.max_num_workers or workers.num_workers or 1
         experiments = options.view_as(DebugOptions).experiments or []
         per_worker = 1 if "no_use_multiple_sdk_containers" in experiments \
-            else _vcpus(workers.machine_type)
+            else vcpus(workers.machine_type)
         return count * per_worker
     return 1
 
@@ -302,8 +323,8 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
                           "launch (see the README)")
     if job.skip_existing and job.retry_errors_only:
         raise OptionError("--skip_existing and --retry_errors_only exclude each other")
-    resume = "errors_only" if job.retry_errors_only else (
-        "skip_existing" if job.skip_existing else "none")
+    resume = Resume.ERRORS_ONLY if job.retry_errors_only else (
+        Resume.SKIP_EXISTING if job.skip_existing else Resume.NONE)
     progress_s = job.progress_s if job.progress_s is not None else (10.0 if local else 0.0)
     if not math.isfinite(progress_s) or progress_s < 0:
         raise OptionError(f"--progress_s must not be negative, got {progress_s}")

@@ -11,7 +11,7 @@ import re
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import JobConfig, OptionError
-from transforms.checkpoint import checkpoint_dir, is_checkpoint_part
+from transforms.resume import Resume, checkpoint_parts
 from vertex.errors import FatalApiError
 
 TABLES = ("responses", "images", "rejected")
@@ -57,9 +57,7 @@ def check_run_id(config: JobConfig) -> None:
     if finished:
         raise OptionError(f"--run_id {run_id} was already used by a run under {output}; "
                           "choose another run id, or leave --run_id out")
-    died = any(is_checkpoint_part(p)
-               for p in _paths(FileSystems.join(checkpoint_dir(output, run_id), "*")))
-    if died and config.resume == "none":
+    if checkpoint_parts(output, run_id) and config.resume == Resume.NONE:
         raise OptionError(f"--run_id {run_id} names a run that died under {output}; resume it "
                           "with --skip_existing, or choose another run id")
 

@@ -82,7 +82,7 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         "images_written": c(metrics.IMAGES_WRITTEN),
         "image_bytes": c(metrics.IMAGE_BYTES),
         "rejected": rejected,
-        "resume": config.resume,
+        "resume": config.resume.value,
         "skipped_existing": c(metrics.SKIPPED_EXISTING),
         "carried_over": c(metrics.CARRIED_OVER),
         "unreadable_files": sorted(string_sets.get(metrics.UNREADABLE_FILES, ())),

@@ -49,6 +49,24 @@ def test_rpm_keeps_a_quota_bound_job_free_of_429s_across_threads_and_processes(
     assert all(r["status"] == "ok" for r in read_table(out, "responses"))
 
 
+@pytest.mark.parametrize("machine_type, expected", [
+    ("n1-standard-4", 4), ("c3-standard-4-lssd", 4), ("n2d-highmem-16", 16),
+    ("e2-custom-4-8192", 4), ("custom-8-30720", 8), ("n2-custom-6-16384-ext", 6),
+    ("a2-highgpu-1g", 12), ("a2-highgpu-4g", 48), ("a2-megagpu-16g", 96), ("a3-highgpu-8g", 208),
+    ("g2-standard-8", 8), ("e2-small", 2), ("f1-micro", 1), ("m1-ultramem-40", 40),
+    ("c4a-highcpu-72-lssd", 72),
+])
+def test_vcpus_of_every_machine_family(machine_type, expected):
+    from pipeline.options import vcpus
+    assert vcpus(machine_type) == expected
+
+
+def test_a_machine_type_of_unknown_shape_asks_for_worker_processes():
+    from pipeline.options import OptionError, vcpus
+    with pytest.raises(OptionError, match="--worker_processes"):
+        vcpus("mystery")
+
+
 def test_worker_processes_follow_the_runner_options():
     from apache_beam.options.pipeline_options import PipelineOptions
 

@@ -277,7 +277,7 @@ def test_the_api_key_never_travels_in_the_job_graph(emulator, tmp_path):
     argv = ["--input", str(write_jsonl(tmp_path / "in.jsonl", records(1))), "--output",
             str(tmp_path / "out"), "--endpoint", emulator.url, "--api_key", key]
     pipeline = beam.Pipeline(options=PipelineOptions(without_secrets(argv)))
-    graph.build(pipeline, job_config(PipelineOptions(argv), environ={}), {}, ProgressSettings())
+    graph.build(pipeline, job_config(PipelineOptions(argv), environ={}), ProgressSettings())
     staged = pipeline.to_runner_api().SerializeToString()
     assert key.encode() not in staged
     transforms = []

@@ -12,7 +12,7 @@ from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
 from transforms.save_files import FILES, SaveFiles
 from transforms.vertex_connection import VertexConnection
-from vertex.client import CallResult, VertexClient
+from vertex.client import CallResult, VertexClient, call_times
 from vertex.response_rows import error_columns, response_row, usage_row
 
 
@@ -25,6 +25,7 @@ def responses_table_row(record: PromptRecord, result: CallResult, run_id: str | 
         "attempts": result.attempts, "throttled_attempts": result.throttled,
         "rate_limit_wait_ms": round(result.rate_limit_wait_ms, 3),
         "latency_ms": round(result.latency_ms, 3),
+        **call_times(result),
         "first_token_ms": None if result.first_token_ms is None else round(result.first_token_ms, 3),
         "http_status": result.http_status, "metadata": record.metadata,
         "source": record.source, "line_number": record.line_number,

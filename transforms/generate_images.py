@@ -13,7 +13,7 @@ from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
 from transforms.save_files import FILES, SaveFiles
 from transforms.vertex_connection import VertexConnection
-from vertex.client import CallResult, VertexClient
+from vertex.client import CallResult, VertexClient, call_times
 from vertex.imagen import read_predictions
 from vertex.response_rows import error_columns
 
@@ -30,6 +30,7 @@ def _record_columns(record: PromptRecord, result: CallResult, run_id: str | None
         "attempts": result.attempts, "throttled_attempts": result.throttled,
         "rate_limit_wait_ms": round(result.rate_limit_wait_ms, 3),
         "latency_ms": round(result.latency_ms, 3), "http_status": result.http_status,
+        **call_times(result),
         "metadata": record.metadata, "source": record.source, "line_number": record.line_number,
     }
 

@@ -36,6 +36,7 @@ class PromptRecord(NamedTuple):
     metadata: str | None    # the record's `metadata`, as JSON
     source: str | None      # where it came from (None for a dict made in a pipeline)
     line_number: int | None
+    raw_line: str | None = None  # the line as read (for a duplicate id's rejected row)
 
 
 class RejectedLine(ValueError):
@@ -160,7 +161,8 @@ def derived_id(task: str, model: str, body: dict) -> str:
 
 
 def build_record(line: SourceLine, defaults: RecordDefaults) -> PromptRecord:
-    return record_from_object(parse_json_line(line), defaults, line.source, line.line_number)
+    record = record_from_object(parse_json_line(line), defaults, line.source, line.line_number)
+    return record._replace(raw_line=line.text)
 
 
 def record_from_object(obj: dict, defaults: RecordDefaults, source: str | None = None,

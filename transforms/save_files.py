@@ -83,10 +83,15 @@ class _SaveFilesFn(ConcurrentDoFn):
         self._written = metrics.counter(metrics.IMAGES_WRITTEN, self.namespace)
         self._bytes = metrics.counter(metrics.IMAGE_BYTES, self.namespace)
 
+    def process(self, row: dict, window=beam.DoFn.WindowParam,
+                timestamp=beam.DoFn.TimestampParam):
+        if FILES in row:
+            yield from super().process(row, window, timestamp)
+        else:  # nothing to write: straight through, without a trip to the event loop
+            yield row
+
     async def outputs(self, row: dict):
-        files = row.get(FILES)
-        if not files:
-            return [row]
+        files = row[FILES]
         row = {key: value for key, value in row.items() if key != FILES}
         for file in files:
             stored = await asyncio.to_thread(self._files.save, row["id"], file["index"],

@@ -7,6 +7,7 @@ def blank_row(schema: pa.Schema) -> dict:
     Rows start from this, so a column added to a schema is never missing."""
     return {f.name: [] if pa.types.is_list(f.type) else None for f in schema}
 
+TIMESTAMP = pa.timestamp("ms", tz="UTC")
 SAFETY_RATING = pa.struct([
     ("category", pa.string()), ("probability", pa.string()),
     ("probability_score", pa.float64()), ("severity", pa.string()),
@@ -44,6 +45,8 @@ RESPONSES = pa.schema([
     ("throttled_attempts", pa.int32()),   # attempts answered 429
     ("rate_limit_wait_ms", pa.float64()),  # waited on the client's own rate limit
     ("latency_ms", pa.float64()),
+    ("started_at", TIMESTAMP),            # the record's first attempt began
+    ("finished_at", TIMESTAMP),           # its answer (or last failure) arrived
     ("first_token_ms", pa.float64()),     # --stream only
     ("metadata", pa.string()),            # the record's metadata, as JSON
     ("source", pa.string()),
@@ -87,6 +90,8 @@ IMAGES = pa.schema([
     ("throttled_attempts", pa.int32()),
     ("rate_limit_wait_ms", pa.float64()),
     ("latency_ms", pa.float64()),
+    ("started_at", TIMESTAMP),
+    ("finished_at", TIMESTAMP),
     ("metadata", pa.string()),
     ("source", pa.string()),
     ("line_number", pa.int64()),

@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import tenacity
@@ -34,12 +35,20 @@ class CallResult:
     throttled: int = 0            # attempts answered 429
     rate_limit_wait_ms: float = 0.0  # waited on the client's own rate limit
     latency_ms: float = 0.0       # first attempt to final answer, waits included
+    started_at: float = 0.0       # wall clock (time.time()) when the record's call began
     first_token_ms: float | None = None  # streaming: start of the last attempt's request to its first chunk
     http_status: int | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def call_times(result: CallResult) -> dict:
+    """When a record's call began and ended, as UTC datetimes (row columns)."""
+    started = datetime.fromtimestamp(result.started_at, timezone.utc)
+    return {"started_at": started,
+            "finished_at": started + timedelta(milliseconds=result.latency_ms)}
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,7 @@ class VertexClient:
         """All attempts for one record, within its deadline (the deadline also
         bounds each attempt: an attempt gets at most the time left)."""
         url, limiter = self.endpoint.url(model, method), self.limiter(model)
-        result = CallResult()
+        result = CallResult(started_at=time.time())
         started = time.monotonic()
         deadline = asyncio.timeout(self.settings.deadline_s)
         try:

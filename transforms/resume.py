@@ -1,0 +1,279 @@
+"""Resume, in one place: what earlier runs under an output left, what this run
+calls, the checkpoints that keep a dying run's answers, and their cleanup.
+
+Layout under the output:
+    {table}-{run_id}-SSSSS-of-NNNNN.parquet       final tables, written by Beam
+                                                  only when a run succeeds
+    _checkpoints/{run_id}/{table}-part-{hex}.parquet
+                                                  answers saved every half
+                                                  second while a run goes on
+
+A run reads the earlier files at run time (ReadEarlierResults: a match, then
+a ReadAll), groups them by id with its own records (PlanCalls) and decides:
+- one record per id is called; the others are rejected as `duplicate_id`;
+- with Resume.SKIP_EXISTING, an id that already has a final answer (ok or
+  blocked) in an earlier run's tables is skipped, and one answered by a run
+  that died (in its checkpoints) is not paid for again: its rows are carried
+  into this run's tables; error rows are called again;
+- with Resume.ERRORS_ONLY, only ids whose earlier answer was an error are
+  called (answers carried over from dead runs still are).
+Grouping by id also spreads the records across workers for the calls.
+After a successful run, remove_checkpoints deletes its own checkpoint parts
+and those it carried over, and nothing else.
+"""
+from __future__ import annotations
+
+import enum
+import os
+import re
+import time
+import uuid
+import weakref
+from datetime import datetime, timezone
+from typing import Any, Dict, NamedTuple, Tuple
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.parquetio import ReadAllFromParquet
+
+from transforms import metrics
+from transforms.prompt_records import PromptRecord, SourceLine
+from transforms.read_prompt_records import rejected_row
+from transforms.write_parquet import write_parquet_file
+
+CHECKPOINTS = "_checkpoints"
+TABLES = ("responses", "images")  # the tables of answers (rejected rows are not resumed)
+FINAL = frozenset({"ok", "blocked"})
+PART_NAME = re.compile(r"(responses|images)-part-[0-9a-f]{32}\.parquet")
+
+
+class Resume(str, enum.Enum):
+    NONE = "none"
+    SKIP_EXISTING = "skip_existing"
+    ERRORS_ONLY = "errors_only"
+
+
+class Previous(NamedTuple):
+    """One row of an earlier run: from its final table (id and status only),
+    or from the checkpoints of a run that died (then with the whole row)."""
+    table: str
+    status: str
+    row: dict | None = None
+
+
+def checkpoint_dir(output: str, run_id: str) -> str:
+    return FileSystems.join(output, CHECKPOINTS, run_id)
+
+
+def is_checkpoint_part(path: str) -> bool:
+    """Only files with exactly the name CheckpointRows gives are ever read as
+    checkpoints, or deleted."""
+    return bool(PART_NAME.fullmatch(path.rstrip("/").rsplit("/", 1)[-1]))
+
+
+def _paths(pattern: str) -> list[str]:
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+
+
+def checkpoint_parts(output: str, run_id: str = "*") -> list[str]:
+    """The checkpoint parts under an output (of one run, or of all)."""
+    return [p for p in _paths(FileSystems.join(checkpoint_dir(output, run_id), "*"))
+            if is_checkpoint_part(p)]
+
+
+# Reading what earlier runs left, at run time
+
+class ReadEarlierResults(beam.PTransform):
+    """(id, Previous) for every row of the earlier runs' final tables and
+    checkpoints under `output`, matched when the pipeline runs."""
+
+    def __init__(self, output: str):
+        super().__init__()
+        self.output = output
+
+    def expand(self, pbegin):
+        parts = []
+        for table in TABLES:
+            for kind, pattern, columns in (
+                    ("final", FileSystems.join(self.output, f"{table}-*.parquet"),
+                     ["id", "status"]),
+                    ("checkpoint", FileSystems.join(self.output, CHECKPOINTS, "*",
+                                                    f"{table}-part-*.parquet"), None)):
+                label = f"{kind} {table}"
+                parts.append(
+                    pbegin
+                    | f"Pattern {label}" >> beam.Create([pattern])
+                    | f"Match {label}" >> fileio.MatchAll(
+                        fileio.EmptyMatchTreatment.ALLOW)
+                    | f"Path {label}" >> beam.FlatMap(_usable_path, kind).with_output_types(str)
+                    | f"Read {label}" >> ReadAllFromParquet(columns=columns)
+                    | f"Key {label}" >> beam.Map(_keyed, table, kind)
+                    .with_output_types(Tuple[str, Previous]))
+        return parts | "All" >> beam.Flatten()
+
+
+def _usable_path(metadata: FileMetadata, kind: str):
+    if kind == "final" or is_checkpoint_part(metadata.path):
+        yield metadata.path
+
+
+def _keyed(row: dict, table: str, kind: str) -> tuple[str, Previous]:
+    return row["id"], Previous(table, row["status"], row if kind == "checkpoint" else None)
+
+
+# Deciding what this run calls
+
+def _carried_rows(saved: list[Previous]) -> list[Previous]:
+    """The rows of the dead run that answered an id last (by when the answer
+    arrived), each once (checkpoints are saved at least once, so a row can be
+    there twice)."""
+    def finished(p: Previous):
+        return p.row.get("finished_at") or datetime.min.replace(tzinfo=timezone.utc)
+    latest_run = max(saved, key=finished).row["run_id"]
+    rows = {}
+    for p in saved:
+        if p.row["run_id"] == latest_run:
+            rows[(p.table, p.row.get("image_index"))] = p
+    return list(rows.values())
+
+
+class _PlanCallsFn(beam.DoFn):
+    REJECTED, CARRIED_RESPONSES, CARRIED_IMAGES = "rejected", "carried_responses", "carried_images"
+
+    def __init__(self, resume: Resume, run_id: str | None):
+        self.resume, self.run_id = Resume(resume), run_id
+
+    def setup(self):
+        self.skipped = metrics.counter(metrics.SKIPPED_EXISTING)
+        self.carried = metrics.counter(metrics.CARRIED_OVER)
+
+    def process(self, item):
+        record_id, groups = item
+        records = sorted(groups["records"], key=lambda r: (r.source or "", r.line_number or 0))
+        if records:  # (an id that only earlier runs know needs nothing)
+            yield from self._duplicates(record_id, records)
+            yield from self._plan(records[0], list(groups["previous"]))
+
+    def _duplicates(self, record_id: str, records: list[PromptRecord]):
+        first = records[0]
+        for duplicate in records[1:]:
+            line = SourceLine(duplicate.source, duplicate.line_number, duplicate.raw_line)
+            yield beam.pvalue.TaggedOutput(self.REJECTED, rejected_row(
+                line, f"duplicate_id: id {record_id!r} was first seen at "
+                      f"{first.source}:{first.line_number}", self.run_id))
+
+    def _plan(self, first: PromptRecord, previous: list[Previous]):
+        if self.resume == Resume.NONE:
+            yield first
+        elif any(p.row is None and p.status in FINAL for p in previous):
+            self.skipped.inc()
+        elif saved := [p for p in previous if p.row is not None and p.status in FINAL]:
+            self.carried.inc()
+            for p in _carried_rows(saved):
+                tag = self.CARRIED_IMAGES if p.table == "images" else self.CARRIED_RESPONSES
+                yield beam.pvalue.TaggedOutput(tag, p.row)
+        elif self.resume == Resume.ERRORS_ONLY and not any(p.status == "error" for p in previous):
+            self.skipped.inc()
+        else:
+            yield first
+
+
+class PlanCalls(beam.PTransform):
+    """records: PromptRecords; previous: (id, Previous) from
+    ReadEarlierResults, or None for a first run. Returns a tagged result:
+    `.calls` (PromptRecords to call), `.rejected` (duplicate ids),
+    `.carried_responses` and `.carried_images` (rows of dead runs)."""
+
+    def __init__(self, resume: Resume = Resume.NONE, run_id: str | None = None, previous=None):
+        super().__init__()
+        self.fn, self.previous = _PlanCallsFn(resume, run_id), previous
+
+    def expand(self, records):
+        keyed = records | "ById" >> beam.Map(lambda r: (r.id, r)).with_output_types(
+            Tuple[str, PromptRecord])
+        previous = self.previous if self.previous is not None else (
+            records.pipeline | "NoPrevious" >> beam.Create([]).with_output_types(
+                Tuple[str, Previous]))
+        return ({"records": keyed, "previous": previous}
+                | "Group" >> beam.CoGroupByKey()
+                | "Plan" >> beam.ParDo(self.fn).with_output_types(PromptRecord).with_outputs(
+                    _PlanCallsFn.REJECTED, _PlanCallsFn.CARRIED_RESPONSES,
+                    _PlanCallsFn.CARRIED_IMAGES, main="calls"))
+
+
+# Checkpoints, while a run goes on
+
+_buffering: weakref.WeakSet = weakref.WeakSet()  # this process's DoFns with rows in hand
+
+
+def flush_checkpoints() -> None:
+    """Saves the rows still buffered in this process; for a job stopped by
+    Ctrl-C or SIGTERM, so that it keeps every answer it received."""
+    for fn in list(_buffering):
+        fn.flush()
+
+
+class _CheckpointRowsFn(beam.DoFn):
+    def __init__(self, directory: str, table: str, schema: pa.Schema, every_rows: int,
+                 every_s: float):
+        self.directory, self.table, self.schema = directory, table, schema
+        self.every_rows, self.every_s = every_rows, every_s
+
+    def start_bundle(self):
+        self._rows: list[dict] = []
+        self._flushed_at = time.monotonic()
+        _buffering.add(self)
+
+    def process(self, row: dict):
+        self._rows.append(row)
+        if len(self._rows) >= self.every_rows or time.monotonic() - self._flushed_at >= self.every_s:
+            self.flush()
+        yield row
+
+    def finish_bundle(self):
+        self.flush()
+        _buffering.discard(self)
+
+    def flush(self) -> None:
+        if self._rows:
+            path = FileSystems.join(self.directory, f"{self.table}-part-{uuid.uuid4().hex}.parquet")
+            write_parquet_file(path, self._rows, self.schema)
+        self._rows, self._flushed_at = [], time.monotonic()
+
+
+class CheckpointRows(beam.PTransform):
+    """Passes rows through unchanged, saving those of the last half second (at
+    most) as a complete Parquet part under `_checkpoints/{run_id}/`: a killed
+    job loses at most the calls in flight and about half a second of answers."""
+
+    def __init__(self, output: str, run_id: str, table: str, schema: pa.Schema,
+                 every_rows: int = 5000, every_s: float = 0.5):
+        super().__init__()
+        self.fn = _CheckpointRowsFn(checkpoint_dir(output, run_id), table, schema,
+                                    every_rows, every_s)
+
+    def expand(self, rows):
+        return rows | beam.ParDo(self.fn).with_input_types(Dict[str, Any]) \
+            .with_output_types(Dict[str, Any])
+
+
+# Cleanup, after a successful run
+
+def remove_checkpoints(output: str, run_id: str, consumed: list[str]) -> None:
+    """After a successful run its final tables hold everything: its own
+    checkpoint parts, and those of dead runs it carried over (`consumed`, as
+    listed before it ran), are not needed. Only files named as checkpoint
+    parts are deleted, and only folders left empty are removed."""
+    paths = sorted({p for p in checkpoint_parts(output, run_id) + list(consumed)
+                    if is_checkpoint_part(p)})
+    if paths:
+        FileSystems.delete(paths)
+    if FileSystems.get_scheme(output) in (None, "file"):  # GCS has no folders to remove
+        root = FileSystems.join(output, CHECKPOINTS)
+        for folder in sorted({os.path.dirname(p) for p in paths}
+                             | {checkpoint_dir(output, run_id)}) + [root]:
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
