@@ -1,11 +1,11 @@
-"""The output tables' Parquet schemas, defined once (DESIGN.md lists the columns)."""
+"""The output contract, in one place: each table's name, its columns, their
+Arrow types and what they mean. The Parquet schemas, the empty row every row
+is built from, and the README's column tables (`python -m transforms.schemas`
+prints them; a test checks the README shows them) all come from here.
+"""
+from __future__ import annotations
+
 import pyarrow as pa
-
-
-def blank_row(schema: pa.Schema) -> dict:
-    """Every column of a table, empty: lists empty, everything else null.
-    Rows start from this, so a column added to a schema is never missing."""
-    return {f.name: [] if pa.types.is_list(f.type) else None for f in schema}
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 SAFETY_RATING = pa.struct([
@@ -21,78 +21,117 @@ USAGE = pa.struct([
 FUNCTION_CALL = pa.struct([("name", pa.string()), ("args_json", pa.string())])
 CANDIDATE = pa.struct([("index", pa.int64()), ("text", pa.string()),
                        ("finish_reason", pa.string())])
-
-RESPONSES = pa.schema([
-    ("run_id", pa.string()),
-    ("id", pa.string()),
-    ("model", pa.string()),
-    ("status", pa.string()),              # ok | blocked | error
-    ("text", pa.string()),
-    ("finish_reason", pa.string()),
-    ("safety_ratings", pa.list_(SAFETY_RATING)),
-    ("block_reason", pa.string()),
-    ("block_reason_message", pa.string()),
-    ("usage", USAGE),
-    ("model_version", pa.string()),
-    ("response_id", pa.string()),
-    ("function_calls", pa.list_(FUNCTION_CALL)),
-    ("candidates", pa.list_(CANDIDATE)),
-    ("image_uris", pa.list_(pa.string())),  # images in the answer, stored under images/
-    ("error_code", pa.string()),          # canonical status, e.g. RESOURCE_EXHAUSTED
-    ("http_status", pa.int32()),
-    ("error_message", pa.string()),
-    ("attempts", pa.int32()),
-    ("throttled_attempts", pa.int32()),   # attempts answered 429
-    ("rate_limit_wait_ms", pa.float64()),  # waited on the client's own rate limit
-    ("latency_ms", pa.float64()),
-    ("started_at", TIMESTAMP),            # the record's first attempt began
-    ("finished_at", TIMESTAMP),           # its answer (or last failure) arrived
-    ("first_token_ms", pa.float64()),     # --stream only
-    ("metadata", pa.string()),            # the record's metadata, as JSON
-    ("source", pa.string()),
-    ("line_number", pa.int64()),
-    ("response_json", pa.string()),
-])
-
-REJECTED = pa.schema([
-    ("run_id", pa.string()),
-    ("source", pa.string()),
-    ("line_number", pa.int64()),
-    ("raw_line", pa.string()),
-    ("reason", pa.string()),
-])
-
 SAFETY_ATTRIBUTE = pa.struct([("category", pa.string()), ("score", pa.float64())])
 
-IMAGES = pa.schema([
-    ("run_id", pa.string()),
-    ("id", pa.string()),
-    ("model", pa.string()),
-    ("status", pa.string()),              # ok | blocked | error
-    ("prompt", pa.string()),
-    ("enhanced_prompt", pa.string()),
-    ("image_index", pa.int32()),          # null on a row that says why there is no image
-    ("uri", pa.string()),                 # the file under OUTPUT/images/, or Imagen's gcsUri
-    ("mime_type", pa.string()),
-    ("width", pa.int32()),
-    ("height", pa.int32()),
-    ("byte_size", pa.int64()),
-    ("sha256", pa.string()),
-    ("rai_filtered_reason", pa.string()),
-    ("safety_attributes", pa.list_(SAFETY_ATTRIBUTE)),
-    ("images_requested", pa.int32()),
-    ("images_returned", pa.int32()),
-    ("parameters_json", pa.string()),
-    ("error_code", pa.string()),
-    ("http_status", pa.int32()),
-    ("error_message", pa.string()),
-    ("attempts", pa.int32()),
-    ("throttled_attempts", pa.int32()),
-    ("rate_limit_wait_ms", pa.float64()),
-    ("latency_ms", pa.float64()),
-    ("started_at", TIMESTAMP),
-    ("finished_at", TIMESTAMP),
-    ("metadata", pa.string()),
-    ("source", pa.string()),
-    ("line_number", pa.int64()),
-])
+# Columns every table of answers shares: who, and how the call went.
+_RECORD = [
+    ("run_id", pa.string(), "the run that wrote the row"),
+    ("id", pa.string(), "the record's id (given, or derived from its content)"),
+    ("model", pa.string(), "the model called"),
+    ("status", pa.string(), "`ok`, `blocked` (refused or stopped by a filter) or `error`"),
+]
+_CALL = [
+    ("error_code", pa.string(), "why a record failed: the canonical status, e.g. "
+                                "`RESOURCE_EXHAUSTED`, `INVALID_ARGUMENT`, `DEADLINE_EXCEEDED`, "
+                                "`UNAVAILABLE`"),
+    ("http_status", pa.int32(), "the HTTP status of the last answer, if there was one"),
+    ("error_message", pa.string(), "the error's message (secrets removed)"),
+    ("attempts", pa.int32(), "attempts made, the first included"),
+    ("throttled_attempts", pa.int32(), "attempts answered 429"),
+    ("rate_limit_wait_ms", pa.float64(), "time waited on the client's own rate limit"),
+    ("latency_ms", pa.float64(), "first attempt to final answer, waits included"),
+    ("started_at", TIMESTAMP, "when the record's first attempt began (UTC)"),
+    ("finished_at", TIMESTAMP, "when its answer, or its last failure, arrived (UTC)"),
+]
+_ORIGIN = [
+    ("metadata", pa.string(), "the record's `metadata`, as JSON"),
+    ("source", pa.string(), "the input file"),
+    ("line_number", pa.int64(), "the line in it"),
+]
+
+COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
+    "responses": _RECORD + [
+        ("text", pa.string(), "the first candidate's answer (thought parts excluded)"),
+        ("finish_reason", pa.string(), "the first candidate's finish reason"),
+        ("safety_ratings", pa.list_(SAFETY_RATING),
+         "`category`, `probability`, `probability_score`, `severity`, `severity_score`, "
+         "`blocked`"),
+        ("block_reason", pa.string(), "`promptFeedback.blockReason`, or the filtering finish "
+                                      "reason"),
+        ("block_reason_message", pa.string(), "`promptFeedback.blockReasonMessage`"),
+        ("usage", USAGE, "`prompt_token_count`, `candidates_token_count`, "
+                         "`total_token_count`, `cached_content_token_count`, "
+                         "`thoughts_token_count`, `tool_use_prompt_token_count`"),
+        ("model_version", pa.string(), "`modelVersion` of the answer"),
+        ("response_id", pa.string(), "`responseId` of the answer"),
+        ("function_calls", pa.list_(FUNCTION_CALL), "`name`, `args_json` of each function call"),
+        ("candidates", pa.list_(CANDIDATE), "every candidate's `index`, `text`, `finish_reason` "
+                                            "(with `candidateCount` > 1)"),
+        ("image_uris", pa.list_(pa.string()), "images in the answer, stored under `images/`"),
+    ] + _CALL + [
+        ("first_token_ms", pa.float64(), "time to the first chunk, with `--stream`"),
+    ] + _ORIGIN + [
+        ("response_json", pa.string(), "the whole answer (joined chunks with `--stream`; "
+                                       "image bytes in files, not here)"),
+    ],
+    "images": _RECORD + [
+        ("prompt", pa.string(), "the prompt sent"),
+        ("enhanced_prompt", pa.string(), "the prompt Imagen used, with `enhancePrompt`"),
+        ("image_index", pa.int32(), "the image's index; null on a row saying why there is none"),
+        ("uri", pa.string(), "the file under `images/RUNID/`, or the `gcsUri` when the record "
+                             "set `storageUri` (then size and hash are not known)"),
+        ("mime_type", pa.string(), "the image's type"),
+        ("width", pa.int32(), "pixels"),
+        ("height", pa.int32(), "pixels"),
+        ("byte_size", pa.int64(), "bytes of the file"),
+        ("sha256", pa.string(), "of the file's bytes"),
+        ("rai_filtered_reason", pa.string(), "why the Responsible AI filter withheld images"),
+        ("safety_attributes", pa.list_(SAFETY_ATTRIBUTE), "`category`, `score`"),
+        ("images_requested", pa.int32(), "`sampleCount`"),
+        ("images_returned", pa.int32(), "images the answer held (fewer than asked shows on "
+                                        "every row of the record)"),
+        ("parameters_json", pa.string(), "the Imagen parameters sent, as JSON"),
+    ] + _CALL + _ORIGIN,
+    "rejected": [
+        ("run_id", pa.string(), "the run that read the line"),
+        ("source", pa.string(), "the input file"),
+        ("line_number", pa.int64(), "the line in it (for an unreadable file: the first line "
+                                    "not read)"),
+        ("raw_line", pa.string(), "the line as read (bytes that are not UTF-8 shown escaped)"),
+        ("reason", pa.string(), "why it could not be used"),
+    ],
+}
+
+
+def schema(table: str) -> pa.Schema:
+    return pa.schema([(name, kind) for name, kind, _ in COLUMNS[table]])
+
+
+RESPONSES, IMAGES, REJECTED = schema("responses"), schema("images"), schema("rejected")
+
+
+def blank_row(schema: pa.Schema) -> dict:
+    """Every column of a table, empty: lists empty, everything else null.
+    Rows start from this, so a column added to a schema is never missing."""
+    return {f.name: [] if pa.types.is_list(f.type) else None for f in schema}
+
+
+def markdown_table(table: str) -> str:
+    """The README's table of a table's columns."""
+    lines = ["| column | type | |", "| --- | --- | --- |"]
+    for name, kind, doc in COLUMNS[table]:
+        lines.append(f"| `{name}` | {_type_name(kind)} | {doc} |")
+    return "\n".join(lines)
+
+
+def _type_name(kind: pa.DataType) -> str:
+    if pa.types.is_list(kind):
+        return f"list of {_type_name(kind.value_type)}"
+    if pa.types.is_struct(kind):
+        return "struct"
+    return str(kind).replace("timestamp[ms, tz=UTC]", "timestamp (UTC)")
+
+
+if __name__ == "__main__":
+    for name in COLUMNS:
+        print(f"### {name}\n\n{markdown_table(name)}\n")
