@@ -79,7 +79,8 @@ def count_lines(pattern: str, limit_bytes: int = 256 << 20) -> int | None:
     """Input lines, for progress lines' ETA; None when reading the input a
     second time would cost noticeable time (remote or large files)."""
     files = FileSystems.match([pattern])[0].metadata_list
-    if any("://" in f.path for f in files) or sum(f.size_in_bytes for f in files) > limit_bytes:
+    if any(not preflight.is_local_path(f.path) for f in files) \
+            or sum(f.size_in_bytes for f in files) > limit_bytes:
         return None
     total = 0
     try:

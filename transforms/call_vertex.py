@@ -64,7 +64,7 @@ class _CallFn(ConcurrentDoFn):
         self._counters: dict[str, Any] = {}
         self._latency = metrics.distribution(metrics.LATENCY_MS, self.namespace)
         self._throttling = ThrottlingSignaler(self.namespace)
-        self._throttled_s = 0.0  # waits on the rate limiter not yet signalled
+        self._throttled_s = 0.0  # waits on the rate limiter not yet signalled (under 1 s)
 
     def counter(self, name: str):
         if name not in self._counters:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.display import DisplayDataItem
 
 
 class WriteParquetTable(beam.PTransform):
@@ -22,6 +23,9 @@ class WriteParquetTable(beam.PTransform):
         self.prefix = FileSystems.join(output, name)
         self.schema = schema
 
+    def display_data(self):
+        return {"prefix": DisplayDataItem(self.prefix, label="Files")}
+
     def expand(self, rows):
         return rows | beam.io.WriteToParquet(
             self.prefix, self.schema, codec="snappy", file_name_suffix=".parquet",
@@ -33,12 +37,13 @@ class WriteParquetTable(beam.PTransform):
 
 def write_parquet_file(path: str, rows: list[dict], schema: pa.Schema) -> None:
     """Writes one complete Parquet file. Local files are written under a
-    temporary name and renamed, so a reader never sees half a file; a GCS
-    object only appears once its upload is complete."""
+    temporary name and renamed, so a reader never sees half a file; an object
+    (gs://, s3://, ...) only appears once its upload is complete."""
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pylist(rows, schema=schema)
-    target = path if path.startswith("gs://") else path + ".partial"
+    local = FileSystems.get_scheme(path) in (None, "file")  # object stores have no half files
+    target = path + ".partial" if local else path
     with FileSystems.create(target, mime_type="application/x-parquet") as f:
         pq.write_table(table, f, compression="snappy")
     if target != path:

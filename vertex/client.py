@@ -140,7 +140,9 @@ class VertexClient:
         result.first_token_ms = None
         try:
             async with self._in_flight:
-                result.rate_limit_wait_ms += await limiter.acquire(estimated_tokens) * 1000.0
+                queued = time.monotonic()  # the wait in line counts, not only the head's sleep
+                await limiter.acquire(estimated_tokens)
+                result.rate_limit_wait_ms += (time.monotonic() - queued) * 1000.0
                 async with asyncio.timeout(self.settings.attempt_timeout_s):
                     if stream:
                         response = await self._stream(url, body, result)
