@@ -29,6 +29,7 @@ class Emulator:
                 raise RuntimeError("the emulator did not start")
             time.sleep(0.05)
         self.url = f"http://127.0.0.1:{Path(port_file).read_text()}"
+        os.remove(port_file)
         return self
 
     def stats(self) -> dict:

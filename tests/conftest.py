@@ -52,6 +52,10 @@ class EmulatorProcess:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.log.close()
+        for path in (self.port_file, self.log.name):  # leave nothing behind in /tmp
+            if os.path.exists(path):
+                os.remove(path)
 
 
 @pytest.fixture(scope="session")
