@@ -8,6 +8,7 @@ import gzip
 import json
 import lzma
 import zlib
+from typing import Any, Dict, Union
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -93,7 +94,7 @@ class ReadJsonLines(beam.PTransform):
         return (pbegin
                 | "Match" >> fileio.MatchFiles(self.file_pattern)
                 | "Open" >> fileio.ReadMatches()
-                | "Lines" >> beam.FlatMap(_numbered_lines))
+                | "Lines" >> beam.FlatMap(_numbered_lines).with_output_types(SourceLine))
 
 
 class _BuildRecords(beam.DoFn):
@@ -135,6 +136,7 @@ class BuildPromptRecords(beam.PTransform):
 
     def expand(self, objects):
         return objects | beam.ParDo(_BuildRecords(self.defaults, self.run_id)) \
+            .with_input_types(Union[SourceLine, Dict[str, Any]]) \
             .with_output_types(PromptRecord).with_outputs(_BuildRecords.REJECTED, main="records")
 
 
