@@ -26,3 +26,8 @@ def run(prompts: int = 500, sample_count: int = 2, image_rpm: float = 1200) -> l
                  "lost": prompts - len({r["id"] for r in rows}),
                  "rows_per_record": images / prompts, "peak_mib": job["peak_mib"],
                  "target": ">= 0.97, 429s <= 1%", "met": use >= 0.97 and share <= 0.01}]
+
+
+if __name__ == "__main__":
+    from bench.common import report
+    report("images", run())

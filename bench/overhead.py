@@ -85,3 +85,8 @@ def run(records: int = 5000, concurrency: int = 64, runinference_records: int = 
                      "records": records, "ratio": pipeline_rate / usable,
                      "ratio_of": "RunInference", "target": ">= 3", "met": pipeline_rate / usable >= 3})
     return rows
+
+
+if __name__ == "__main__":
+    from bench.common import report
+    report("overhead", run())

@@ -40,3 +40,8 @@ def run(sizes=(10_000, 100_000), quota_records: int = 1500, rpm: float = 3000) -
                          "lost": quota_records - written, "peak_mib": job["peak_mib"],
                          "target": "429s <= 1%, quota held", "met": share <= 0.01 and use <= 1.02})
     return rows
+
+
+if __name__ == "__main__":
+    from bench.common import report
+    report("scaling", run())
