@@ -1,13 +1,13 @@
 """The job's graph, one way: read -> plan (dedupe, resume) -> call -> write.
 
-    ReadPromptRecords --records--> PlanCalls --calls--> GenerateContent --> CheckpointRows --+--> responses
-            |          ReadEarlierResults -^  \\-------> GenerateImages --> CheckpointRows --+--> images
-            |                          +--rows carried from runs that died-----------------+
-            +--rejected lines----------+--duplicate ids-----------------------------------------> rejected
+    ReadPromptRecords --records--> PlanCalls --calls--> GenerateContent --> CheckpointRows --> responses
+            |      ReadEarlierResults -^  |  \\-------> GenerateImages --> CheckpointRows --> images
+            |                            +--rows carried from runs that died------------------> responses/images (-carried)
+            +--rejected lines------------+--duplicate ids-------------------------------------> rejected
 
-The answers meet only the rows carried over, which come out of the same
-stage (PlanCalls), so the flatten is fused: never one with a collection from
-another stage, which the in-process runner would hold in memory whole.
+The answers are never flattened with another collection before they are
+written: the in-process runner then holds every row in memory (measured: 789
+MiB instead of 388 at 30,000 records), so carried rows get files of their own.
 """
 from __future__ import annotations
 
@@ -45,17 +45,20 @@ def build(p: beam.Pipeline, config: JobConfig,
                                                       output=config.output, progress=progress)
                | "CheckpointResponses" >> CheckpointRows(config.output, config.run_id,
                                                          "responses", schemas.RESPONSES))
-    ((answers, planned.carried_responses) | "WithCarriedResponses" >> beam.Flatten()
-     | "WriteResponses" >> WriteParquetTable(config.output, "responses", config.run_id,
-                                             schemas.RESPONSES))
+    answers | "WriteResponses" >> WriteParquetTable(config.output, "responses", config.run_id,
+                                                    schemas.RESPONSES)
     images = (image
               | "GenerateImages" >> GenerateImages(config.connection, config.output,
                                                    config.run_id, progress)
               | "CheckpointImages" >> CheckpointRows(config.output, config.run_id, "images",
                                                      schemas.IMAGES))
-    ((images, planned.carried_images) | "WithCarriedImages" >> beam.Flatten()
-     | "WriteImages" >> WriteParquetTable(config.output, "images", config.run_id,
-                                          schemas.IMAGES))
+    images | "WriteImages" >> WriteParquetTable(config.output, "images", config.run_id,
+                                                schemas.IMAGES)
+    if previous is not None:  # rows carried from runs that died: files of their own
+        for table, schema, carried in (("responses", schemas.RESPONSES, planned.carried_responses),
+                                       ("images", schemas.IMAGES, planned.carried_images)):
+            carried | f"WriteCarried{table}" >> WriteParquetTable(
+                config.output, table, config.run_id, schema, part="carried")
 
     ((read.rejected, planned.rejected) | "AllRejected" >> beam.Flatten()
      | "CountRejected" >> beam.Map(_counted, metrics.counter(metrics.REJECTED_ROWS))

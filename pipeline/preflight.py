@@ -35,8 +35,8 @@ def check_input(pattern: str) -> None:
 
 
 def table_file_name(table: str, run_id: str) -> re.Pattern:
-    """The exact names of a run's Parquet files: Beam's shard names (runs made
-    by earlier versions also wrote carried rows to '-carried' files)."""
+    """The exact names of a run's Parquet files: Beam's shard names (rows
+    carried from dead runs are in '-carried' files of their own)."""
     return re.compile(rf"{table}-{re.escape(run_id)}(-carried)?-\d{{5}}-of-\d{{5}}\.parquet")
 
 
@@ -115,7 +115,8 @@ def check_credentials(config: JobConfig) -> None:
 def cleanup_after_failure(output: str, run_id: str) -> None:
     """Beam's temporary files of this run's tables (beam-temp-TABLE-RUNID-HEX),
     which a failed run leaves behind; nothing else."""
-    temp_dir = re.compile(rf"beam-temp-({'|'.join(TABLES)})-{re.escape(run_id)}-[0-9a-f]{{32}}")
+    temp_dir = re.compile(rf"beam-temp-({'|'.join(TABLES)})-{re.escape(run_id)}"
+                          r"(-carried)?-[0-9a-f]{32}")
     files = [p for p in _paths(FileSystems.join(output, "beam-temp-*", "*"))
              if temp_dir.fullmatch(p.rstrip("/").rsplit("/", 2)[-2])]
     if files:

@@ -18,8 +18,10 @@ a ReadAll), groups them by id with its own records (PlanCalls) and decides:
 - with Resume.ERRORS_ONLY, only ids whose earlier answer was an error are
   called (answers carried over from dead runs still are).
 Grouping by id also spreads the records across workers for the calls.
-After a successful run, remove_checkpoints deletes its own checkpoint parts
-and those it carried over, and nothing else.
+Carried rows are written to files of their own ({table}-{run_id}-carried-*),
+never flattened with the answers (see pipeline/graph.py). After a successful
+run, remove_checkpoints deletes its own checkpoint parts and those it carried
+over, and nothing else.
 """
 from __future__ import annotations
 
