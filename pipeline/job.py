@@ -18,6 +18,7 @@ from pipeline import graph, preflight
 from pipeline.options import (OptionError, VertexBatchOptions, check_known_options, is_local,
                               job_config, without_secrets)
 from pipeline.summary import make_summary, write_summary
+from transforms.output_files import is_local_path
 from transforms.resume import (Resume, checkpoint_dir, checkpoint_parts, flush_checkpoints,
                                remove_checkpoints)
 from transforms.progress import ProgressSettings
@@ -79,7 +80,7 @@ def count_lines(pattern: str, limit_bytes: int = 256 << 20) -> int | None:
     """Input lines, for progress lines' ETA; None when reading the input a
     second time would cost noticeable time (remote or large files)."""
     files = FileSystems.match([pattern])[0].metadata_list
-    if any(not preflight.is_local_path(f.path) for f in files) \
+    if any(not is_local_path(f.path) for f in files) \
             or sum(f.size_in_bytes for f in files) > limit_bytes:
         return None
     total = 0

@@ -11,22 +11,16 @@ import re
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import JobConfig, OptionError
+from transforms import schemas
+from transforms.output_files import is_local_path, matching_paths, remove_empty_folders
 from transforms.resume import Resume, checkpoint_parts
-from vertex.errors import FatalApiError
+from vertex.errors import FatalApiError, first_line
 
-TABLES = ("responses", "images", "rejected")
-
-
-def _paths(pattern: str) -> list[str]:
-    return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-
-
-def is_local_path(path: str) -> bool:
-    return FileSystems.get_scheme(path) in (None, "file")
+TABLES = tuple(schemas.COLUMNS)
 
 
 def check_input(pattern: str) -> None:
-    files = _paths(pattern)
+    files = matching_paths(pattern)
     if not files:
         raise OptionError(f"--input {pattern!r} matches no files")
     if all(is_local_path(f) and os.path.isdir(f) for f in files):
@@ -42,8 +36,8 @@ def table_file_name(table: str, run_id: str) -> re.Pattern:
 
 def run_files(output: str, run_id: str, table: str) -> list[str]:
     name = table_file_name(table, run_id)
-    return sorted(p for p in _paths(FileSystems.join(output, f"{table}-{run_id}-*.parquet"))
-                  if name.fullmatch(p.rsplit("/", 1)[-1]))
+    return [p for p in matching_paths(FileSystems.join(output, f"{table}-{run_id}-*.parquet"))
+            if name.fullmatch(p.rsplit("/", 1)[-1])]
 
 
 def check_run_id(config: JobConfig) -> None:
@@ -93,8 +87,7 @@ def check_output(output: str, run_id: str) -> None:
             f.write(b"")
         FileSystems.delete([marker])
     except Exception as error:  # noqa: BLE001 - whatever the filesystem says, one line
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-        raise FatalApiError(f"cannot write to --output {output}: {reason}") from None
+        raise FatalApiError(f"cannot write to --output {output}: {first_line(error)}") from None
 
 
 def check_credentials(config: JobConfig) -> None:
@@ -109,7 +102,7 @@ def check_credentials(config: JobConfig) -> None:
         asyncio.run(token())  # a refused or missing credential raises FatalApiError itself
     except google.auth.exceptions.TransportError as error:
         raise FatalApiError(f"cannot reach Google's token endpoint to check the credentials: "
-                            f"{str(error).splitlines()[0][:300]}") from None
+                            f"{first_line(error)}") from None
 
 
 def cleanup_after_failure(output: str, run_id: str) -> None:
@@ -117,12 +110,10 @@ def cleanup_after_failure(output: str, run_id: str) -> None:
     which a failed run leaves behind; nothing else."""
     temp_dir = re.compile(rf"beam-temp-({'|'.join(TABLES)})-{re.escape(run_id)}"
                           r"(-carried)?-[0-9a-f]{32}")
-    files = [p for p in _paths(FileSystems.join(output, "beam-temp-*", "*"))
+    files = [p for p in matching_paths(FileSystems.join(output, "beam-temp-*", "*"))
              if temp_dir.fullmatch(p.rstrip("/").rsplit("/", 2)[-2])]
     if files:
         FileSystems.delete(files)
     if is_local_path(output) and os.path.isdir(output):  # the folders, now empty
-        for name in os.listdir(output):
-            folder = os.path.join(output, name)
-            if temp_dir.fullmatch(name) and os.path.isdir(folder) and not os.listdir(folder):
-                os.rmdir(folder)
+        remove_empty_folders(os.path.join(output, name) for name in os.listdir(output)
+                             if temp_dir.fullmatch(name))

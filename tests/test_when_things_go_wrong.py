@@ -13,7 +13,6 @@ import time
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.job import main
 from pipeline.options import job_config
 from tests.conftest import ROOT
 from tests.pipeline_runs import read_table, run_job, summary, write_jsonl

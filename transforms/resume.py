@@ -42,6 +42,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import ReadAllFromParquet
 
 from transforms import metrics
+from transforms.output_files import matching_paths, remove_empty_folders
 from transforms.prompt_records import PromptRecord, SourceLine
 from transforms.read_prompt_records import rejected_row
 from transforms.write_parquet import write_parquet_file
@@ -76,13 +77,9 @@ def is_checkpoint_part(path: str) -> bool:
     return bool(PART_NAME.fullmatch(path.rstrip("/").rsplit("/", 1)[-1]))
 
 
-def _paths(pattern: str) -> list[str]:
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-
-
 def checkpoint_parts(output: str, run_id: str = "*") -> list[str]:
     """The checkpoint parts under an output (of one run, or of all)."""
-    return [p for p in _paths(FileSystems.join(checkpoint_dir(output, run_id), "*"))
+    return [p for p in matching_paths(FileSystems.join(checkpoint_dir(output, run_id), "*"))
             if is_checkpoint_part(p)]
 
 
@@ -273,9 +270,5 @@ def remove_checkpoints(output: str, run_id: str, consumed: list[str]) -> None:
                     if is_checkpoint_part(p)})
     if paths:
         FileSystems.delete(paths)
-    if FileSystems.get_scheme(output) in (None, "file"):  # GCS has no folders to remove
-        root = FileSystems.join(output, CHECKPOINTS)
-        for folder in sorted({os.path.dirname(p) for p in paths}
-                             | {checkpoint_dir(output, run_id)}) + [root]:
-            if os.path.isdir(folder) and not os.listdir(folder):
-                os.rmdir(folder)
+    remove_empty_folders({os.path.dirname(p) for p in paths}
+                         | {checkpoint_dir(output, run_id), FileSystems.join(output, CHECKPOINTS)})

@@ -11,6 +11,8 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.display import DisplayDataItem
 
+from transforms.output_files import is_local_path
+
 
 class WriteParquetTable(beam.PTransform):
     """part: an extra name part, for a second set of files of the same table
@@ -42,8 +44,7 @@ def write_parquet_file(path: str, rows: list[dict], schema: pa.Schema) -> None:
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pylist(rows, schema=schema)
-    local = FileSystems.get_scheme(path) in (None, "file")  # object stores have no half files
-    target = path + ".partial" if local else path
+    target = path + ".partial" if is_local_path(path) else path  # objects have no half files
     with FileSystems.create(target, mime_type="application/x-parquet") as f:
         pq.write_table(table, f, compression="snappy")
     if target != path:

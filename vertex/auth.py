@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from vertex.errors import FatalApiError
+from vertex.errors import FatalApiError, first_line
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
@@ -61,7 +61,7 @@ class GoogleCredentialsAuth:
             try:
                 credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
             except google.auth.exceptions.DefaultCredentialsError as error:
-                raise FatalApiError(f"no Application Default Credentials: {_first_line(error)} "
+                raise FatalApiError(f"no Application Default Credentials: {first_line(error)} "
                                     "(run `gcloud auth application-default login`, or use "
                                     "--api_key)") from None
         self._credentials = credentials
@@ -83,7 +83,7 @@ class GoogleCredentialsAuth:
                 except google.auth.exceptions.RefreshError as error:
                     raise FatalApiError(
                         "the Google credentials were refused when refreshing the access "
-                        f"token: {_first_line(error)} (run `gcloud auth application-default "
+                        f"token: {first_line(error)} (run `gcloud auth application-default "
                         "login` again, or check the service account)") from None
             return self._credentials.token
 
@@ -104,10 +104,6 @@ class GoogleCredentialsAuth:
         return "GoogleCredentialsAuth(****)"
 
 
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-
-
 @dataclass(frozen=True)
 class ApiKeySource:
     """Where a worker reads the express-mode API key: an environment variable
@@ -123,7 +119,7 @@ class ApiKeySource:
                 key = GcpSecret(self.secret_version).get_secret_bytes().decode().strip()
             except Exception as error:  # noqa: BLE001 - any failure means no key for anyone
                 raise FatalApiError(f"cannot read the API key from Secret Manager "
-                                    f"({self.secret_version}): {_first_line(error)}") from None
+                                    f"({self.secret_version}): {first_line(error)}") from None
         else:
             key = os.environ.get(self.env_var or "", "")
         if not key:

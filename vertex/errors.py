@@ -38,6 +38,11 @@ class FatalApiError(Exception):
     """The job cannot succeed as configured; stop it with one clear message."""
 
 
+def first_line(error: BaseException) -> str:
+    """An error's message, short enough for a one-line report."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+
+
 class DeadlineExceededError(Exception):
     """The record's deadline (--deadline_s) passed; it is not retried."""
 
