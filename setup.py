@@ -9,7 +9,8 @@ setup(
     description="Apache Beam batch pipeline for Vertex AI Gemini and Imagen, "
                 "with a local Vertex AI emulator",
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*",
-                                    "vertex", "vertex.*", "emulator", "emulator.*"]),
+                                    "vertex", "vertex.*", "vertex_schema", "vertex_schema.*",
+                                    "emulator", "emulator.*"]),
     python_requires=">=3.11",  # asyncio.timeout
     install_requires=[
         "apache-beam[gcp]>=2.60,<3",
@@ -22,6 +23,9 @@ setup(
         "aiohttp>=3.9",
         "tenacity>=8.3",
         "pyarrow>=14",
+        # Google's aiplatform_v1 protos judge every request (vertex_schema/);
+        # apache-beam[gcp] installs it already, this names the direct use.
+        "google-cloud-aiplatform>=1.60",
         # Reads the size of every image format Imagen returns (PNG, JPEG, WebP,
         # GIF, BMP, TIFF, ICO) for the images table; the emulator draws with it.
         "pillow>=10",

@@ -1,4 +1,4 @@
-"""Imagen predict: parameter checks as the API does them, and real images.
+"""Imagen predict: real images (requests are judged by vertex_schema.imagen).
 
 Images are decodable files of the requested type whose shape follows the
 aspect ratio (the real output sizes times --image_scale, to keep a shared
@@ -14,7 +14,6 @@ import os
 import random
 
 from emulator.markers import Markers, strip_markers
-from emulator.validation import InvalidArgument, camel
 
 ASPECT_SIZES = {"1:1": (1024, 1024), "3:4": (896, 1280), "4:3": (1280, 896),
                 "9:16": (768, 1408), "16:9": (1408, 768)}
@@ -23,70 +22,9 @@ MIME_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP",
                 "image/vnd.microsoft.icon": "ICO"}
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif",
               "image/bmp": "bmp", "image/tiff": "tiff", "image/vnd.microsoft.icon": "ico"}
-PERSON_GENERATION = {"dont_allow", "allow_adult", "allow_all"}
-SAFETY_SETTINGS = {"block_low_and_above", "block_medium_and_above", "block_only_high",
-                   "block_none", "block_most", "block_some", "block_few"}
-PARAMETERS = {"sampleCount", "aspectRatio", "seed", "addWatermark", "personGeneration",
-              "safetySetting", "outputOptions", "negativePrompt", "enhancePrompt",
-              "includeRaiReason", "includeSafetyAttributes", "storageUri", "language",
-              "sampleImageSize"}
 SAFETY_ATTRIBUTE_CATEGORIES = ("Death, Harm & Tragedy", "Firearms & Weapons", "Hate", "Health",
                                "Illicit Drugs", "Politics", "Porn", "Religion & Belief",
                                "Toxic", "Violence", "Vulgarity", "War & Conflict")
-
-
-def validate_predict(body) -> tuple[str, dict]:
-    """Returns (prompt, parameters in camelCase) or raises InvalidArgument."""
-    if not isinstance(body, dict):
-        raise InvalidArgument("Invalid JSON payload received: expected an object")
-    unknown = set(body) - {"instances", "parameters"}
-    if unknown:
-        raise InvalidArgument(f'Invalid JSON payload received. Unknown name "{unknown.pop()}"')
-    instances = body.get("instances")
-    if not isinstance(instances, list) or len(instances) != 1 or not isinstance(instances[0], dict):
-        raise InvalidArgument("instances must hold exactly one instance")
-    prompt = instances[0].get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise InvalidArgument("The prompt is required and must not be empty.")
-    raw = body.get("parameters") or {}
-    if not isinstance(raw, dict):
-        raise InvalidArgument("parameters must be an object")
-    params = {camel(k): v for k, v in raw.items()}
-    for name in params:
-        if name not in PARAMETERS:
-            raise InvalidArgument(f'Invalid JSON payload received. Unknown name "{name}" at '
-                                  "'parameters': Cannot find field.")
-    count = params.get("sampleCount", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 4:
-        raise InvalidArgument(f"sampleCount must be between 1 and 4, got {count!r}")
-    if params.get("aspectRatio", "1:1") not in ASPECT_SIZES:
-        raise InvalidArgument(f"Unsupported aspect ratio {params['aspectRatio']!r}; use one of "
-                              + ", ".join(ASPECT_SIZES))
-    if "seed" in params:
-        seed = params["seed"]
-        if not isinstance(seed, int) or isinstance(seed, bool) or not 1 <= seed <= 2147483647:
-            raise InvalidArgument(f"seed must be an integer from 1 to 2147483647, got {seed!r}")
-        if params.get("addWatermark", True):
-            raise InvalidArgument("Seed is not supported when watermark is enabled; "
-                                  "set addWatermark to false to use a seed.")
-    if params.get("personGeneration", "allow_adult") not in PERSON_GENERATION:
-        raise InvalidArgument(f"Unsupported personGeneration {params['personGeneration']!r}")
-    if params.get("safetySetting", "block_medium_and_above") not in SAFETY_SETTINGS:
-        raise InvalidArgument(f"Unsupported safetySetting {params['safetySetting']!r}")
-    options = {camel(k): v for k, v in (params.get("outputOptions") or {}).items()}
-    if set(options) - {"mimeType", "compressionQuality"}:
-        raise InvalidArgument("outputOptions takes mimeType and compressionQuality")
-    if options.get("mimeType", "image/png") not in MIME_FORMATS:
-        raise InvalidArgument(f"Unsupported outputOptions.mimeType {options['mimeType']!r}")
-    quality = options.get("compressionQuality", 75)
-    if not isinstance(quality, int) or isinstance(quality, bool) or not 0 <= quality <= 100:
-        raise InvalidArgument(f"compressionQuality must be from 0 to 100, got {quality!r}")
-    params["outputOptions"] = options
-    uri = params.get("storageUri")
-    if uri is not None and (not isinstance(uri, str) or not uri.startswith("gs://")
-                            or len(uri) <= len("gs://")):
-        raise InvalidArgument(f"storageUri must be a gs:// URI, got {uri!r}")
-    return prompt, params
 
 
 def image_size(params: dict, scale: float) -> tuple[int, int]:
@@ -96,17 +34,20 @@ def image_size(params: dict, scale: float) -> tuple[int, int]:
     return max(8, round(width * scale)), max(8, round(height * scale))
 
 
-def render_image(prompt: str, params: dict, index: int, scale: float) -> tuple[bytes, str]:
+def render_image(prompt: str, params: dict, index: int, scale: float = 1.0,
+                 size: tuple[int, int] | None = None) -> tuple[bytes, str]:
     """Encodes one image; returns (bytes, mime type). As with Imagen, the same
-    seed gives the same bytes, and without a seed every call draws anew."""
+    seed gives the same bytes, and without a seed every call draws anew.
+    The size is Imagen's for the aspect ratio times scale, unless given."""
     from PIL import Image, ImageDraw
 
-    mime = params["outputOptions"].get("mimeType", "image/png")
+    options = params.get("outputOptions") or {}
+    mime = options.get("mimeType", "image/png")
     seed = params.get("seed") or os.urandom(8).hex()
     key = json.dumps([strip_markers(prompt), seed, params.get("aspectRatio"),
                       params.get("negativePrompt"), index], sort_keys=True)
     rng = random.Random(hashlib.sha256(key.encode()).digest())
-    width, height = image_size(params, scale)
+    width, height = size or image_size(params, scale)
     if mime == "image/vnd.microsoft.icon":
         width, height = min(width, 256), min(height, 256)
     image = Image.new("RGB", (width, height), tuple(rng.randrange(256) for _ in range(3)))
@@ -120,7 +61,7 @@ def render_image(prompt: str, params: dict, index: int, scale: float) -> tuple[b
     options = {}
     if mime == "image/jpeg":
         # compressionQuality: higher means more compression, the reverse of Pillow's quality
-        options["quality"] = max(1, 100 - params["outputOptions"].get("compressionQuality", 75))
+        options["quality"] = max(1, 100 - options.get("compressionQuality", 75))
     image.save(out, format=MIME_FORMATS[mime], **options)
     return out.getvalue(), mime
 

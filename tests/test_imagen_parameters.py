@@ -1,7 +1,13 @@
 import pytest
 
 from transforms.save_files import ImageFiles, file_stem
-from vertex.imagen import check_parameters, read_predictions
+from vertex.imagen import read_predictions
+from vertex_schema import InvalidRequest
+from vertex_schema.imagen import check_predict
+
+
+def check_parameters(params):
+    return check_predict({"instances": [{"prompt": "a boat"}], "parameters": params})
 
 
 @pytest.mark.parametrize("params", [
@@ -25,10 +31,10 @@ def test_valid_parameters_pass(params):
     ({"outputOptions": {"compressionQuality": 101}}, "compressionQuality"),
     ({"outputOptions": {"quality": 1}}, "outputOptions"),
     ({"storageUri": "/tmp/x"}, "storageUri"), ({"enhancePrompt": "yes"}, "enhancePrompt"),
-    ({"numberOfImages": 2}, "unknown Imagen parameter 'numberOfImages'"),
+    ({"numberOfImages": 2}, "Unknown name \"numberOfImages\" at 'parameters'"),
 ])
 def test_invalid_parameters_are_named(params, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidRequest, match=message):
         check_parameters(params)
 
 

@@ -1,0 +1,69 @@
+"""Vertex AI's request schema, as Google defines it: the `aiplatform_v1` /
+`aiplatform_v1beta1` protos (google-cloud-aiplatform), read with the API's
+own leniencies, then the API's documented rules.
+
+Both the client package (pre-flight, before any call is paid) and the
+emulator (answering 400 where Vertex AI would) judge requests with this one
+package; it imports nothing from either.
+"""
+from __future__ import annotations
+
+from vertex_schema.json_text import loads
+from vertex_schema.proto_json import InvalidRequest, parse_strictly, read_message
+from vertex_schema.rules import generate_content_rules
+
+__all__ = ["InvalidRequest", "check_generate_content", "check_count_tokens",
+           "check_response", "loads", "proto_module", "read_generate_content"]
+
+
+def proto_module(version: str):
+    """The proto types of an API version (v1, or v1beta1)."""
+    if version == "v1beta1":
+        from google.cloud import aiplatform_v1beta1 as types
+    else:
+        from google.cloud import aiplatform_v1 as types
+    return types
+
+
+def read_generate_content(body, version: str = "v1") -> dict:
+    """A (possibly partial) GenerateContentRequest with the leniencies applied
+    and names in camelCase; InvalidRequest for what the protos refuse. No
+    rules: a job's defaults, say, have no contents of their own."""
+    errors: list[str] = []
+    request = read_message(proto_module(version).GenerateContentRequest.pb().DESCRIPTOR,
+                           body, "", errors)
+    if errors:
+        raise InvalidRequest(errors)
+    return request
+
+
+def check_generate_content(body, version: str = "v1", streaming: bool = False) -> dict:
+    """A GenerateContentRequest body as the API reads it (camelCase names, the
+    leniencies applied), or InvalidRequest with every problem, as the API
+    words it."""
+    return _check(proto_module(version).GenerateContentRequest, body,
+                  lambda request: generate_content_rules(request, streaming))
+
+
+def check_count_tokens(body, version: str = "v1") -> dict:
+    """A CountTokensRequest body (contents, systemInstruction, tools,
+    generationConfig), judged like generateContent's."""
+    return _check(proto_module(version).CountTokensRequest, body, generate_content_rules)
+
+
+def check_response(answer: dict, version: str = "v1") -> None:
+    """Raises InvalidRequest if an answer is not a strictly valid
+    GenerateContentResponse (for checking what an emulator sends)."""
+    parse_strictly(proto_module(version).GenerateContentResponse.pb(), answer)
+
+
+def _check(message_class, body, rules) -> dict:
+    errors: list[str] = []
+    request = read_message(message_class.pb().DESCRIPTOR, body, "", errors)
+    if errors:
+        raise InvalidRequest(errors)
+    parse_strictly(message_class.pb(), request)
+    problems = rules(request)
+    if problems:
+        raise InvalidRequest(problems)
+    return request

@@ -1,0 +1,275 @@
+"""Request JSON read as Vertex AI reads it: Google's own protos decide.
+
+`read_message` walks a JSON value with a message's descriptor and applies
+the leniencies the API itself has before the strict parse:
+
+- field names in lowerCamelCase (the JSON name) or snake_case (the proto name);
+- a single object or value where the schema has a list (legacy reference
+  bodies and real batch-prediction files send `contents`, `parts` and
+  `safety_settings` so);
+- numbers given as strings (proto3 JSON), enums given by number;
+- the legacy v1 dialect: roles USER/ASSISTANT, lowercase schema types,
+  legacy threshold names, durations as {seconds, nanos} objects.
+
+Everything else the protos do not allow is refused, with the API's wording
+and the field path in proto names, e.g.
+    Invalid JSON payload received. Unknown name "bogus" at 'generation_config': Cannot find field.
+Then `json_format.ParseDict` parses the result strictly, so nothing the
+walk let through can disagree with Google's own parser.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+# Fields whose JSON is free-form data (function args, JSON schemas, ...).
+_OPAQUE = frozenset({"google.protobuf.Struct", "google.protobuf.Value",
+                     "google.protobuf.ListValue"})
+_INTEGER_TYPES = {
+    FieldDescriptor.TYPE_INT32: ("TYPE_INT32", -2**31, 2**31 - 1),
+    FieldDescriptor.TYPE_SINT32: ("TYPE_SINT32", -2**31, 2**31 - 1),
+    FieldDescriptor.TYPE_SFIXED32: ("TYPE_SFIXED32", -2**31, 2**31 - 1),
+    FieldDescriptor.TYPE_UINT32: ("TYPE_UINT32", 0, 2**32 - 1),
+    FieldDescriptor.TYPE_FIXED32: ("TYPE_FIXED32", 0, 2**32 - 1),
+    FieldDescriptor.TYPE_INT64: ("TYPE_INT64", -2**63, 2**63 - 1),
+    FieldDescriptor.TYPE_SINT64: ("TYPE_SINT64", -2**63, 2**63 - 1),
+    FieldDescriptor.TYPE_SFIXED64: ("TYPE_SFIXED64", -2**63, 2**63 - 1),
+    FieldDescriptor.TYPE_UINT64: ("TYPE_UINT64", 0, 2**64 - 1),
+    FieldDescriptor.TYPE_FIXED64: ("TYPE_FIXED64", 0, 2**64 - 1),
+}
+_FLOAT_TYPES = {FieldDescriptor.TYPE_FLOAT: "TYPE_FLOAT", FieldDescriptor.TYPE_DOUBLE: "TYPE_DOUBLE"}
+
+# The legacy v1 dialect, by the field it appears in (the message's short name
+# and the field's proto name), as the legacy reference writes it.
+LEGACY_ROLES = {"USER": "user", "ASSISTANT": "model", "MODEL": "model"}
+LEGACY_THRESHOLDS = {"BLOCK_MED_AND_ABOVE": "BLOCK_MEDIUM_AND_ABOVE",
+                     "BLOCK_HIGH_AND_ABOVE": "BLOCK_ONLY_HIGH"}
+_DURATION = re.compile(r"^-?\d+(\.\d{1,9})?s$")
+
+
+class InvalidRequest(ValueError):
+    """What the API answers 400 INVALID_ARGUMENT to: one message per problem,
+    one per line, as the API lists them."""
+
+    def __init__(self, messages: list[str]):
+        super().__init__("\n".join(messages))
+        self.messages = messages
+
+
+def read_message(descriptor: Descriptor, value, path: str, errors: list[str]) -> dict:
+    """The message's JSON with the leniencies applied, names in camelCase;
+    problems are appended to errors (the walk goes on, to report them all)."""
+    if not isinstance(value, dict):
+        errors.append(f"Invalid value at '{path}' (type.googleapis.com/{descriptor.full_name}), "
+                      f"{_show(value)}")
+        return {}
+    result: dict = {}
+    oneofs: dict[str, str] = {}
+    for key, item in value.items():
+        field = descriptor.fields_by_camelcase_name.get(key) or descriptor.fields_by_name.get(key)
+        if field is None:
+            at = f" at '{path}'" if path else ""
+            errors.append(f'Invalid JSON payload received. Unknown name "{key}"{at}: '
+                          "Cannot find field.")
+            continue
+        if item is None:
+            continue  # JSON null means "not set" in proto3 JSON
+        oneof = field.containing_oneof
+        if oneof is not None:
+            if oneof.name in oneofs:
+                at = f" at '{path}'" if path else ""
+                errors.append(f'Invalid JSON payload received. Unknown name "{key}"{at}: '
+                              f"Oneof field '{oneof.name}' is already set. "
+                              f"Cannot set '{proto_name(field)}'")
+                continue
+            oneofs[oneof.name] = field.name
+        field_path = f"{path}.{proto_name(field)}" if path else proto_name(field)
+        result[field.json_name] = _read_field(descriptor, field, item, field_path, errors)
+    return result
+
+
+def _read_field(owner: Descriptor, field: FieldDescriptor, value, path: str, errors: list[str]):
+    if _is_map(field):
+        if not isinstance(value, dict):
+            errors.append(f"Invalid value at '{path}' (map), {_show(value)}")
+            return {}
+        value_field = field.message_type.fields_by_name["value"]
+        return {str(k): _read_single(owner, value_field, v, f"{path}[{k!r}]", errors)
+                for k, v in value.items()}
+    if _is_repeated(field):
+        items = value if isinstance(value, list) else [value]  # a single value for a list
+        return [_read_single(owner, field, item, f"{path}[{i}]", errors)
+                for i, item in enumerate(items)]
+    if isinstance(value, list) and not _opaque(field):
+        errors.append(f"Invalid JSON payload received. Unknown name \"{field.json_name}\" at "
+                      f"'{path.rpartition('.')[0]}': Proto field is not repeating, cannot start list.")
+        return None
+    return _read_single(owner, field, value, path, errors)
+
+
+def _read_single(owner: Descriptor, field: FieldDescriptor, value, path: str, errors: list[str]):
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        name = field.message_type.full_name
+        if name in _OPAQUE:
+            return value
+        if name == "google.protobuf.Duration":
+            return _duration(value, path, errors)
+        if name.startswith("google.protobuf."):
+            return value  # Timestamp, wrappers, FieldMask: json_format judges them below
+        return read_message(field.message_type, value, path, errors)
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return _enum(owner, field, value, path, errors)
+    return _scalar(field, value, path, errors)
+
+
+def _enum(owner: Descriptor, field: FieldDescriptor, value, path: str, errors: list[str]):
+    enum = field.enum_type
+    if isinstance(value, str):
+        if owner.name == "SafetySetting" and field.json_name == "threshold":
+            value = LEGACY_THRESHOLDS.get(value, value)
+        elif owner.name == "Schema" and field.json_name == "type":
+            value = value.upper()  # legacy and OpenAPI style: "object", "string"
+        if value in enum.values_by_name:
+            return value
+    elif isinstance(value, int) and not isinstance(value, bool) and value in enum.values_by_number:
+        return enum.values_by_number[value].name
+    errors.append(f"Invalid value at '{path}' (type.googleapis.com/{enum.full_name}), "
+                  f"{_show(value)}")
+    return None
+
+
+def _scalar(field: FieldDescriptor, value, path: str, errors: list[str]):
+    kind = field.type
+    if kind in _INTEGER_TYPES:
+        type_name, low, high = _INTEGER_TYPES[kind]
+        number = _integer(value)
+        if number is None or not low <= number <= high:
+            errors.append(f"Invalid value at '{path}' ({type_name}), {_show(value)}")
+        return number
+    if kind in _FLOAT_TYPES:
+        number = _float(value)
+        if number is None:
+            errors.append(f"Invalid value at '{path}' ({_FLOAT_TYPES[kind]}), {_show(value)}")
+        return value if isinstance(value, (int, float)) else number  # 40 stays 40
+    if kind == FieldDescriptor.TYPE_BOOL:
+        if not isinstance(value, bool):
+            errors.append(f"Invalid value at '{path}' (TYPE_BOOL), {_show(value)}")
+        return value
+    if kind == FieldDescriptor.TYPE_BYTES:
+        if not isinstance(value, str) or not _is_base64(value):
+            errors.append(f"Invalid value at '{path}' (TYPE_BYTES), Base64 decoding failed for "
+                          f"{_show(value)}")
+        return value
+    if field.json_name == "role" and field.containing_type.name == "Content" \
+            and isinstance(value, str):
+        return LEGACY_ROLES.get(value, value)
+    if not isinstance(value, str):
+        errors.append(f"Invalid value at '{path}' (TYPE_STRING), {_show(value)}")
+    return value
+
+
+def _integer(value) -> int | None:
+    """proto3 JSON integers: a number without a fraction, or such a number in a string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text != value or not text:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _float(value) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and value.strip() == value and value:
+        special = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+        if value in special:
+            return special[value]
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _is_base64(text: str) -> bool:
+    """Standard or URL-safe alphabet, padding optional (as protobuf reads it)."""
+    cleaned = text.replace("-", "+").replace("_", "/").rstrip("=")
+    if not re.fullmatch(r"[A-Za-z0-9+/]*", cleaned) or len(cleaned) % 4 == 1:
+        return False
+    try:
+        base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _duration(value, path: str, errors: list[str]):
+    """"1.5s", or the legacy {"seconds": 60, "nanos": 0} object."""
+    if isinstance(value, dict) and set(value) <= {"seconds", "nanos"}:
+        seconds, nanos = _integer(value.get("seconds", 0)), _integer(value.get("nanos", 0))
+        if seconds is not None and nanos is not None and 0 <= nanos < 10**9:
+            return f"{seconds}.{nanos:09d}s" if nanos else f"{seconds}s"
+    elif isinstance(value, str) and _DURATION.match(value):
+        return value
+    errors.append(f"Invalid value at '{path}' (type.googleapis.com/google.protobuf.Duration), "
+                  f"{_show(value)}")
+    return None
+
+
+def parse_strictly(message_class, body: dict) -> None:
+    """Google's own parser over the leniency-applied body: unknown fields refused."""
+    try:
+        json_format.ParseDict(body, message_class(), ignore_unknown_fields=False)
+    except json_format.ParseError as error:
+        raise InvalidRequest([f"Invalid JSON payload received. {error}"]) from None
+
+
+def proto_name(field: FieldDescriptor) -> str:
+    """The field's name in the .proto (proto-plus appends `_` to names such as
+    `type` that are Python keywords or builtins)."""
+    return field.name[:-1] if field.name.endswith("_") else field.name
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    return (field.type == FieldDescriptor.TYPE_MESSAGE
+            and field.message_type.GetOptions().map_entry)
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    return field.label == FieldDescriptor.LABEL_REPEATED
+
+
+def _opaque(field: FieldDescriptor) -> bool:
+    return field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.full_name in _OPAQUE
+
+
+def _show(value) -> str:
+    """A value as the API quotes it in a message: strings in quotes, short."""
+    if isinstance(value, str):
+        text = value if len(value) <= 60 else value[:57] + "..."
+        return f'"{text}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return "{...}" if isinstance(value, dict) else "[...]"
+    return repr(value) if value is not None else "null"
