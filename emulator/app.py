@@ -17,16 +17,17 @@ import os
 import random
 import re
 from collections import Counter
-from datetime import datetime, timezone
 
 from aiohttp import web
 
-from emulator import images, text_generation, validation
+import vertex_schema
+from emulator import answers, images, text_generation
 from emulator.config import EmulatorConfig
 from emulator.markers import Markers, parse_markers
 from emulator.quota import ModelQuota
 from emulator.stats import Stats
-from emulator.validation import InvalidArgument
+from vertex_schema import InvalidRequest
+from vertex_schema.imagen import check_predict
 
 ROUTE = re.compile(r"^/(v1|v1beta1)/(?:projects/([^/]+)/locations/([^/]+)/)?"
                    r"publishers/([^/]+)/models/([^/:]+):([A-Za-z]+)$")
@@ -72,6 +73,8 @@ class Emulator:
         self.stats = Stats()
         self.random = random.Random(config.seed)
         self._gcs = None
+        for version in ("v1", "v1beta1"):  # importing the protos takes a second: not mid-quota
+            vertex_schema.proto_module(version)
         self.reset()
 
     def reset(self) -> None:
@@ -117,7 +120,7 @@ class Emulator:
     async def _answer(self, request: web.Request, match) -> web.StreamResponse:
         if not match or match.group(6) not in METHODS:
             raise ApiError(404, f"The requested URL {request.path} was not found on this server.")
-        project, location, publisher, model, method = match.groups()[1:]
+        version, project, location, publisher, model, method = match.groups()
         self._check_key(request, express=project is None)
         if publisher != "google" or model not in self.config.models:
             name = (f"projects/{project}/locations/{location}/" if project else "") + \
@@ -126,18 +129,18 @@ class Emulator:
                                 "not have access to it.")
         raw = await request.read()
         try:
-            body = json.loads(raw)
+            body = vertex_schema.loads(raw)
         except ValueError:
             raise ApiError(400, "Invalid JSON payload received.") from None
         try:
             if method == "predict":
                 return await self._predict(request, model, body, raw)
-            streaming = method == "streamGenerateContent"
-            body = validation.generate_content_request(body, streaming=streaming)
             if method == "countTokens":
-                return self._count_tokens(body)
+                return self._count_tokens(vertex_schema.check_count_tokens(body, version))
+            streaming = method == "streamGenerateContent"
+            body = vertex_schema.check_generate_content(body, version, streaming)
             return await self._generate(request, model, body, raw, streaming)
-        except InvalidArgument as error:
+        except InvalidRequest as error:
             raise ApiError(400, str(error)) from None
 
     def _check_key(self, request: web.Request, express: bool) -> None:
@@ -197,52 +200,48 @@ class Emulator:
     # -- generateContent / streamGenerateContent / countTokens ----------------
 
     def _count_tokens(self, body: dict) -> web.Response:
-        tokens = text_generation.prompt_token_count(body)
+        by_modality = text_generation.prompt_tokens_by_modality(body)
         chars = len(text_generation.request_text(body).replace(" ", ""))
-        return web.json_response({"totalTokens": tokens, "totalBillableCharacters": chars,
-                                  "promptTokensDetails": [{"modality": "TEXT",
-                                                           "tokenCount": tokens}]})
+        return web.json_response({
+            "totalTokens": sum(by_modality.values()), "totalBillableCharacters": chars,
+            "promptTokensDetails": [{"modality": m, "tokenCount": n}
+                                    for m, n in by_modality.items()]})
 
     async def _generate(self, request, model, body, raw, streaming) -> web.StreamResponse:
         try:
             markers = parse_markers(text_generation.request_text(body))
         except ValueError as error:
             raise ApiError(400, str(error)) from None
+        modalities = (body.get("generationConfig") or {}).get("responseModalities") or []
+        if "IMAGE" in modalities and "image" not in model:
+            raise ApiError(400, f"Model {model} does not support the requested response "
+                                "modalities: image")
         prompt_tokens = text_generation.prompt_token_count(body)
         attempt = self._faults(request, markers, raw, model, prompt_tokens)
-        response_id = hashlib.sha256(raw).hexdigest()[:24]
-        common = {"modelVersion": model, "createTime": _now(), "responseId": response_id}
-        if markers.block:
-            candidates, output_tokens = [], 0
-        else:
-            candidates = text_generation.generate_candidates(model, body, markers)
-            output_tokens = sum(c.token_count for c in candidates)
-        usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": output_tokens,
-                 "totalTokenCount": prompt_tokens + output_tokens,
-                 "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}]}
-        if output_tokens:
-            usage["candidatesTokensDetails"] = [{"modality": "TEXT", "tokenCount": output_tokens}]
+        candidates = [] if markers.block else text_generation.generate_candidates(
+            model, body, markers, self.config.image_scale)
+        usage = answers.usage_metadata(body, candidates, "ON_DEMAND")
+        output_tokens = usage["totalTokenCount"] - usage["promptTokenCount"]
         self._quota(model).charge_output(output_tokens)
         self.stats.prompt_tokens += prompt_tokens
-        self.stats.candidates_tokens += output_tokens
+        self.stats.candidates_tokens += usage["candidatesTokenCount"]
+        common = answers.identity(model)
+        legacy = model in answers.LEGACY_MODELS
         if streaming:
-            return await self._stream(request, markers, attempt, candidates, usage, common)
+            chunks = answers.stream_chunks(body, candidates, usage, common, markers.block)
+            if legacy:
+                chunks = [answers.legacy_dialect(chunk) for chunk in chunks]
+            return await self._stream(request, markers, attempt, chunks)
         await self._delay(markers, attempt, output_tokens)
-        if markers.block:
-            answer = {"promptFeedback": _prompt_feedback(markers.block), "usageMetadata": usage,
-                      **common}
-        else:
-            answer = {"candidates": [c.as_json() for c in candidates], "usageMetadata": usage,
-                      **common}
-        data = json.dumps(answer).encode()
+        answer = answers.answer(body, candidates, usage, common, markers.block)
+        data = json.dumps(answers.legacy_dialect(answer) if legacy else answer).encode()
         if markers.active("truncate", attempt):
             self.stats.truncated += 1
             data = data[:len(data) // 2]
         return web.Response(body=data, content_type="application/json")
 
-    async def _stream(self, request, markers, attempt, candidates, usage, common):
+    async def _stream(self, request, markers, attempt, chunks):
         sse = request.query.get("alt") == "sse"
-        chunks = _stream_chunks(markers, candidates, usage, common)
         if markers.active("stream_error", attempt):
             chunks = chunks[:1] + [error_body(503, STATUS_MESSAGES[503])]
         response = web.StreamResponse(headers={
@@ -279,7 +278,7 @@ class Emulator:
     async def _predict(self, request, model, body, raw) -> web.Response:
         if not model.startswith("imagen"):
             raise ApiError(400, f"Model {model} does not support predict; use generateContent.")
-        prompt, params = images.validate_predict(body)
+        prompt, params = check_predict(body)
         try:
             markers = parse_markers(prompt)
         except ValueError as error:
@@ -304,42 +303,6 @@ class Emulator:
 
 class _Dropped(Exception):
     """The connection was closed on purpose; nothing is answered."""
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _prompt_feedback(reason: str) -> dict:
-    ratings = [{"category": c, "probability": "NEGLIGIBLE"} for c in text_generation.HARM_CATEGORIES]
-    ratings[0] = {"category": ratings[0]["category"], "probability": "HIGH", "blocked": True}
-    return {"blockReason": reason, "safetyRatings": ratings,
-            "blockReasonMessage": "The prompt was blocked due to safety reasons."}
-
-
-def _stream_chunks(markers, candidates, usage, common) -> list[dict]:
-    """The answer cut into chunks of a few tokens; the last one carries the
-    finish reason, the safety ratings and the usage."""
-    if markers.block:
-        return [{"promptFeedback": _prompt_feedback(markers.block), "usageMetadata": usage,
-                 **common}]
-    candidate = candidates[0]
-    pieces: list[dict] = []
-    for part in candidate.parts:
-        if "text" in part:
-            ends = [m.end() for m in text_generation.TOKEN.finditer(part["text"])]
-            cuts = [0] + ends[7::8] + [len(part["text"])]
-            pieces += [{"text": part["text"][a:b]} for a, b in zip(cuts, cuts[1:]) if b > a]
-        else:
-            pieces.append(part)
-    pieces = pieces or [{"text": ""}]
-    chunks = [{"candidates": [{"content": {"role": "model", "parts": [piece]}}], **common}
-              for piece in pieces]
-    last = chunks[-1]["candidates"][0]
-    last["finishReason"] = candidate.finish_reason
-    last["safetyRatings"] = candidate.safety_ratings
-    chunks[-1]["usageMetadata"] = usage
-    return chunks
 
 
 def _gcs_writer(client, prefix: str):

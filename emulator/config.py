@@ -7,6 +7,7 @@ KNOWN_MODELS = (
     "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite",
     "gemini-2.5-flash-image", "gemini-2.0-flash-001", "gemini-2.0-flash-lite-001",
     "gemini-2.0-flash", "gemini-1.5-pro-002", "gemini-1.5-flash-002",
+    "gemini-pro", "gemini-pro-vision",  # legacy: answered in the legacy v1 dialect
     "imagen-4.0-generate-001", "imagen-4.0-fast-generate-001", "imagen-4.0-ultra-generate-001",
     "imagen-4.0-generate-preview-06-06", "imagen-4.0-fast-generate-preview-06-06",
     "imagen-4.0-ultra-generate-preview-06-06", "imagen-3.0-generate-002",

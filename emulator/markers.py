@@ -15,6 +15,10 @@ means every attempt):
     truncate[xN]            answer 200 with the body cut in half
     stream_error[xN]        streaming: send one chunk, then an error event (503)
     filter=K                Imagen: K of the images are filtered by Responsible AI
+    cite                    the answer cites two sources (citationMetadata)
+    finish=REASON           the answer ends with this finishReason (e.g. MALFORMED_FUNCTION_CALL,
+                            OTHER, RECITATION; anything but STOP and MAX_TOKENS comes with
+                            no content and a finishMessage)
 """
 from __future__ import annotations
 
@@ -41,6 +45,8 @@ class Markers:
     stream_error: bool = False
     stream_error_times: int | None = None
     filter_images: int = 0
+    cite: bool = False
+    finish: str | None = None
 
     @property
     def counted(self) -> bool:
@@ -84,6 +90,12 @@ def parse_markers(text: str) -> Markers:
             elif name in ("drop", "truncate", "stream_error"):
                 setattr(markers, name, True)
                 setattr(markers, f"{name}_times", times)
+            elif name == "cite":
+                markers.cite = True
+            elif name == "finish":
+                if not value or not re.fullmatch(r"[A-Z_]+", value):
+                    raise ValueError(f"finish needs a finish reason, e.g. finish=OTHER: {value!r}")
+                markers.finish = value
             elif name == "filter":
                 markers.filter_images = int(value or 1)
             else:

@@ -7,6 +7,7 @@ longer one, as with a real model at temperature 0.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import random
@@ -43,13 +44,30 @@ def request_text(request: dict, with_system: bool = True) -> str:
                      if isinstance(part.get("text"), str))
 
 
-def prompt_token_count(request: dict) -> int:
-    media = sum(1 for content in request.get("contents") or [] for part in content["parts"]
-                if "inlineData" in part or "fileData" in part)
+def part_modality(part: dict) -> str | None:
+    """The modality a media part is billed as, from its MIME type."""
+    blob = part.get("inlineData") or part.get("fileData")
+    if not blob:
+        return None
+    kind = str(blob.get("mimeType", "")).split("/")[0]
+    return {"image": "IMAGE", "audio": "AUDIO", "video": "VIDEO"}.get(kind, "DOCUMENT")
+
+
+def prompt_tokens_by_modality(request: dict) -> dict[str, int]:
+    """Prompt tokens per modality: text (with tools), and a fixed count per media part."""
     tools = request.get("tools")
-    return (count_tokens(strip_markers(request_text(request)))
-            + media * MEDIA_PART_TOKENS
-            + (count_tokens(json.dumps(tools)) if tools else 0))
+    counts = {"TEXT": count_tokens(strip_markers(request_text(request)))
+              + (count_tokens(json.dumps(tools)) if tools else 0)}
+    for content in request.get("contents") or []:
+        for part in content["parts"]:
+            modality = part_modality(part)
+            if modality:
+                counts[modality] = counts.get(modality, 0) + MEDIA_PART_TOKENS
+    return counts
+
+
+def prompt_token_count(request: dict) -> int:
+    return sum(prompt_tokens_by_modality(request).values())
 
 
 def _rng(*parts) -> random.Random:
@@ -62,16 +80,41 @@ class Candidate:
     parts: list[dict]
     finish_reason: str
     safety_ratings: list[dict]
-    token_count: int
+    token_count: int                  # output tokens of the answer
     index: int = 0
-    extra: dict = field(default_factory=dict)
+    thought_tokens: int = 0           # thinking, billed apart from the answer
+    image_count: int = 0              # images among the parts
+    logprobs: list[dict] = field(default_factory=list)  # the chosen token of each step
+    logprobs_requested: bool = False  # generationConfig.responseLogprobs
+    top_logprobs: list[dict] | None = None  # with generationConfig.logprobs
+    citations: list[dict] = field(default_factory=list)
+    finish_message: str | None = None
 
     def as_json(self, include_parts: bool = True) -> dict:
         candidate = {"content": {"role": "model", "parts": self.parts if include_parts else []},
                      "finishReason": self.finish_reason, "safetyRatings": self.safety_ratings}
         if self.index:
             candidate["index"] = self.index
+        if self.logprobs:
+            candidate["avgLogprobs"] = avg_logprobs(self.logprobs)
+            if self.logprobs_requested:
+                candidate["logprobsResult"] = logprobs_result(self.logprobs, self.top_logprobs)
+        if self.citations:
+            candidate["citationMetadata"] = {"citations": self.citations}
+        if self.finish_message:
+            candidate["finishMessage"] = self.finish_message
         return candidate
+
+
+def avg_logprobs(chosen: list[dict]) -> float:
+    return round(sum(c["logProbability"] for c in chosen) / len(chosen), 6)
+
+
+def logprobs_result(chosen: list[dict], top: list[dict] | None) -> dict:
+    result = {"chosenCandidates": chosen}
+    if top is not None:
+        result["topCandidates"] = top
+    return result
 
 
 def safety_ratings(rng: random.Random, unsafe: list[str], thresholds: dict[str, str],
@@ -165,10 +208,18 @@ def _function_to_call(request: dict, prompt: str) -> dict | None:
     if mode == "NONE":
         return None
     lowered = prompt.lower()
-    for declaration in declarations:
-        name = declaration["name"]
-        if name.lower() in lowered or name.lower().replace("_", " ") in lowered:
-            return declaration
+    words = set(re.findall(r"[a-z0-9]+", lowered))
+
+    def relevance(declaration: dict) -> int:
+        """The prompt names the function, or uses words of its name
+        (find_theaters: "Which theaters ...")."""
+        name = declaration["name"].lower()
+        named = name in lowered or name.replace("_", " ") in lowered
+        return 100 * named + sum(1 for w in re.findall(r"[a-z0-9]+", name)
+                                 if len(w) > 3 and w in words)
+    best = max(declarations, key=relevance)
+    if relevance(best):
+        return best
     return declarations[0] if mode == "ANY" else None
 
 
@@ -186,12 +237,22 @@ def _cut(text: str, config: dict) -> tuple[str, str]:
     return text, finish
 
 
-def generate_candidates(model: str, request: dict, markers: Markers) -> list[Candidate]:
+IMAGE_OUTPUT_TOKENS = 1290  # what Gemini bills for one generated image
+# Image sizes of Gemini image models by imageConfig.aspectRatio.
+GEMINI_IMAGE_SIZES = {"1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832),
+                      "3:4": (864, 1184), "4:3": (1184, 864), "4:5": (896, 1152),
+                      "5:4": (1152, 896), "9:16": (768, 1344), "16:9": (1344, 768),
+                      "21:9": (1536, 672)}
+
+
+def generate_candidates(model: str, request: dict, markers: Markers,
+                        image_scale: float = 0.25) -> list[Candidate]:
     config = request.get("generationConfig") or {}
     thresholds = {s.get("category"): s.get("threshold")
                   for s in request.get("safetySettings") or []}
     prompt = strip_markers(request_text(request, with_system=False))
     seed_parts = (model, request_text(request), config.get("seed"))
+    thinking = (config.get("thinkingConfig") or {}).get("includeThoughts", False)
     candidates = []
     for index in range(int(config.get("candidateCount", 1))):
         rng = _rng(*seed_parts, index)
@@ -200,37 +261,104 @@ def generate_candidates(model: str, request: dict, markers: Markers) -> list[Can
         if blocked:
             candidates.append(Candidate([], "SAFETY", ratings, 0, index))
             continue
-        if declaration is not None:
-            schema = declaration.get("parameters") or declaration.get("parametersJsonSchema")
-            args = schema_instance(schema, rng) if schema else {}
-            call = {"functionCall": {"name": declaration["name"], "args": args}}
-            candidates.append(Candidate([call], "STOP", ratings,
-                                        count_tokens(json.dumps(call)), index))
+        if markers.finish and markers.finish not in ("STOP", "MAX_TOKENS"):
+            candidates.append(Candidate([], markers.finish, ratings, 0, index,
+                                        finish_message=_finish_message(markers.finish)))
             continue
-        mime = config.get("responseMimeType", "text/plain")
-        if mime == "text/x.enum":
-            full = str(schema_instance(config["responseSchema"], rng))
-        elif mime == "application/json":
-            schema = config.get("responseSchema") or config.get("responseJsonSchema")
-            value = (schema_instance(schema, rng) if schema
-                     else {"answer": _sentence_text(rng, rng.randint(5, 15))})
-            full = json.dumps(value)
-        else:
-            full = _sentence_text(rng, rng.randint(15, 60))
-        text, finish = _cut(full, config)
-        parts = [{"text": text}]
-        if "IMAGE" in (config.get("responseModalities") or []):
-            parts.append({"inlineData": {"mimeType": "image/png",
-                                         "data": _image_part(prompt, index)}})
-        candidates.append(Candidate(parts, finish, ratings, count_tokens(text), index))
+        parts, finish, images = _answer_parts(request, config, prompt, declaration, rng, index,
+                                              image_scale)
+        finish = markers.finish or finish
+        answer_text = "".join(p.get("text", "") for p in parts)
+        tokens = TOKEN.findall(answer_text)
+        chosen = [{"token": t, "logProbability": round(-rng.random() * 1.5, 6)} for t in tokens]
+        top = None
+        if config.get("responseLogprobs") and config.get("logprobs"):
+            top = [{"candidates": [c] + [
+                {"token": rng.choice(_WORDS), "logProbability": round(c["logProbability"]
+                                                                      - rng.random() * 3, 6)}
+                for _ in range(int(config["logprobs"]) - 1)]} for c in chosen]
+        thought_tokens = 0
+        if thinking:
+            thought = _sentence_text(rng, rng.randint(8, 20))
+            thought_tokens = 4 * count_tokens(thought)  # the summary is shorter than the thinking
+            parts[0]["thoughtSignature"] = base64.b64encode(
+                hashlib.sha256(thought.encode()).digest()).decode()
+            parts.insert(0, {"text": thought, "thought": True})
+        candidates.append(Candidate(
+            parts, finish, ratings,
+            count_tokens(answer_text) + sum(count_tokens(json.dumps(p["functionCall"]))
+                                            for p in parts if "functionCall" in p),
+            index, thought_tokens=thought_tokens, image_count=images,
+            logprobs=chosen, logprobs_requested=bool(config.get("responseLogprobs")),
+            top_logprobs=top, citations=_citations(answer_text, rng) if markers.cite else []))
     return candidates
 
 
-def _image_part(prompt: str, index: int) -> str:
-    """An image in an answer, for image-capable models asked for IMAGE output."""
-    import base64
+def _answer_parts(request, config, prompt, declaration, rng, index, image_scale):
+    """The answer's parts (text, a function call or images), its finish reason
+    and how many images it holds."""
+    if declaration is not None:
+        schema = declaration.get("parameters") or declaration.get("parametersJsonSchema")
+        args = schema_instance(schema, rng) if schema else {}
+        return [{"functionCall": {"name": declaration["name"], "args": args}}], "STOP", 0
+    mime = config.get("responseMimeType", "text/plain")
+    if mime == "text/x.enum":
+        full = str(schema_instance(config["responseSchema"], rng))
+    elif mime == "application/json":
+        schema = config.get("responseSchema") or config.get("responseJsonSchema")
+        value = (schema_instance(schema, rng) if schema
+                 else {"answer": _sentence_text(rng, rng.randint(5, 15))})
+        full = json.dumps(value)
+    else:
+        full = _sentence_text(rng, rng.randint(15, 60))
+    text, finish = _cut(full, config)
+    parts = [{"text": text}]
+    if "IMAGE" in (config.get("responseModalities") or []):
+        ratio = (config.get("imageConfig") or {}).get("aspectRatio") or "1:1"
+        parts.append({"inlineData": {"mimeType": "image/png",
+                                     "data": _image_part(prompt, index, ratio, image_scale)}})
+        return parts, finish, 1
+    return parts, finish, 0
 
+
+def _citations(text: str, rng: random.Random) -> list[dict]:
+    """Two sources for stretches of the answer (asked for by the `cite` marker)."""
+    if len(text) < 4:
+        return []
+    middle = len(text) // 2
+    return [{"startIndex": start, "endIndex": end, "uri": f"https://example.com/source-{n}",
+             "title": f"Source {n}", "license": "mit",
+             "publicationDate": {"year": 2024, "month": rng.randint(1, 12), "day": 1}}
+            for n, (start, end) in enumerate(((0, min(middle, 40)), (middle, len(text))), 1)]
+
+
+def _finish_message(reason: str) -> str:
+    if reason == "MALFORMED_FUNCTION_CALL":
+        return "Malformed function call: the model's call could not be parsed."
+    return f"The answer was stopped: {reason}."
+
+
+def grounding_metadata(prompt: str, answer_text: str) -> dict:
+    """What a googleSearch tool adds: the queries made and the pages used."""
+    query = " ".join(prompt.split()[:6]) or "query"
+    slug = re.sub(r"\W+", "-", query.lower()).strip("-") or "page"
+    return {
+        "webSearchQueries": [query],
+        "searchEntryPoint": {"renderedContent": f"<div class=\"search\">{query}</div>"},
+        "groundingChunks": [{"web": {"uri": f"https://www.example.org/{slug}/{n}",
+                                     "title": f"example.org: {query} ({n})"}} for n in (1, 2)],
+        "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": len(answer_text),
+                                           "text": answer_text},
+                               "groundingChunkIndices": [0, 1],
+                               "confidenceScores": [0.9, 0.7]}] if answer_text else [],
+    }
+
+
+def _image_part(prompt: str, index: int, aspect_ratio: str, scale: float) -> str:
+    """An image in an answer, for image-capable models asked for IMAGE output."""
     from emulator.images import render_image
+    width, height = GEMINI_IMAGE_SIZES.get(aspect_ratio, GEMINI_IMAGE_SIZES["1:1"])
     # Gemini answers are deterministic from the request: a fixed seed.
-    data, _ = render_image(prompt, {"outputOptions": {}, "seed": 1}, index, scale=0.25)
+    data, _ = render_image(prompt, {"seed": 1, "aspectRatio": aspect_ratio}, index,
+                           size=(max(8, round(width * scale)), max(8, round(height * scale))))
     return base64.b64encode(data).decode()
