@@ -1,6 +1,7 @@
 """The job's command line (Beam style flags) and its checked configuration."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import math
@@ -85,6 +86,9 @@ class VertexBatchOptions(PipelineOptions):
                            "has succeeded for this long")
         group.add_argument("--stream", action="store_true", help="use streamGenerateContent "
                            "(SSE) and record the time to first token")
+        group.add_argument("--model_map", help="run records naming one model on another, e.g. "
+                           "gemini-pro=gemini-2.5-flash,gemini-pro-vision=gemini-2.5-flash "
+                           "(old files against current models); rows name the model called")
         group.add_argument("--prompt_template", help="for records that carry fields instead "
                            "of a prompt: text with {field} placeholders")
         group.add_argument("--system_instruction", help="job-level system instruction: text, "
@@ -309,7 +313,10 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
             model=job.model, image_model=job.image_model, task=job.task,
             prompt_template=job.prompt_template, system_instruction=system_instruction,
             generation_config=_json_option("generation_config", job.generation_config, dict),
-            safety_settings=_json_option("safety_settings", job.safety_settings, list))
+            safety_settings=_json_option("safety_settings", job.safety_settings, list),
+            model_map=_model_map(job.model_map), stream=job.stream)
+        settings = dataclasses.replace(settings, job_models=frozenset(
+            defaults.called_model(m) for m in (job.model, job.image_model)))
         connection = VertexConnection(
             project=project, location=job.vertex_location, endpoint_url=job.endpoint,
             api_key=api_key, transport=job.http_transport, settings=settings)
@@ -332,6 +339,25 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
                      run_id=job.run_id or new_run_id(), run_id_given=job.run_id is not None,
                      connection=connection, defaults=defaults, stream=job.stream,
                      resume=resume, worker_processes=processes, progress_every_s=progress_s)
+
+
+def _model_map(text: str | None) -> tuple[tuple[str, str], ...]:
+    """--model_map NAMED=CALLED[,NAMED=CALLED...]"""
+    pairs = []
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        named, sep, called = (part.strip() for part in item.partition("="))
+        if not sep or not named or not called:
+            raise OptionError(f"--model_map takes NAMED=CALLED pairs separated by commas, "
+                              f"got {item.strip()!r}")
+        try:
+            check_model_name(named)
+            check_model_name(called)
+        except ValueError as error:
+            raise OptionError(f"--model_map: {error}") from None
+        pairs.append((named, called))
+    return tuple(pairs)
 
 
 def without_secrets(argv: list[str]) -> list[str]:

@@ -64,7 +64,7 @@ def test_prompt_template_fills_fields_and_rejects_records_that_lack_one():
     ('{"prompt": ""}', "non-empty string"),
     ('{"prompt": 5}', "non-empty string"),
     ('{"request": "text"}', "request must be a JSON object"),
-    ('{"request": {"contents": []}}', "no contents"),
+    ('{"request": {"contents": []}}', "empty contents field"),
     ('{"prompt": "x", "task": "video"}', "unknown task"),
     ('{"prompt": "x", "id": {"a": 1}}', "id must be"),
 ])

@@ -1,5 +1,5 @@
-from vertex.request_body import (estimate_tokens, merge_defaults, prompt_text, to_camel_case,
-                                 user_content)
+from vertex.request_body import estimate_tokens, merge_defaults, prompt_text, user_content
+from vertex_schema import read_generate_content as to_camel_case
 
 
 def test_snake_case_fields_become_camel_case_but_user_data_keys_do_not():

@@ -10,15 +10,18 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 
+import vertex_schema
 from vertex.endpoints import check_model_name
-from vertex.imagen import check_parameters
-from vertex.request_body import (as_content, merge_defaults, snake_to_camel, to_camel_case,
-                                 user_content)
+from vertex.request_body import as_content, merge_defaults, user_content
+from vertex_schema.imagen import check_predict
 
 TASKS = ("text", "image")
-# Record-level settings that a prompt or template record may carry beside its prompt.
+# Request fields that a prompt or template record may carry beside its prompt
+# (in the API's camelCase or snake_case).
 _RECORD_SETTINGS = {"systemInstruction", "generationConfig", "safetySettings", "tools",
-                    "toolConfig", "labels", "cachedContent"}
+                    "toolConfig", "labels", "cachedContent", "modelArmorConfig",
+                    "system_instruction", "generation_config", "safety_settings",
+                    "tool_config", "cached_content", "model_armor_config"}
 
 
 class SourceLine(NamedTuple):
@@ -53,6 +56,9 @@ class RecordDefaults:
     system_instruction: Any = None          # a string or a Content object
     generation_config: dict | None = None
     safety_settings: list | None = None
+    model_map: tuple[tuple[str, str], ...] = ()  # (named, called): run old files on new models
+    api_version: str = "v1"                 # whose protos judge the requests
+    stream: bool = False                    # streamGenerateContent has rules of its own
     defaults_body: dict = field(init=False, default_factory=dict)
 
     def __post_init__(self):
@@ -64,12 +70,19 @@ class RecordDefaults:
         if self.generation_config is not None:
             if not isinstance(self.generation_config, dict):
                 raise ValueError("generation_config must be a JSON object")
-            body["generationConfig"] = to_camel_case(self.generation_config)
+            body["generationConfig"] = self.generation_config
         if self.safety_settings is not None:
-            if not isinstance(self.safety_settings, list):
+            if not isinstance(self.safety_settings, (list, dict)):
                 raise ValueError("safety_settings must be a JSON list")
-            body["safetySettings"] = to_camel_case(self.safety_settings)
+            body["safetySettings"] = self.safety_settings
+        try:
+            body = vertex_schema.read_generate_content(body, self.api_version)
+        except vertex_schema.InvalidRequest as error:
+            raise ValueError(f"invalid job defaults: {'; '.join(error.messages)}") from None
         object.__setattr__(self, "defaults_body", body)
+
+    def called_model(self, model: str) -> str:
+        return dict(self.model_map).get(model, model)
 
 
 MAX_NESTING = 100  # the API's own limit (protobuf's JSON parser refuses deeper)
@@ -86,7 +99,7 @@ def nesting_depth(value) -> int:
 
 def parse_json_line(line: SourceLine) -> dict:
     try:
-        value = json.loads(line.text)
+        value = vertex_schema.loads(line.text)  # with the API's own leniencies
     except RecursionError:
         raise RejectedLine(f"JSON nested more than {MAX_NESTING} levels deep") from None
     except ValueError as error:
@@ -114,29 +127,32 @@ def _prompt(obj: dict, defaults: RecordDefaults) -> str | None:
 
 
 def _text_body(obj: dict, defaults: RecordDefaults) -> dict:
+    """The request to send: the record's own (or its prompt with its
+    settings) over the job's defaults, judged as Vertex AI would judge it."""
     if "request" in obj:
         request = obj["request"]
         if not isinstance(request, dict):
             raise RejectedLine("request must be a JSON object (a GenerateContentRequest)")
-        body = to_camel_case(request)
     else:
         prompt = _prompt(obj, defaults)
         if prompt is None:
             raise RejectedLine("no usable prompt: the record has no prompt or request"
                                + ("" if defaults.prompt_template else
                                   ", and no --prompt_template was given"))
-        body = to_camel_case({k: v for k, v in obj.items()
-                              if snake_to_camel(k) in _RECORD_SETTINGS})
-        body["contents"] = [user_content(prompt)]
-        if "systemInstruction" in body:
-            try:
-                body["systemInstruction"] = as_content(body["systemInstruction"])
-            except ValueError as error:
-                raise RejectedLine(str(error)) from None
-    contents = body.get("contents")
-    if not isinstance(contents, list) or not contents:
-        raise RejectedLine("request has no contents")
-    return merge_defaults(body, defaults.defaults_body)
+        request = {k: v for k, v in obj.items() if k in _RECORD_SETTINGS}
+        request["contents"] = [user_content(prompt)]
+        for key in ("systemInstruction", "system_instruction"):
+            if key in request:
+                try:
+                    request[key] = as_content(request[key])
+                except ValueError as error:
+                    raise RejectedLine(str(error)) from None
+    try:
+        body = vertex_schema.read_generate_content(request, defaults.api_version)
+        return vertex_schema.check_generate_content(
+            merge_defaults(body, defaults.defaults_body), defaults.api_version, defaults.stream)
+    except vertex_schema.InvalidRequest as error:
+        raise RejectedLine(f"invalid request: {'; '.join(error.messages)}") from None
 
 
 def _image_body(obj: dict, defaults: RecordDefaults) -> dict:
@@ -144,13 +160,11 @@ def _image_body(obj: dict, defaults: RecordDefaults) -> dict:
     if prompt is None:
         raise RejectedLine("an image record needs a prompt (or --prompt_template)")
     parameters = obj.get("parameters") or {}
-    if not isinstance(parameters, dict):
-        raise RejectedLine("parameters must be a JSON object")
-    parameters = to_camel_case(parameters)
-    try:
-        check_parameters(parameters)  # refused here, before any money is spent
-    except ValueError as error:
-        raise RejectedLine(f"invalid Imagen parameters: {error}") from None
+    try:  # refused here, before any money is spent
+        _, parameters = check_predict({"instances": [{"prompt": prompt}],
+                                       "parameters": parameters})
+    except vertex_schema.InvalidRequest as error:
+        raise RejectedLine(f"invalid Imagen request: {'; '.join(error.messages)}") from None
     return {"instances": [{"prompt": prompt}], "parameters": parameters}
 
 
@@ -176,7 +190,8 @@ def record_from_object(obj: dict, defaults: RecordDefaults, source: str | None =
     task = obj.get("task", defaults.task)
     if task not in TASKS:
         raise RejectedLine(f"unknown task {task!r}; one of {', '.join(TASKS)}")
-    model = obj.get("model") or (defaults.image_model if task == "image" else defaults.model)
+    model = defaults.called_model(
+        obj.get("model") or (defaults.image_model if task == "image" else defaults.model))
     try:
         check_model_name(model)
     except ValueError as error:

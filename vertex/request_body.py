@@ -1,51 +1,12 @@
-"""Request bodies for generateContent and Imagen predict.
-
-The REST API accepts field names in lowerCamelCase and in snake_case (the
-proto names). Bodies are normalised to camelCase so that job-level defaults
-and a record's own settings can be merged field by field. Keys that are data
-rather than field names (schema property names, function arguments, labels)
-are left exactly as given.
-"""
+"""generateContent request bodies: built from a prompt, merged with the
+job's defaults, measured for the tokens-per-minute limit. Bodies here are
+in camelCase, as vertex_schema reads them."""
 from __future__ import annotations
 
 import copy
 import json
 import math
 from typing import Any
-
-# Values under these keys are user data: their keys are never renamed.
-_OPAQUE_KEYS = frozenset({
-    "args", "response", "labels", "example", "default", "enum",
-    "parametersJsonSchema", "responseJsonSchema",
-})
-# Values under these keys map user-chosen names to schemas.
-_NAMED_SCHEMA_MAPS = frozenset({"properties", "$defs", "defs", "definitions"})
-
-
-def snake_to_camel(name: str) -> str:
-    if "_" not in name or name.startswith("_"):
-        return name
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def to_camel_case(value: Any) -> Any:
-    """Renames the field names of a request body to lowerCamelCase."""
-    if isinstance(value, list):
-        return [to_camel_case(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    result = {}
-    for key, item in value.items():
-        name = snake_to_camel(key)
-        if name in _OPAQUE_KEYS:
-            result[name] = copy.deepcopy(item)
-        elif name in _NAMED_SCHEMA_MAPS and isinstance(item, dict):
-            result[name] = {prop: to_camel_case(schema) for prop, schema in item.items()}
-        else:
-            result[name] = to_camel_case(item)
-    return result
-
 
 def user_content(text: str) -> dict:
     return {"role": "user", "parts": [{"text": text}]}
@@ -56,7 +17,7 @@ def as_content(value: Any) -> dict:
     if isinstance(value, str):
         return {"parts": [{"text": value}]}
     if isinstance(value, dict) and "parts" in value:
-        return to_camel_case(value)
+        return value
     raise ValueError("system instruction must be a string or a Content object with parts")
 
 

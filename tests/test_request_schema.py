@@ -1,0 +1,156 @@
+"""One schema authority: Google's protos plus the documented rules judge every
+request the same way in vertex_schema, in the emulator (over HTTP) and in the
+pipeline's pre-flight (a real DirectRunner job), and invalid ones cost no call."""
+import httpx
+import pytest
+from google.cloud import aiplatform_v1
+from google.protobuf import json_format
+
+import vertex_schema
+from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
+from tests.request_corpus import CASES, INVALID, VALID
+
+PATH = "/{version}/projects/p/locations/us-central1/publishers/google/models/{model}:{method}"
+
+
+def model_for(case) -> str:
+    """Image output needs an image-capable model, as on Vertex AI."""
+    config = case.body.get("generationConfig")
+    modalities = config.get("responseModalities") or [] if isinstance(config, dict) else []
+    return "gemini-2.5-flash-image" if "IMAGE" in modalities else "gemini-2.5-flash"
+
+
+def test_the_corpus_is_broad():
+    assert len(CASES) >= 40 and len(INVALID) >= 20 and len(VALID) >= 20
+    parts = {key for c in CASES for content in c.body.get("contents") or []
+             if isinstance(content, dict) and isinstance(content.get("parts"), list)
+             for part in content["parts"] for key in part}
+    assert {"text", "inlineData", "fileData", "functionCall", "functionResponse",
+            "executableCode", "codeExecutionResult", "thought", "thoughtSignature",
+            "videoMetadata"} <= parts
+    tools = {key for c in CASES for tool in c.body.get("tools") or [] for key in tool}
+    assert {"functionDeclarations", "googleSearch", "codeExecution", "urlContext",
+            "retrieval"} <= tools
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.proto_valid is not None],
+                         ids=lambda c: c.name)
+def test_googles_own_parser_agrees_with_the_corpus(case):
+    """The corpus's proto verdicts are Google's: strict ParseDict on the raw body."""
+    try:
+        json_format.ParseDict(case.body, aiplatform_v1.GenerateContentRequest.pb()(),
+                              ignore_unknown_fields=False)
+        parsed = True
+    except json_format.ParseError:
+        parsed = False
+    assert parsed == case.proto_valid
+
+
+@pytest.mark.parametrize("version", ["v1", "v1beta1"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_verdict_and_message(case, version):
+    try:
+        request = vertex_schema.check_generate_content(case.body, version)
+    except vertex_schema.InvalidRequest as error:
+        assert not case.valid, f"refused: {error}"
+        assert case.names in str(error)
+        return
+    assert case.valid, "accepted, but Vertex AI refuses it"
+    # What is sent is the normalised body, and Google's parser takes it as it is.
+    json_format.ParseDict(request, vertex_schema.proto_module(version)
+                          .GenerateContentRequest.pb()(), ignore_unknown_fields=False)
+    assert vertex_schema.check_generate_content(request, version) == request  # idempotent
+
+
+def test_normalised_bodies_are_camel_case_and_keep_user_data():
+    request = vertex_schema.check_generate_content({
+        "contents": {"role": "USER", "parts": {"text": "x"}},
+        "generation_config": {"max_output_tokens": "5", "response_mime_type": "application/json",
+                              "response_schema": {"type": "object", "properties": {
+                                  "first_name": {"type": "string", "max_length": 3}}}},
+        "labels": {"cost_center": "a_b"},
+        "tools": [{"function_declarations": [{"name": "f", "parameters_json_schema": {
+            "type": "object", "properties": {"snake_key": {"type": "string"}}}}]}]})
+    assert request["contents"] == [{"role": "user", "parts": [{"text": "x"}]}]
+    config = request["generationConfig"]
+    assert config["maxOutputTokens"] == 5
+    assert config["responseSchema"] == {"type": "OBJECT", "properties": {
+        "first_name": {"type": "STRING", "maxLength": 3}}}
+    assert request["labels"] == {"cost_center": "a_b"}
+    assert request["tools"][0]["functionDeclarations"][0]["parametersJsonSchema"][
+        "properties"] == {"snake_key": {"type": "string"}}
+
+
+def test_every_problem_is_reported_one_per_line():
+    with pytest.raises(vertex_schema.InvalidRequest) as caught:
+        vertex_schema.check_generate_content({"contents": [{"parts": [{"text": "x"}]}],
+                                              "a": 1, "generationConfig": {"b": 2}})
+    assert caught.value.messages == [
+        'Invalid JSON payload received. Unknown name "a": Cannot find field.',
+        "Invalid JSON payload received. Unknown name \"b\" at 'generation_config': "
+        "Cannot find field."]
+
+
+def test_streaming_has_rules_of_its_own():
+    body = {"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"candidateCount": 2}}
+    vertex_schema.check_generate_content(body)
+    with pytest.raises(vertex_schema.InvalidRequest, match="candidate_count"):
+        vertex_schema.check_generate_content(body, streaming=True)
+
+
+def test_trailing_commas_are_read_as_the_api_reads_them():
+    assert vertex_schema.loads('{"a": [1, 2,], "b": {"c": "x,}",},}') == {
+        "a": [1, 2], "b": {"c": "x,}"}}
+    with pytest.raises(ValueError):
+        vertex_schema.loads('{"a": 1,, }')
+
+
+@pytest.mark.parametrize("version", ["v1", "v1beta1"])
+def test_the_emulator_answers_exactly_as_the_schema_judges(emulator, version):
+    # CountTokensRequest has no safetySettings, toolConfig or labels.
+    count_fields = {"contents", "systemInstruction", "system_instruction", "tools",
+                    "generationConfig", "generation_config"}
+    for case in CASES:
+        methods = ["generateContent"] + (["countTokens"] if set(case.body) <= count_fields
+                                         else [])
+        for method in methods:
+            url = emulator.url + PATH.format(version=version, model=model_for(case),
+                                             method=method)
+            response = httpx.post(url, json=case.body, timeout=30)
+            if case.valid:
+                assert response.status_code == 200, (case.name, method, response.text)
+            else:
+                assert response.status_code == 400, (case.name, method)
+                error = response.json()["error"]
+                assert error["status"] == "INVALID_ARGUMENT" and case.names in error["message"]
+
+
+def test_the_emulator_judges_streaming_requests_too(emulator):
+    url = emulator.url + PATH.format(version="v1", model="gemini-2.5-flash",
+                                     method="streamGenerateContent")
+    for case in CASES:
+        if model_for(case) != "gemini-2.5-flash":
+            continue
+        response = httpx.post(url, json=case.body, params={"alt": "sse"}, timeout=30)
+        config = case.body.get("generationConfig")
+        too_many = isinstance(config, dict) and config.get("candidateCount", 1) > 1
+        expected = 200 if case.valid and not too_many else 400
+        assert response.status_code == expected, case.name
+
+
+def test_the_pipeline_refuses_before_paying_what_vertex_ai_would_refuse(emulator, tmp_path):
+    records = [{"id": case.name, "model": model_for(case), "request": case.body}
+               for case in CASES]
+    sample = write_jsonl(tmp_path / "in.jsonl", records)
+    out = tmp_path / "out"
+    assert run_job(sample, out, emulator.url) == 0
+    answered = {r["id"]: r for r in read_table(out, "responses")}
+    assert set(answered) == {c.name for c in VALID}
+    assert all(r["status"] == "ok" for r in answered.values())
+    rejected = {r["line_number"]: r["reason"] for r in read_table(out, "rejected")}
+    for line_number, case in enumerate(CASES, 1):
+        if not case.valid:
+            assert case.names in rejected[line_number], case.name
+    stats = emulator.stats()
+    assert stats["requests"] == len(VALID) and "400" not in stats["by_status"]
+    assert summary(out)["all_lines_accounted_for"]
