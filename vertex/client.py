@@ -19,8 +19,8 @@ import tenacity
 from vertex.auth import Auth
 from vertex.endpoints import Endpoint
 from vertex.errors import (DeadlineExceededError, FatalApiError, MalformedResponseError,
-                           VertexApiError, cannot_connect, error_code_and_message,
-                           error_from_response)
+                           ModelNotFoundError, VertexApiError, cannot_connect,
+                           error_code_and_message, error_from_response)
 from vertex.rate_limit import AdaptiveRateLimiter, RateLimiter
 from vertex.request_body import estimate_tokens
 from vertex.response_rows import merge_stream_chunks
@@ -64,6 +64,10 @@ class CallSettings:
     tpm: float | None = None
     adaptive: bool = False                # rpm is a first guess, tuned by 429s
     adaptive_start_rpm: float = 600.0     # the first guess when there is no rpm
+    # The job's own models (--model, --image_model): one of them answering 404
+    # before any success stops the job. Another model a record names fails only
+    # that model's records. None: every model is the job's own.
+    job_models: frozenset[str] | None = None
 
 
 class VertexClient:
@@ -75,6 +79,7 @@ class VertexClient:
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
         self._limiters: dict[str, RateLimiter] = {}
         self._models_answered: set[str] = set()
+        self._models_missing: dict[str, ModelNotFoundError] = {}
         self._reached = time.monotonic()  # when the server last answered anything
         self._retry = retry_policy(settings.max_attempts, settings.initial_backoff_s,
                                    settings.max_backoff_s, settings.deadline_s)
@@ -112,6 +117,9 @@ class VertexClient:
         bounds each attempt: an attempt gets at most the time left)."""
         url, limiter = self.endpoint.url(model, method), self.limiter(model)
         result = CallResult(started_at=time.time())
+        if model in self._models_missing:  # known not to exist: no call, the same answer
+            result.error, result.http_status = self._models_missing[model], 404
+            return result
         started = time.monotonic()
         deadline = asyncio.timeout(self.settings.deadline_s)
         try:
@@ -176,8 +184,14 @@ class VertexClient:
 
     def _check_fatal(self, model: str, error: VertexApiError) -> None:
         """401/403 mean the credentials or the project are wrong for every
-        record; 404 before any success means the model does not exist."""
-        if error.code in (401, 403) or (error.code == 404 and model not in self._models_answered):
+        record; 404 before any success means the model does not exist: fatal
+        for the job's own models, an error for the records of any other."""
+        missing = error.code == 404 and model not in self._models_answered
+        job_models = self.settings.job_models
+        if missing and job_models is not None and model not in job_models:
+            self._models_missing[model] = ModelNotFoundError(model, self.redact(error.message))
+            raise self._models_missing[model] from None
+        if error.code in (401, 403) or missing:
             hint = {401: "check the credentials (ADC or --api_key)",
                     403: "check that the Vertex AI API is enabled and the caller may use it",
                     404: "check the model name, the project and the location"}[error.code]

@@ -29,6 +29,15 @@ class VertexApiError(Exception):
         return self.code in RETRYABLE_STATUS_CODES
 
 
+class ModelNotFoundError(VertexApiError):
+    """404 for a model that some records named (not the job's own): those
+    records fail with error_code `model_not_found`, the job goes on."""
+
+    def __init__(self, model: str, message: str):
+        super().__init__(404, "model_not_found", message)
+        self.model = model
+
+
 class MalformedResponseError(Exception):
     """The service answered 2xx, but the body is not what the API promises
     (cut off, not JSON). Retried, since a new attempt usually succeeds."""
