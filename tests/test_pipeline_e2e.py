@@ -87,8 +87,7 @@ def test_output_has_one_schema_and_opens_in_duckdb_and_pandas(emulator, sample, 
 def test_failed_calls_become_error_rows(emulator, tmp_path):
     sample = write_jsonl(tmp_path / "in.jsonl", [
         {"id": "down", "prompt": "x [[emulator: fail=503]]"},
-        {"id": "bad", "request": {"contents": [{"role": "user", "parts": [{"text": "x"}]}],
-                                  "generationConfig": {"temperature": 9}}},
+        {"id": "bad", "prompt": "x [[emulator: fail=400]]"},
         {"id": "fine", "prompt": "y"}])
     out = tmp_path / "out"
     assert run_job(sample, out, emulator.url, "--max_attempts", "2") == 0
@@ -96,7 +95,7 @@ def test_failed_calls_become_error_rows(emulator, tmp_path):
     assert rows["down"]["status"] == "error" and rows["down"]["error_code"] == "UNAVAILABLE"
     assert rows["down"]["http_status"] == 503 and rows["down"]["attempts"] == 2
     assert rows["bad"]["status"] == "error" and rows["bad"]["error_code"] == "INVALID_ARGUMENT"
-    assert "temperature" in rows["bad"]["error_message"] and rows["bad"]["attempts"] == 1
+    assert rows["bad"]["http_status"] == 400 and rows["bad"]["attempts"] == 1
     assert rows["fine"]["status"] == "ok"
     assert summary(out)["responses"]["error"] == 2
 

@@ -40,7 +40,7 @@ def test_blocked_prompt_has_no_candidates_and_the_feedback_ratings():
         "usageMetadata": {"promptTokenCount": 3, "totalTokenCount": 3}})
     assert row["status"] == "blocked" and row["block_reason"] == "SAFETY"
     assert row["text"] is None and row["candidates"] == []
-    assert row["safety_ratings"][0]["blocked"] is True
+    assert row["prompt_safety_ratings"][0]["blocked"] is True and row["safety_ratings"] == []
     assert row["block_reason_message"] == "blocked"
     assert row["usage"]["candidates_token_count"] is None
 

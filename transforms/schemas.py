@@ -13,14 +13,24 @@ SAFETY_RATING = pa.struct([
     ("probability_score", pa.float64()), ("severity", pa.string()),
     ("severity_score", pa.float64()), ("blocked", pa.bool_()),
 ])
+MODALITY_COUNTS = pa.list_(pa.struct([("modality", pa.string()), ("token_count", pa.int64())]))
 USAGE = pa.struct([
     ("prompt_token_count", pa.int64()), ("candidates_token_count", pa.int64()),
     ("total_token_count", pa.int64()), ("cached_content_token_count", pa.int64()),
     ("thoughts_token_count", pa.int64()), ("tool_use_prompt_token_count", pa.int64()),
+    ("prompt_tokens_details", MODALITY_COUNTS), ("candidates_tokens_details", MODALITY_COUNTS),
+    ("cache_tokens_details", MODALITY_COUNTS), ("tool_use_prompt_tokens_details", MODALITY_COUNTS),
 ])
 FUNCTION_CALL = pa.struct([("name", pa.string()), ("args_json", pa.string())])
 CANDIDATE = pa.struct([("index", pa.int64()), ("text", pa.string()),
-                       ("finish_reason", pa.string())])
+                       ("finish_reason", pa.string()), ("finish_message", pa.string()),
+                       ("avg_logprobs", pa.float64()),
+                       ("safety_ratings", pa.list_(SAFETY_RATING))])
+CITATION = pa.struct([("start_index", pa.int64()), ("end_index", pa.int64()),
+                      ("uri", pa.string()), ("title", pa.string()), ("license", pa.string()),
+                      ("publication_date", pa.string())])
+TOKEN_LOGPROB = pa.struct([("token", pa.string()), ("log_probability", pa.float64())])
+SOURCE = pa.struct([("uri", pa.string()), ("title", pa.string())])
 SAFETY_ATTRIBUTE = pa.struct([("category", pa.string()), ("score", pa.float64())])
 
 # Columns every table of answers shares: who, and how the call went.
@@ -33,7 +43,9 @@ _RECORD = [
 _CALL = [
     ("error_code", pa.string(), "why a record failed: the canonical status, e.g. "
                                 "`RESOURCE_EXHAUSTED`, `INVALID_ARGUMENT`, `DEADLINE_EXCEEDED`, "
-                                "`UNAVAILABLE`"),
+                                "`UNAVAILABLE`; `model_not_found` for a model the record named "
+                                "that does not exist; or the finish reason of an answer the "
+                                "model failed (e.g. `MALFORMED_FUNCTION_CALL`)"),
     ("http_status", pa.int32(), "the HTTP status of the last answer, if there was one"),
     ("error_message", pa.string(), "the error's message (secrets removed)"),
     ("attempts", pa.int32(), "attempts made, the first included"),
@@ -52,20 +64,42 @@ _ORIGIN = [
 COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
     "responses": _RECORD + [
         ("text", pa.string(), "the first candidate's answer (thought parts excluded)"),
-        ("finish_reason", pa.string(), "the first candidate's finish reason"),
+        ("thoughts", pa.string(), "its thought summary (parts with `thought: true`, with "
+                                  "`thinkingConfig.includeThoughts`)"),
+        ("finish_reason", pa.string(), "the first candidate's finish reason, as the API gave "
+                                       "it (legacy `FINISH_REASON_*` names included)"),
+        ("finish_message", pa.string(), "`finishMessage`: why it stopped, when the API says"),
         ("safety_ratings", pa.list_(SAFETY_RATING),
-         "`category`, `probability`, `probability_score`, `severity`, `severity_score`, "
-         "`blocked`"),
+         "the answer's ratings: `category`, `probability`, `probability_score`, `severity`, "
+         "`severity_score`, `blocked`"),
+        ("prompt_safety_ratings", pa.list_(SAFETY_RATING), "the prompt's ratings "
+                                                           "(`promptFeedback.safetyRatings`)"),
         ("block_reason", pa.string(), "`promptFeedback.blockReason`, or the filtering finish "
                                       "reason"),
         ("block_reason_message", pa.string(), "`promptFeedback.blockReasonMessage`"),
         ("usage", USAGE, "`prompt_token_count`, `candidates_token_count`, "
                          "`total_token_count`, `cached_content_token_count`, "
-                         "`thoughts_token_count`, `tool_use_prompt_token_count`"),
+                         "`thoughts_token_count`, `tool_use_prompt_token_count` (v1 gives it "
+                         "by modality only: their sum), and by modality (`modality`, "
+                         "`token_count`): `prompt_tokens_details`, `candidates_tokens_details`, "
+                         "`cache_tokens_details`, `tool_use_prompt_tokens_details`"),
+        ("traffic_type", pa.string(), "`usageMetadata.trafficType`: `ON_DEMAND`, "
+                                      "`ON_DEMAND_FLEX`, `ON_DEMAND_PRIORITY`, "
+                                      "`PROVISIONED_THROUGHPUT`"),
         ("model_version", pa.string(), "`modelVersion` of the answer"),
         ("response_id", pa.string(), "`responseId` of the answer"),
+        ("create_time", TIMESTAMP, "`createTime` of the answer (UTC)"),
+        ("avg_logprobs", pa.float64(), "the first candidate's `avgLogprobs`"),
+        ("logprobs", pa.list_(TOKEN_LOGPROB), "each chosen token and its `log_probability` "
+                                              "(with `responseLogprobs`)"),
+        ("citations", pa.list_(CITATION), "`start_index`, `end_index`, `uri`, `title`, "
+                                          "`license`, `publication_date` (YYYY[-MM[-DD]])"),
+        ("grounding_queries", pa.list_(pa.string()), "the web search (and retrieval) queries "
+                                                     "behind a grounded answer"),
+        ("grounding_sources", pa.list_(SOURCE), "the `uri` and `title` of each grounding source"),
         ("function_calls", pa.list_(FUNCTION_CALL), "`name`, `args_json` of each function call"),
-        ("candidates", pa.list_(CANDIDATE), "every candidate's `index`, `text`, `finish_reason` "
+        ("candidates", pa.list_(CANDIDATE), "every candidate's `index`, `text`, `finish_reason`, "
+                                            "`finish_message`, `avg_logprobs`, `safety_ratings` "
                                             "(with `candidateCount` > 1)"),
         ("image_uris", pa.list_(pa.string()), "images in the answer, stored under `images/`"),
     ] + _CALL + [
