@@ -43,6 +43,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--image_scale", type=float, default=0.25,
                         help="Imagen output sizes times this (1.0 = real sizes)")
     parser.add_argument("--seed", type=int, default=0, help="seed for random faults and jitter")
+    parser.add_argument("--provisioned_rpm", type=float, help="the project has Provisioned "
+                        "Throughput for this many requests per minute per model: requests use "
+                        "it first (trafficType PROVISIONED_THROUGHPUT); beyond it, `dedicated` "
+                        "requests get 429 and the others spill over to PayGo")
+    parser.add_argument("--flex_latency_ms", type=float, default=0.0,
+                        help="extra latency of Flex PayGo answers (slow by design)")
     return parser.parse_args(argv)
 
 
@@ -54,7 +60,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         retry_info=not args.no_retry_info,
         require_api_key=args.require_api_key,
         extra_models=tuple(m.strip() for m in args.extra_models.split(",") if m.strip()),
-        image_scale=args.image_scale, seed=args.seed)
+        image_scale=args.image_scale, seed=args.seed, provisioned_rpm=args.provisioned_rpm,
+        flex_latency_ms=args.flex_latency_ms)
 
 
 async def serve(config: EmulatorConfig, host: str, port: int, port_file: str | None) -> None:

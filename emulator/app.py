@@ -24,11 +24,13 @@ import vertex_schema
 from emulator import answers, images, text_generation
 from emulator.config import EmulatorConfig
 from emulator.markers import Markers, parse_markers
-from emulator.quota import ModelQuota
+from emulator.quota import Bucket, ModelQuota
 from emulator.stats import Stats
 from vertex_schema import InvalidRequest
 from vertex_schema.imagen import check_predict
 
+SHARED_REQUEST_TYPE = "X-Vertex-AI-LLM-Shared-Request-Type"  # flex | priority
+REQUEST_TYPE = "X-Vertex-AI-LLM-Request-Type"                # dedicated | shared
 ROUTE = re.compile(r"^/(v1|v1beta1)/(?:projects/([^/]+)/locations/([^/]+)/)?"
                    r"publishers/([^/]+)/models/([^/:]+):([A-Za-z]+)$")
 METHODS = ("generateContent", "streamGenerateContent", "countTokens", "predict")
@@ -80,6 +82,7 @@ class Emulator:
     def reset(self) -> None:
         self.stats.reset()
         self.quotas: dict[str, ModelQuota] = {}
+        self.provisioned: dict[str, Bucket] = {}
         self.attempts: Counter = Counter()
 
     def app(self) -> web.Application:
@@ -139,7 +142,8 @@ class Emulator:
                 return self._count_tokens(vertex_schema.check_count_tokens(body, version))
             streaming = method == "streamGenerateContent"
             body = vertex_schema.check_generate_content(body, version, streaming)
-            return await self._generate(request, model, body, raw, streaming)
+            traffic_type = self._traffic_type(request, model, location if project else "global")
+            return await self._generate(request, model, body, raw, streaming, traffic_type)
         except InvalidRequest as error:
             raise ApiError(400, str(error)) from None
 
@@ -155,6 +159,31 @@ class Emulator:
                                 "Expected an API key or an OAuth 2 access token.")
         if key != required:
             raise ApiError(403, "API key not valid. Please pass a valid API key.")
+
+    def _traffic_type(self, request: web.Request, model: str, location: str) -> str:
+        """Which capacity serves the request, from Google's headers: Provisioned
+        Throughput first when the project has it (unless `shared`), then the
+        PayGo tier asked for. Flex is served on the global endpoint only."""
+        tier = request.headers.get(SHARED_REQUEST_TYPE)
+        kind = request.headers.get(REQUEST_TYPE)
+        if tier not in (None, "flex", "priority"):
+            raise ApiError(400, f"Invalid value of header {SHARED_REQUEST_TYPE}: {tier!r} "
+                                "(flex or priority)")
+        if kind not in (None, "dedicated", "shared"):
+            raise ApiError(400, f"Invalid value of header {REQUEST_TYPE}: {kind!r} "
+                                "(dedicated or shared)")
+        if tier == "flex" and location != "global":
+            raise ApiError(400, f"Flex PayGo is only available on the global endpoint, not in "
+                                f"location {location}.")
+        if kind != "shared" and self.config.provisioned_rpm:
+            bucket = self.provisioned.setdefault(model, Bucket(self.config.provisioned_rpm))
+            if bucket.wait_for(1) == 0:
+                bucket.take(1)
+                return "PROVISIONED_THROUGHPUT"
+        if kind == "dedicated":
+            raise ApiError(429, "Too many requests. Exceeded the provisioned throughput.",
+                           retry_after_s=None)
+        return {"flex": "ON_DEMAND_FLEX", "priority": "ON_DEMAND_PRIORITY"}.get(tier, "ON_DEMAND")
 
     def _quota(self, model: str) -> ModelQuota:
         if model not in self.quotas:
@@ -188,8 +217,9 @@ class Emulator:
             raise ApiError(self.random.choice((500, 503)))
         return attempt
 
-    async def _delay(self, markers: Markers, attempt: int, output_tokens: int = 0) -> None:
-        delay_ms = self.config.latency_ms + self.config.token_latency_ms * output_tokens
+    async def _delay(self, markers: Markers, attempt: int, output_tokens: int = 0,
+                     extra_ms: float = 0.0) -> None:
+        delay_ms = self.config.latency_ms + self.config.token_latency_ms * output_tokens + extra_ms
         if markers.active("latency", attempt):
             delay_ms += markers.latency_ms
         if self.config.jitter_ms:
@@ -207,7 +237,8 @@ class Emulator:
             "promptTokensDetails": [{"modality": m, "tokenCount": n}
                                     for m, n in by_modality.items()]})
 
-    async def _generate(self, request, model, body, raw, streaming) -> web.StreamResponse:
+    async def _generate(self, request, model, body, raw, streaming,
+                        traffic_type: str) -> web.StreamResponse:
         try:
             markers = parse_markers(text_generation.request_text(body))
         except ValueError as error:
@@ -220,19 +251,21 @@ class Emulator:
         attempt = self._faults(request, markers, raw, model, prompt_tokens)
         candidates = [] if markers.block else text_generation.generate_candidates(
             model, body, markers, self.config.image_scale)
-        usage = answers.usage_metadata(body, candidates, "ON_DEMAND")
+        usage = answers.usage_metadata(body, candidates, traffic_type)
+        self.stats.by_traffic_type[traffic_type] += 1
         output_tokens = usage["totalTokenCount"] - usage["promptTokenCount"]
         self._quota(model).charge_output(output_tokens)
         self.stats.prompt_tokens += prompt_tokens
         self.stats.candidates_tokens += usage["candidatesTokenCount"]
         common = answers.identity(model)
         legacy = model in answers.LEGACY_MODELS
+        extra_ms = self.config.flex_latency_ms if traffic_type == "ON_DEMAND_FLEX" else 0.0
         if streaming:
             chunks = answers.stream_chunks(body, candidates, usage, common, markers.block)
             if legacy:
                 chunks = [answers.legacy_dialect(chunk) for chunk in chunks]
-            return await self._stream(request, markers, attempt, chunks)
-        await self._delay(markers, attempt, output_tokens)
+            return await self._stream(request, markers, attempt, chunks, extra_ms)
+        await self._delay(markers, attempt, output_tokens, extra_ms)
         answer = answers.answer(body, candidates, usage, common, markers.block)
         data = json.dumps(answers.legacy_dialect(answer) if legacy else answer).encode()
         if markers.active("truncate", attempt):
@@ -240,14 +273,14 @@ class Emulator:
             data = data[:len(data) // 2]
         return web.Response(body=data, content_type="application/json")
 
-    async def _stream(self, request, markers, attempt, chunks):
+    async def _stream(self, request, markers, attempt, chunks, extra_ms: float = 0.0):
         sse = request.query.get("alt") == "sse"
         if markers.active("stream_error", attempt):
             chunks = chunks[:1] + [error_body(503, STATUS_MESSAGES[503])]
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream" if sse else "application/json"})
         await response.prepare(request)
-        await self._delay(markers, attempt)  # time to first token
+        await self._delay(markers, attempt, extra_ms=extra_ms)  # time to first token
         for i, chunk in enumerate(chunks):
             if i:
                 tokens = sum(text_generation.count_tokens(p.get("text", ""))

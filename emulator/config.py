@@ -30,17 +30,19 @@ class EmulatorConfig:
     extra_models: tuple[str, ...] = ()
     image_scale: float = 0.25          # images are the real sizes times this
     seed: int = 0                      # for the random faults and jitter
+    provisioned_rpm: float | None = None  # Provisioned Throughput per model; None = none bought
+    flex_latency_ms: float = 0.0       # extra latency of Flex PayGo answers
     models: frozenset = field(init=False)
 
     def __post_init__(self):
-        for name in ("rpm", "tpm", "image_rpm"):
+        for name in ("rpm", "tpm", "image_rpm", "provisioned_rpm"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"--{name} must be positive")
         for name in ("error_rate", "throttle_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"--{name} must be between 0 and 1")
-        if min(self.latency_ms, self.jitter_ms, self.token_latency_ms) < 0:
+        if min(self.latency_ms, self.jitter_ms, self.token_latency_ms, self.flex_latency_ms) < 0:
             raise ValueError("latencies must not be negative")
         if not 0.01 <= self.image_scale <= 1.0:
             raise ValueError("--image_scale must be between 0.01 and 1")

@@ -14,6 +14,7 @@ class Stats:
         self.by_method: Counter = Counter()
         self.by_model: Counter = Counter()
         self.by_status: Counter = Counter()
+        self.by_traffic_type: Counter = Counter()
         self.prompt_tokens = 0
         self.candidates_tokens = 0
         self.images = 0
@@ -44,6 +45,7 @@ class Stats:
             "by_method": dict(self.by_method),
             "by_model": dict(self.by_model),
             "by_status": dict(self.by_status),
+            "by_traffic_type": dict(self.by_traffic_type),
             "prompt_tokens": self.prompt_tokens,
             "candidates_tokens": self.candidates_tokens,
             "images": self.images,

@@ -49,8 +49,9 @@ class VertexConnection:
         return GoogleCredentialsAuth()
 
     async def create_client(self) -> VertexClient:
-        http = make_http_client(self.settings.max_in_flight, self.settings.attempt_timeout_s,
-                                self.transport)
+        # Each attempt is bounded by its own timeout (longer for Flex); the pool's is the longest.
+        timeout_s = max(self.settings.attempt_timeout_s, self.settings.flex_attempt_timeout_s)
+        http = make_http_client(self.settings.max_in_flight, timeout_s, self.transport)
         return VertexClient(self.endpoint(), self.auth(), http, self.settings)
 
 

@@ -25,6 +25,8 @@ from vertex.rate_limit import AdaptiveRateLimiter, RateLimiter
 from vertex.request_body import estimate_tokens
 from vertex.response_rows import merge_stream_chunks
 from vertex.retry import retry_policy
+from vertex import service_tiers
+from vertex.budget import Budget
 
 
 @dataclass
@@ -38,6 +40,7 @@ class CallResult:
     started_at: float = 0.0       # wall clock (time.time()) when the record's call began
     first_token_ms: float | None = None  # streaming: start of the last attempt's request to its first chunk
     http_status: int | None = None
+    cost_usd: float | None = None     # priced by the caller (transforms.call_vertex)
 
     @property
     def ok(self) -> bool:
@@ -68,6 +71,9 @@ class CallSettings:
     # before any success stops the job. Another model a record names fails only
     # that model's records. None: every model is the job's own.
     job_models: frozenset[str] | None = None
+    provisioned_throughput: str = "auto"  # auto | only | never (service_tiers)
+    flex_attempt_timeout_s: float = service_tiers.FLEX_TIMEOUT_S  # Flex is slow by design
+    max_cost_usd: float | None = None     # this process's share of --max_cost_usd
 
 
 class VertexClient:
@@ -81,6 +87,7 @@ class VertexClient:
         self._models_answered: set[str] = set()
         self._models_missing: dict[str, ModelNotFoundError] = {}
         self._reached = time.monotonic()  # when the server last answered anything
+        self.budget = Budget(settings.max_cost_usd)
         self._retry = retry_policy(settings.max_attempts, settings.initial_backoff_s,
                                    settings.max_backoff_s, settings.deadline_s)
 
@@ -94,12 +101,27 @@ class VertexClient:
                 self._limiters[model] = RateLimiter(self.settings.rpm, self.settings.tpm)
         return self._limiters[model]
 
-    async def generate_content(self, model: str, body: dict, stream: bool = False) -> CallResult:
+    async def generate_content(self, model: str, body: dict, stream: bool = False,
+                               tier: str = "standard") -> CallResult:
+        """tier: the PayGo tier asked for (standard, flex, priority)."""
         method = "streamGenerateContent" if stream else "generateContent"
-        return await self._call(model, method, body, estimate_tokens(body), stream)
+        timeout = (self.settings.flex_attempt_timeout_s if tier == "flex"
+                   else self.settings.attempt_timeout_s)
+        return await self._call(model, method, body, estimate_tokens(body), stream,
+                                service_tiers.headers(tier, self.settings.provisioned_throughput),
+                                timeout)
+
+    async def count_tokens(self, model: str, body: dict) -> CallResult:
+        """countTokens (free): the prompt's tokens as the model counts them.
+        Takes a generateContent body; the fields countTokens has no use for
+        (safety settings, tool config, labels, cached content) are left out."""
+        keep = ("contents", "systemInstruction", "tools", "generationConfig")
+        return await self._call(model, "countTokens", {k: v for k, v in body.items() if k in keep},
+                                0, False, {}, self.settings.attempt_timeout_s)
 
     async def predict(self, model: str, body: dict) -> CallResult:
-        return await self._call(model, "predict", body, 0, stream=False)
+        return await self._call(model, "predict", body, 0, False, {},
+                                self.settings.attempt_timeout_s)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -112,7 +134,7 @@ class VertexClient:
         return text
 
     async def _call(self, model: str, method: str, body: dict, estimated_tokens: int,
-                    stream: bool) -> CallResult:
+                    stream: bool, headers: dict[str, str], timeout_s: float) -> CallResult:
         """All attempts for one record, within its deadline (the deadline also
         bounds each attempt: an attempt gets at most the time left)."""
         url, limiter = self.endpoint.url(model, method), self.limiter(model)
@@ -127,7 +149,8 @@ class VertexClient:
                 async for attempt_state in tenacity.AsyncRetrying(**self._retry):
                     with attempt_state:
                         response = await self._attempt(model, url, body, estimated_tokens,
-                                                       stream, limiter, result)
+                                                       stream, limiter, result, headers,
+                                                       timeout_s)
             result.response, result.http_status = response, 200
             self._models_answered.add(model)
             usage = response.get("usageMetadata") or {}
@@ -143,7 +166,8 @@ class VertexClient:
         return result
 
     async def _attempt(self, model: str, url: str, body: dict, estimated_tokens: int,
-                       stream: bool, limiter: RateLimiter, result: CallResult) -> dict:
+                       stream: bool, limiter: RateLimiter, result: CallResult,
+                       headers: dict[str, str], timeout_s: float) -> dict:
         result.attempts += 1
         result.first_token_ms = None
         try:
@@ -151,11 +175,12 @@ class VertexClient:
                 queued = time.monotonic()  # the wait in line counts, not only the head's sleep
                 await limiter.acquire(estimated_tokens)
                 result.rate_limit_wait_ms += (time.monotonic() - queued) * 1000.0
-                async with asyncio.timeout(self.settings.attempt_timeout_s):
+                async with asyncio.timeout(timeout_s):
+                    headers = {**headers, **await self.auth.headers()}
                     if stream:
-                        response = await self._stream(url, body, result)
+                        response = await self._stream(url, body, result, headers)
                     else:
-                        response = await self._post(url, body)
+                        response = await self._post(url, body, headers)
         except VertexApiError as error:
             self._reached = time.monotonic()
             result.http_status = error.code
@@ -199,8 +224,8 @@ class VertexClient:
                 f"Vertex AI answered {error.code} {error.status} for model {model!r} "
                 f"at {self.endpoint.host}: {error.message} ({hint})")) from None
 
-    async def _post(self, url: str, body: dict) -> dict:
-        response = await self.http.post(url, json=body, headers=await self.auth.headers())
+    async def _post(self, url: str, body: dict, headers: dict[str, str]) -> dict:
+        response = await self.http.post(url, json=body, headers=headers)
         if response.status_code >= 400:
             raise error_from_response(response.status_code, response.content, response.headers)
         try:
@@ -212,11 +237,11 @@ class VertexClient:
             raise MalformedResponseError("answer is not a JSON object")
         return data
 
-    async def _stream(self, url: str, body: dict, result: CallResult) -> dict:
+    async def _stream(self, url: str, body: dict, result: CallResult,
+                      headers: dict[str, str]) -> dict:
         """streamGenerateContent with Server-Sent Events; the chunks are joined."""
         chunks: list[dict] = []
         started = time.monotonic()
-        headers = await self.auth.headers()
         async with self.http.stream("POST", url, params={"alt": "sse"}, json=body,
                                     headers=headers) as response:
             if response.status_code >= 400:
