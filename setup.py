@@ -11,6 +11,7 @@ setup(
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*",
                                     "vertex", "vertex.*", "vertex_schema", "vertex_schema.*",
                                     "emulator", "emulator.*"]),
+    package_data={"vertex": ["prices.json"]},  # the list prices cost_usd is computed from
     python_requires=">=3.11",  # asyncio.timeout
     install_requires=[
         "apache-beam[gcp]>=2.60,<3",

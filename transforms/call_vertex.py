@@ -14,6 +14,7 @@ Every record gives at least one row (an error row when the call failed); with
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any, Callable, Dict
 
 import apache_beam as beam
@@ -49,6 +50,14 @@ class CallHandler:
     def count(self, row: dict, counter: Callable[[str], Any]) -> None:
         """Metrics of one row beyond the call's own (tokens, images, ...)."""
 
+    def estimated_cost(self, record: PromptRecord) -> float | None:
+        """Dollars the call will likely cost, before it starts (for --max_cost_usd)."""
+        return None
+
+    def cost(self, record: PromptRecord, result: CallResult) -> float | None:
+        """Dollars the call cost, from its answer (None: no price known)."""
+        return None
+
 
 class _CallFn(ConcurrentDoFn):
     def __init__(self, handler: CallHandler, connection: VertexConnection, namespace: str,
@@ -72,9 +81,23 @@ class _CallFn(ConcurrentDoFn):
         return self._counters[name]
 
     async def outputs(self, record: PromptRecord):
-        result = await self.handler.call(self._client, record)
+        result = await self._call_within_budget(record)
         rows = self.handler.rows(record, result, self._client.redact)
         return rows + [TaggedOutput(FAILURES, rows[0])] if rows[0]["status"] == "error" else rows
+
+    async def _call_within_budget(self, record: PromptRecord) -> CallResult:
+        """The call, unless this process's share of --max_cost_usd is spent
+        (counting the calls in flight at their estimates); priced either way."""
+        budget = self._client.budget
+        estimate = (self.handler.estimated_cost(record) or 0.0) if budget.limited else 0.0
+        if not budget.reserve(estimate):
+            return CallResult(error=budget.refusal(), started_at=time.time(), cost_usd=0.0)
+        result = await self.handler.call(self._client, record)
+        result.cost_usd = self.handler.cost(record, result)
+        budget.settle(estimate, result.cost_usd)
+        if result.cost_usd:
+            self._progress.add_cost(result.cost_usd)
+        return result
 
     def count(self, outputs: list) -> None:
         rows = [o for o in outputs if not isinstance(o, TaggedOutput)]

@@ -13,6 +13,8 @@ from transforms.prompt_records import PromptRecord
 from transforms.save_files import FILES, SaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex.client import CallResult, VertexClient, call_times
+from vertex.prices import TIER_TRAFFIC, PriceTable
+from vertex.request_body import estimate_tokens, expected_output_tokens
 from vertex.response_rows import error_columns, response_row, usage_row
 
 
@@ -27,7 +29,8 @@ def responses_table_row(record: PromptRecord, result: CallResult, run_id: str | 
         "latency_ms": round(result.latency_ms, 3),
         **call_times(result),
         "first_token_ms": None if result.first_token_ms is None else round(result.first_token_ms, 3),
-        "http_status": result.http_status, "metadata": record.metadata,
+        "http_status": result.http_status, "cost_usd": result.cost_usd,
+        "metadata": record.metadata,
         "source": record.source, "line_number": record.line_number,
     }
     if result.ok:
@@ -61,11 +64,28 @@ class GeminiHandler(CallHandler):
     table = "responses"
 
     def __init__(self, run_id: str | None = None, stream: bool = False,
-                 take_files: bool = False):
+                 take_files: bool = False, prices: PriceTable | None = None):
         self.run_id, self.stream, self.take_files = run_id, stream, take_files
+        self.prices = prices or PriceTable.load()
 
     async def call(self, client: VertexClient, record: PromptRecord) -> CallResult:
-        return await client.generate_content(record.model, record.body, self.stream)
+        return await client.generate_content(record.model, record.body, self.stream,
+                                             record.service_tier)
+
+    def estimated_cost(self, record: PromptRecord) -> float | None:
+        return self.prices.estimate(record.model, estimate_tokens(record.body),
+                                    expected_output_tokens(record.body), record.service_tier)
+
+    def cost(self, record: PromptRecord, result: CallResult) -> float | None:
+        """From the usage the answer reports, at the tier that served it
+        (trafficType; the tier asked for when the answer does not say).
+        A call that got no answer is not billed."""
+        if not result.ok:
+            return 0.0
+        usage = result.response.get("usageMetadata") or {}
+        return self.prices.tokens_cost(
+            record.model, usage_row(usage),
+            usage.get("trafficType") or TIER_TRAFFIC[record.service_tier])
 
     def rows(self, record: PromptRecord, result: CallResult, redact) -> list[dict]:
         files = take_inline_images(result.response) if result.ok and self.take_files else []
@@ -88,9 +108,10 @@ class GenerateContent(beam.PTransform):
     def __init__(self, connection: VertexConnection, run_id: str | None = None,
                  stream: bool = False, output: str | None = None,
                  progress: ProgressSettings = ProgressSettings(),
-                 metrics_namespace: str = metrics.NAMESPACE):
+                 metrics_namespace: str = metrics.NAMESPACE, prices: PriceTable | None = None):
         super().__init__()
-        self.call = CallVertexAI(GeminiHandler(run_id, stream, take_files=output is not None),
+        self.call = CallVertexAI(GeminiHandler(run_id, stream, take_files=output is not None,
+                                               prices=prices),
                                  connection, progress=progress,
                                  metrics_namespace=metrics_namespace)
         self.save = SaveFiles(output, run_id, "responses", connection.settings.max_in_flight,

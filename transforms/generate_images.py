@@ -15,6 +15,7 @@ from transforms.save_files import FILES, SaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex.client import CallResult, VertexClient, call_times
 from vertex.imagen import read_predictions
+from vertex.prices import PriceTable
 from vertex.response_rows import error_columns
 
 
@@ -26,7 +27,7 @@ def _record_columns(record: PromptRecord, result: CallResult, run_id: str | None
         "run_id": run_id, "id": record.id, "model": record.model,
         "prompt": record.body["instances"][0]["prompt"],
         "parameters_json": json.dumps(parameters, sort_keys=True),
-        "images_requested": parameters.get("sampleCount", 1),
+        "images_requested": _requested(record),
         "attempts": result.attempts, "throttled_attempts": result.throttled,
         "rate_limit_wait_ms": round(result.rate_limit_wait_ms, 3),
         "latency_ms": round(result.latency_ms, 3), "http_status": result.http_status,
@@ -38,28 +39,41 @@ def _record_columns(record: PromptRecord, result: CallResult, run_id: str | None
 class ImagenHandler(CallHandler):
     table = "images"
 
-    def __init__(self, run_id: str | None = None):
+    def __init__(self, run_id: str | None = None, prices: PriceTable | None = None):
         self.run_id = run_id
+        self.prices = prices or PriceTable.load()
 
     async def call(self, client: VertexClient, record: PromptRecord) -> CallResult:
         return await client.predict(record.model, record.body)
+
+    def estimated_cost(self, record: PromptRecord) -> float | None:
+        return self.prices.estimate(record.model, 0, 0, images=_requested(record))
+
+    def cost(self, record: PromptRecord, result: CallResult) -> float | None:
+        """Imagen bills each image it returns (filtered ones are free)."""
+        if not result.ok:
+            return 0.0
+        per_image = self.prices.image_cost(record.model)
+        return None if per_image is None else per_image * len(read_predictions(result.response)[0])
 
     def rows(self, record: PromptRecord, result: CallResult, redact) -> list[dict]:
         common = _record_columns(record, result, self.run_id)
         if not result.ok:
             return [{**common, **error_columns(result.error, redact),
-                     "status": "error", "images_returned": 0}]
+                     "status": "error", "images_returned": 0, "cost_usd": 0.0}]
         predictions, rai_reason = read_predictions(result.response)
         if not predictions:
-            return [{**common, "status": "blocked", "images_returned": 0,
+            return [{**common, "status": "blocked", "images_returned": 0, "cost_usd": 0.0,
                      "rai_filtered_reason": rai_reason or "no images returned"}]
+        per_image = self.prices.image_cost(record.model)
         rows = []
         for prediction in predictions:
             row = {**common, "status": "ok", "image_index": prediction.index,
                    "mime_type": prediction.mime_type,
                    "enhanced_prompt": prediction.enhanced_prompt,
                    "safety_attributes": prediction.safety_attributes,
-                   "images_returned": len(predictions), "rai_filtered_reason": rai_reason}
+                   "images_returned": len(predictions), "rai_filtered_reason": rai_reason,
+                   "cost_usd": per_image}
             if prediction.data_base64 is None:  # Imagen wrote it to storageUri itself
                 row["uri"] = prediction.gcs_uri
             else:
@@ -69,15 +83,19 @@ class ImagenHandler(CallHandler):
         return rows
 
 
+def _requested(record: PromptRecord) -> int:
+    return (record.body.get("parameters") or {}).get("sampleCount", 1)
+
+
 class GenerateImages(beam.PTransform):
     """Image PromptRecords to images rows, the images saved under `output`.
     A shorthand for CallVertexAI(ImagenHandler(...)) then SaveFiles."""
 
     def __init__(self, connection: VertexConnection, output: str, run_id: str | None = None,
                  progress: ProgressSettings = ProgressSettings(),
-                 metrics_namespace: str = metrics.NAMESPACE):
+                 metrics_namespace: str = metrics.NAMESPACE, prices: PriceTable | None = None):
         super().__init__()
-        self.call = CallVertexAI(ImagenHandler(run_id), connection, progress=progress,
+        self.call = CallVertexAI(ImagenHandler(run_id, prices), connection, progress=progress,
                                  metrics_namespace=metrics_namespace)
         self.save = SaveFiles(output, run_id, "images", connection.settings.max_in_flight,
                               metrics_namespace)

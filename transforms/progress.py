@@ -1,7 +1,7 @@
 """A periodic progress line for local runs, one per worker process and run
 (each worker keeps its Progress objects in its WorkerState):
 
-    progress: 1200 of ~3000 records, 49.8/s, 429s 0.4% of requests, ETA 36s
+    progress: 1200 of ~3000 records, 49.8/s, 429s 0.4% of requests, $0.0213, ETA 36s
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class Progress:
         self._lock = threading.Lock()
         self.every_s, self.expected = settings.every_s, settings.expected_records
         self.done = self.requests = self.throttled = 0
+        self.cost_usd = 0.0
         self.started = self.last_line = time.monotonic()
 
     def record(self, attempts: int, throttled: int) -> None:
@@ -40,13 +41,17 @@ class Progress:
             line = self.line(now)
         print(line, file=sys.stderr, flush=True)
 
+    def add_cost(self, dollars: float) -> None:
+        with self._lock:
+            self.cost_usd += dollars
+
     def line(self, now: float) -> str:
         rate = self.done / max(now - self.started, 1e-9)
         share = self.throttled / self.requests if self.requests else 0.0
         text = f"progress: {self.done}"
         if self.expected:
             text += f" of ~{self.expected}"
-        text += f" records, {rate:.1f}/s, 429s {share:.1%} of requests"
+        text += f" records, {rate:.1f}/s, 429s {share:.1%} of requests, ${self.cost_usd:.4f}"
         if self.expected and rate > 0 and self.done < self.expected:
             text += f", ETA {(self.expected - self.done) / rate:.0f}s"
         return text

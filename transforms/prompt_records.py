@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import apache_beam as beam
 
 import vertex_schema
+from vertex import service_tiers
 from vertex.endpoints import check_model_name
 from vertex.request_body import as_content, merge_defaults, user_content
 from vertex_schema.imagen import check_predict
@@ -40,6 +41,7 @@ class PromptRecord(NamedTuple):
     source: str | None      # where it came from (None for a dict made in a pipeline)
     line_number: int | None
     raw_line: str | None = None  # the line as read (for a duplicate id's rejected row)
+    service_tier: str = "standard"  # the PayGo tier asked for: standard, flex, priority
 
 
 class RejectedLine(ValueError):
@@ -57,6 +59,8 @@ class RecordDefaults:
     generation_config: dict | None = None
     safety_settings: list | None = None
     model_map: tuple[tuple[str, str], ...] = ()  # (named, called): run old files on new models
+    service_tier: str = "standard"          # a record's own "service_tier" wins
+    location: str | None = None             # where calls go (Flex: global only); None: global
     api_version: str = "v1"                 # whose protos judge the requests
     stream: bool = False                    # streamGenerateContent has rules of its own
     defaults_body: dict = field(init=False, default_factory=dict)
@@ -203,10 +207,15 @@ def record_from_object(obj: dict, defaults: RecordDefaults, source: str | None =
     elif not isinstance(record_id, (str, int)) or isinstance(record_id, bool):
         raise RejectedLine("id must be a string or an integer")
     metadata = obj.get("metadata")
+    tier = obj.get("service_tier", defaults.service_tier)
+    try:
+        service_tiers.check(tier, location=defaults.location)
+    except ValueError as error:
+        raise RejectedLine(f"service_tier: {error}") from None
     return PromptRecord(
         id=str(record_id), task=task, model=model, body=body,
         metadata=None if metadata is None else json.dumps(metadata, sort_keys=True),
-        source=source, line_number=line_number)
+        source=source, line_number=line_number, service_tier=tier)
 
 
 class PromptRecordCoder(beam.coders.Coder):

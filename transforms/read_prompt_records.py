@@ -54,10 +54,13 @@ def _decode(source: str, number: int, raw: bytes) -> SourceLine:
 
 
 def _numbered_lines(readable_file: fileio.ReadableFile):
+    return numbered_lines(readable_file.metadata.path)
+
+
+def numbered_lines(source: str):
     """Streams a file's lines with their 1-based numbers. A file that cannot be
     read to its end (a truncated or corrupt compressed file) yields one last
     line that says so, after the lines that could be read."""
-    source = readable_file.metadata.path
     lines, blank = metrics.counter(metrics.INPUT_LINES), metrics.counter(metrics.BLANK_LINES)
     number = 0
     try:

@@ -47,6 +47,10 @@ _CALL = [
                                 "that does not exist; or the finish reason of an answer the "
                                 "model failed (e.g. `MALFORMED_FUNCTION_CALL`)"),
     ("http_status", pa.int32(), "the HTTP status of the last answer, if there was one"),
+    ("cost_usd", pa.float64(), "what the call cost in USD: the usage (or images) at the list "
+                               "price of the tier that served it (`traffic_type`); 0 for a call "
+                               "that got no answer or was served by Provisioned Throughput; "
+                               "null for a model with no known price"),
     ("error_message", pa.string(), "the error's message (secrets removed)"),
     ("attempts", pa.int32(), "attempts made, the first included"),
     ("throttled_attempts", pa.int32(), "attempts answered 429"),

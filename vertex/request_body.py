@@ -60,3 +60,15 @@ def estimate_tokens(body: dict) -> int:
     other = body.get("tools")
     other_chars = len(json.dumps(other)) if other else 0
     return max(1, math.ceil((text_chars + other_chars) / 4))
+
+
+ASSUMED_OUTPUT_TOKENS = 500  # when a request sets no maxOutputTokens (budget and --dry_run)
+
+
+def expected_output_tokens(body: dict) -> int:
+    """What an answer will likely hold, for estimates before the call:
+    maxOutputTokens where set (an upper bound), else ASSUMED_OUTPUT_TOKENS,
+    per candidate."""
+    config = body.get("generationConfig") or {}
+    per_candidate = int(config.get("maxOutputTokens") or ASSUMED_OUTPUT_TOKENS)
+    return per_candidate * int(config.get("candidateCount") or 1)
