@@ -43,18 +43,28 @@ start_emulator() {
 run_sample() {
     local output=${OUTPUT:-out/sample}
     start_emulator --latency_ms 50 --jitter_ms 20 --rpm 6000
-    "$PY" -m pipeline \
-        --input 'samples/*.jsonl' --output "$output" --endpoint "$ENDPOINT" \
-        --prompt_template 'Classify the sentiment of this {category} review as positive, negative or mixed, and say why in one sentence. Review: {review}' \
-        --system_instruction 'You label customer reviews for a retail analytics team.' \
-        --generation_config '{"temperature": 0.2, "maxOutputTokens": 256}' \
-        --rpm 3000 --concurrency 32
+    local job=(--input 'samples/*.jsonl' --output "$output" --endpoint "$ENDPOINT"
+        --prompt_template 'Classify the sentiment of this {category} review as positive, negative or mixed, and say why in one sentence. Review: {review}'
+        --system_instruction 'You label customer reviews for a retail analytics team.'
+        --generation_config '{"temperature": 0.2, "maxOutputTokens": 256}'
+        --rpm 3000 --concurrency 32)
+    echo "First a dry run: every line checked, tokens, cost and duration estimated, nothing billable called." >&2
+    "$PY" -m pipeline "${job[@]}" --dry_run >/dev/null
+    "$PY" - "$output" <<'PYEOF' >&2
+import json, sys
+e = json.load(open(f"{sys.argv[1]}/estimate.json"))
+print(f"estimate: {e['records']} records, {e['rejected']} lines rejected, "
+      f"${e['cost_usd']['standard']:.4f} at Standard (${e['cost_usd']['flex']:.4f} with Flex), "
+      f"{e['duration_minutes']} minutes at --rpm; details in {sys.argv[1]}/estimate.json")
+PYEOF
+    "$PY" -m pipeline "${job[@]}"
     echo
     echo "Output in $output/ (Parquet tables, images/, summary.json). This run's tables read back with DuckDB:"
     "$PY" - "$output" <<'PYEOF'
 import json, sys, duckdb
 files = json.load(open(f"{sys.argv[1]}/summary.json"))["files"]
-print(duckdb.sql(f"SELECT status, count(*) AS records, sum(usage.total_token_count) AS tokens "
+print(duckdb.sql(f"SELECT status, count(*) AS records, sum(usage.total_token_count) AS tokens, "
+                 f"round(sum(cost_usd), 6) AS cost_usd "
                  f"FROM read_parquet('{files['responses']}') GROUP BY status ORDER BY status"))
 print(duckdb.sql(f"SELECT status, count(DISTINCT id) AS records, count(uri) AS images, "
                  f"sum(byte_size) AS bytes FROM read_parquet('{files['images']}') "

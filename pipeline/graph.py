@@ -42,14 +42,16 @@ def build(p: beam.Pipeline, config: JobConfig,
     answers = (text
                | "GenerateContent" >> GenerateContent(config.connection, config.run_id,
                                                       stream=config.stream,
-                                                      output=config.output, progress=progress)
+                                                      output=config.output, progress=progress,
+                                                      prices=config.prices)
                | "CheckpointResponses" >> CheckpointRows(config.output, config.run_id,
                                                          "responses", schemas.RESPONSES))
     answers | "WriteResponses" >> WriteParquetTable(config.output, "responses", config.run_id,
                                                     schemas.RESPONSES)
     images = (image
               | "GenerateImages" >> GenerateImages(config.connection, config.output,
-                                                   config.run_id, progress)
+                                                   config.run_id, progress,
+                                                   prices=config.prices)
               | "CheckpointImages" >> CheckpointRows(config.output, config.run_id, "images",
                                                      schemas.IMAGES))
     images | "WriteImages" >> WriteParquetTable(config.output, "images", config.run_id,

@@ -14,9 +14,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options import pipeline_options as beam_options
 
-from pipeline import graph, preflight
+from pipeline import dry_run, graph, preflight
 from pipeline.options import (OptionError, VertexBatchOptions, check_known_options, is_local,
-                              job_config, without_secrets)
+                              job_config, with_flag_values, without_secrets)
 from pipeline.summary import make_summary, write_summary
 from transforms.output_files import is_local_path
 from transforms.resume import (Resume, checkpoint_dir, checkpoint_parts, flush_checkpoints,
@@ -116,6 +116,20 @@ def _interrupted(*_):
     raise KeyboardInterrupt
 
 
+def _dry_run(config) -> int:
+    """--dry_run: read, check, estimate; nothing billable is called (but the
+    --dry_run_sample calls, which the estimate counts)."""
+    try:
+        estimate = dry_run.estimate(config)
+    except FatalApiError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    path = dry_run.write_estimate(config, estimate)
+    print(json.dumps({k: v for k, v in estimate.items() if k != "rejected_lines"}, indent=2))
+    print(f"estimate: {path}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if "-h" in argv or "--help" in argv:
         print(help_text())
@@ -125,6 +139,7 @@ def main(argv: list[str]) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_HideExplainedTracebacks())
     try:
+        argv = with_flag_values(argv)
         check_known_options(argv)
         options = beam_options.PipelineOptions(without_secrets(argv))
         config = job_config(beam_options.PipelineOptions(argv))
@@ -140,6 +155,8 @@ def main(argv: list[str]) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
+    if config.dry_run_sample is not None:
+        return _dry_run(config)
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=local_runner(options), options=options)
     expected = count_lines(config.input) if config.progress_every_s else None

@@ -19,7 +19,9 @@ from transforms.prompt_records import TASKS, RecordDefaults
 from transforms.resume import Resume
 from transforms.vertex_connection import VertexConnection
 from vertex.auth import ApiKeySource
+from vertex import service_tiers
 from vertex.client import CallSettings
+from vertex.prices import PriceTable
 from vertex.endpoints import check_model_name
 from vertex.http import TRANSPORTS
 
@@ -76,8 +78,25 @@ class VertexBatchOptions(PipelineOptions):
                            "and is never shorter than the server's own retry hint")
         group.add_argument("--max_backoff_s", type=float, default=60.0,
                            help="longest wait between attempts, unless the server asks for more")
-        group.add_argument("--request_timeout_s", type=float, default=300.0,
-                           help="time limit of one attempt")
+        group.add_argument("--request_timeout_s", type=float,
+                           help="time limit of one attempt (default 300; 1200 for Flex, "
+                           "Google's default, 1800 at most)")
+        group.add_argument("--service_tier", default="standard", choices=service_tiers.TIERS,
+                           help="PayGo tier: standard, flex (half price, slower, global "
+                           "only) or priority (premium, throttled less); a record's own "
+                           "\"service_tier\" wins")
+        group.add_argument("--provisioned_throughput", default="auto",
+                           choices=service_tiers.PROVISIONED, help="auto: Provisioned "
+                           "Throughput first when the project has it; only: PT or 429 "
+                           "(dedicated); never: PayGo only (shared)")
+        group.add_argument("--prices", help="a price table (JSON, local or gs://) instead of "
+                           "the one in the package (vertex/prices.json)")
+        group.add_argument("--max_cost_usd", type=float, help="stop starting calls once the "
+                           "money spent plus the calls in flight (at their estimates) reaches "
+                           "this; the records not called are listed in the summary")
+        group.add_argument("--dry_run_sample", type=int, default=0, help="with --dry_run: "
+                           "measure answers on this many paid calls per model instead of "
+                           "assuming their length")
         group.add_argument("--deadline_s", type=float,
                            help="time limit of one record, all attempts and waits included; "
                            "each attempt gets at most the time left")
@@ -125,6 +144,9 @@ class JobConfig:
     resume: Resume
     worker_processes: int
     progress_every_s: float
+    prices: PriceTable
+    max_cost_usd: float | None = None   # job-wide (each process gets its share)
+    dry_run_sample: int | None = None   # None: a real run; 0: a dry run assuming answer lengths
 
 
 def is_local(options: PipelineOptions) -> bool:
@@ -288,10 +310,34 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
     _positive("worker_processes", job.worker_processes)
     processes = worker_processes(options, job.worker_processes)
     rpm, tpm = _positive("rpm", job.rpm), _positive("tpm", job.tpm)
+    # Flex lives on the global endpoint; express mode and an endpoint without a project are global.
+    location = job.vertex_location if project else None
+    try:
+        service_tiers.check(job.service_tier, job.provisioned_throughput, location)
+    except ValueError as error:
+        raise OptionError(f"--service_tier {job.service_tier} with --provisioned_throughput "
+                          f"{job.provisioned_throughput}: {error}") from None
+    request_timeout_s = _positive("request_timeout_s", job.request_timeout_s)
+    if request_timeout_s and request_timeout_s > service_tiers.FLEX_MAX_TIMEOUT_S \
+            and job.service_tier == "flex":
+        raise OptionError(f"--request_timeout_s for Flex is {service_tiers.FLEX_MAX_TIMEOUT_S}s "
+                          f"at most (Google's limit), got {request_timeout_s:g}")
+    max_cost = _positive("max_cost_usd", job.max_cost_usd)
+    dry_run = is_dry_run(options)
+    if job.dry_run_sample < 0 or (job.dry_run_sample and not dry_run):
+        raise OptionError("--dry_run_sample N (N > 0) goes with --dry_run")
+    try:
+        prices = PriceTable.load(job.prices)
+    except ValueError as error:
+        raise OptionError(str(error)) from None
     settings = CallSettings(
         max_in_flight=int(_positive("concurrency", job.concurrency, allow_none=False)),
         max_attempts=job.max_attempts,
-        attempt_timeout_s=_positive("request_timeout_s", job.request_timeout_s, allow_none=False),
+        attempt_timeout_s=request_timeout_s or 300.0,
+        flex_attempt_timeout_s=min(request_timeout_s or service_tiers.FLEX_TIMEOUT_S,
+                                   service_tiers.FLEX_MAX_TIMEOUT_S),
+        provisioned_throughput=job.provisioned_throughput,
+        max_cost_usd=max_cost / processes if max_cost else None,
         deadline_s=_positive("deadline_s", job.deadline_s),
         initial_backoff_s=_positive("initial_backoff_s", job.initial_backoff_s, allow_none=False),
         max_backoff_s=_positive("max_backoff_s", job.max_backoff_s, allow_none=False),
@@ -314,7 +360,8 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
             prompt_template=job.prompt_template, system_instruction=system_instruction,
             generation_config=_json_option("generation_config", job.generation_config, dict),
             safety_settings=_json_option("safety_settings", job.safety_settings, list),
-            model_map=_model_map(job.model_map), stream=job.stream)
+            model_map=_model_map(job.model_map), stream=job.stream,
+            service_tier=job.service_tier, location=location)
         settings = dataclasses.replace(settings, job_models=frozenset(
             defaults.called_model(m) for m in (job.model, job.image_model)))
         connection = VertexConnection(
@@ -338,7 +385,9 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
     return JobConfig(input=job.input, output=job.output.rstrip("/"),
                      run_id=job.run_id or new_run_id(), run_id_given=job.run_id is not None,
                      connection=connection, defaults=defaults, stream=job.stream,
-                     resume=resume, worker_processes=processes, progress_every_s=progress_s)
+                     resume=resume, worker_processes=processes, progress_every_s=progress_s,
+                     prices=prices, max_cost_usd=max_cost,
+                     dry_run_sample=job.dry_run_sample if dry_run else None)
 
 
 def _model_map(text: str | None) -> tuple[tuple[str, str], ...]:
@@ -358,6 +407,23 @@ def _model_map(text: str | None) -> tuple[tuple[str, str], ...]:
             raise OptionError(f"--model_map: {error}") from None
         pairs.append((named, called))
     return tuple(pairs)
+
+
+def with_flag_values(argv: list[str]) -> list[str]:
+    """--dry_run is Beam's own option (TestOptions: "used in unit testing
+    runners without submitting the actual job"), and Beam's takes a value:
+    a bare --dry_run becomes --dry_run=true. Here it means read and check
+    everything, estimate, and call nothing billable."""
+    result = []
+    for i, arg in enumerate(argv):
+        bare = arg == "--dry_run" and (i + 1 == len(argv) or argv[i + 1].startswith("--"))
+        result.append("--dry_run=true" if bare else arg)
+    return result
+
+
+def is_dry_run(options: PipelineOptions) -> bool:
+    from apache_beam.options.pipeline_options import TestOptions
+    return str(options.view_as(TestOptions).dry_run).lower() in ("true", "1", "yes")
 
 
 def without_secrets(argv: list[str]) -> list[str]:

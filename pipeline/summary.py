@@ -61,6 +61,41 @@ def written_records(output: str, run_id: str) -> dict[str, int]:
             "rejected": rows("rejected", all_rows)}
 
 
+NOT_CALLED_LISTED = 10_000  # ids listed in the summary; the rows say it for every record
+
+
+def spending(output: str, run_id: str, max_cost_usd: float | None) -> dict:
+    """What the run's rows cost, by model, tier (trafficType; `per image` for
+    Imagen) and status, and the records the budget left uncalled. Read from
+    the files written, a few columns at a time."""
+    total, by_model, by_tier, by_status = 0.0, {}, {}, {}
+    unpriced, not_called = 0, []
+    for table in ("responses", "images"):
+        columns = ["id", "model", "status", "cost_usd", "error_code"] + (
+            ["traffic_type"] if table == "responses" else [])
+        for path in run_files(output, run_id, table):
+            with FileSystems.open(path) as f:
+                rows = pq.read_table(f, columns=columns).to_pylist()
+            for row in rows:
+                if row["error_code"] == "budget_exhausted":
+                    not_called.append(row["id"])
+                cost = row["cost_usd"]
+                if cost is None:
+                    unpriced += 1
+                    continue
+                tier = row.get("traffic_type") or ("per image" if table == "images"
+                                                   else "no answer")
+                total += cost
+                for bucket, key in ((by_model, row["model"]), (by_tier, tier),
+                                    (by_status, row["status"])):
+                    bucket[key] = bucket.get(key, 0.0) + cost
+    rounded = lambda d: {k: round(v, 6) for k, v in sorted(d.items())}  # noqa: E731
+    return {"total_usd": round(total, 6), "by_model": rounded(by_model),
+            "by_tier": rounded(by_tier), "by_status": rounded(by_status),
+            "rows_without_price": unpriced, "max_cost_usd": max_cost_usd,
+            "not_called": len(not_called), "not_called_ids": sorted(not_called)[:NOT_CALLED_LISTED]}
+
+
 def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
     counters, distributions, string_sets = metric_values(result)
     written = written_records(config.output, config.run_id)
@@ -101,6 +136,7 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         "http_429": c(metrics.HTTP_429),
         "tokens": {"prompt": c(metrics.PROMPT_TOKENS), "candidates": c(metrics.CANDIDATES_TOKENS),
                    "total": c(metrics.TOTAL_TOKENS)},
+        "cost": spending(config.output, config.run_id, config.max_cost_usd),
         "latency_ms": distributions.get(metrics.LATENCY_MS),
         "wall_time_s": round(wall_time_s, 3),
         "records_per_s": round((responses["total"] + images["total"]) / wall_time_s, 2)

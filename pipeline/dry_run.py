@@ -1,0 +1,196 @@
+"""--dry_run: what a job would do and cost, without calling anything billable.
+
+Every line is read and checked as a real run checks it (the same record
+building, the same schema, duplicate ids). Input tokens: countTokens (free)
+on a sample of each model's records gives the ratio to a local estimate,
+which scales to all records; without a network the local estimate stands,
+and the estimate says so. Output tokens: assumed from maxOutputTokens (an
+upper bound) or ASSUMED_OUTPUT_TOKENS, unless --dry_run_sample N pays for N
+real calls per model and measures them. Images: sampleCount each.
+Duration: at --rpm / --tpm per model, when given.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.options import JobConfig
+from transforms.prompt_records import PromptRecord, RejectedLine, build_record
+from transforms.read_prompt_records import numbered_lines
+from vertex.client import VertexClient
+from vertex.request_body import ASSUMED_OUTPUT_TOKENS, estimate_tokens, expected_output_tokens
+from vertex.response_rows import usage_row
+from vertex.service_tiers import TIERS
+
+COUNT_TOKENS_SAMPLE = 20   # records per model whose tokens countTokens counts
+REJECTED_LISTED = 1000     # rejected lines listed in estimate.json (all are counted)
+
+
+@dataclass
+class ModelTally:
+    task: str
+    records: int = 0
+    local_input_tokens: int = 0     # estimate_tokens over every record
+    assumed_output_tokens: int = 0  # expected_output_tokens over every record
+    images: int = 0
+    sample: list[PromptRecord] = field(default_factory=list)
+
+
+def read_all(config: JobConfig, sample_size: int) -> tuple[dict[str, ModelTally], dict]:
+    """Every line of the input, checked; tallies per model and the rejected lines."""
+    tallies: dict[str, ModelTally] = {}
+    rejected: list[dict] = []
+    reasons: Counter = Counter()
+    seen: set[str] = set()
+    lines = 0
+    for metadata in FileSystems.match([config.input])[0].metadata_list:
+        for line in numbered_lines(metadata.path):
+            lines += 1
+            try:
+                if line.error:
+                    raise RejectedLine(line.error)
+                record = build_record(line, config.defaults)
+                if record.id in seen:
+                    raise RejectedLine(f"duplicate id {record.id!r}")
+            except RejectedLine as error:
+                reasons[str(error).split(":")[0]] += 1
+                if len(rejected) < REJECTED_LISTED:
+                    rejected.append({"source": line.source, "line_number": line.line_number,
+                                     "reason": str(error)})
+                continue
+            seen.add(record.id)
+            tally = tallies.setdefault(record.model, ModelTally(record.task))
+            tally.records += 1
+            if record.task == "image":
+                tally.images += (record.body.get("parameters") or {}).get("sampleCount", 1)
+            else:
+                tally.local_input_tokens += estimate_tokens(record.body)
+                tally.assumed_output_tokens += expected_output_tokens(record.body)
+            if len(tally.sample) < sample_size:
+                tally.sample.append(record)
+    return tallies, {"lines": lines, "rejected": sum(reasons.values()),
+                     "rejected_by_reason": dict(reasons.most_common()), "rejected_lines": rejected}
+
+
+async def _measure(client: VertexClient, tally: ModelTally, model: str, paid: int) -> dict:
+    """countTokens on the sample (free), and with paid > 0 that many real calls."""
+    measured: dict = {}
+    if tally.task == "text":
+        counted = local = 0
+        try:
+            for record in tally.sample[:COUNT_TOKENS_SAMPLE]:
+                result = await client.count_tokens(model, record.body)
+                if not result.ok:
+                    raise result.error
+                counted += int(result.response.get("totalTokens") or 0)
+                local += estimate_tokens(record.body)
+            measured["input_ratio"] = counted / local if local else 1.0
+            measured["input_tokens_method"] = (f"countTokens on {len(tally.sample[:COUNT_TOKENS_SAMPLE])} "
+                                               "records, scaled to all")
+        except Exception as error:  # noqa: BLE001 - no network: the local estimate stands
+            measured["input_ratio"] = 1.0
+            measured["input_tokens_method"] = (f"local estimate (about 4 characters a token; "
+                                               f"countTokens failed: {str(error)[:200]})")
+    calls = tally.sample[:paid]
+    if calls:
+        results = await asyncio.gather(*(
+            client.generate_content(model, r.body, tier=r.service_tier) if tally.task == "text"
+            else client.predict(model, r.body) for r in calls))
+        answered = [r.response for r in results if r.ok]
+        measured["paid_calls"] = len(calls)
+        measured["paid_calls_answered"] = len(answered)
+        if answered and tally.task == "text":
+            usages = [usage_row(a.get("usageMetadata")) for a in answered]
+            measured["output_tokens_per_record"] = sum(
+                (u["candidates_token_count"] or 0) + (u["thoughts_token_count"] or 0)
+                for u in usages) / len(usages)
+    return measured
+
+
+def estimate(config: JobConfig) -> dict:
+    paid = config.dry_run_sample or 0
+    tallies, lines = read_all(config, max(COUNT_TOKENS_SAMPLE, paid))
+
+    async def measure_all():
+        client = await config.connection.create_client()
+        try:
+            return {model: await _measure(client, tally, model, paid)
+                    for model, tally in tallies.items()}
+        finally:
+            await client.aclose()
+    measured = asyncio.run(measure_all()) if tallies else {}
+
+    models, totals = {}, {tier: 0.0 for tier in TIERS}
+    unpriced = []
+    settings = config.connection.settings
+    durations = []
+    for model, tally in sorted(tallies.items()):
+        m = measured.get(model, {})
+        entry = {"task": tally.task, "records": tally.records}
+        if tally.task == "image":
+            entry["images"] = tally.images
+            image_cost = config.prices.estimate(model, 0, 0, images=tally.images)
+            costs = {tier: image_cost for tier in TIERS}  # Imagen has one price
+        else:
+            input_tokens = round(tally.local_input_tokens * m.get("input_ratio", 1.0))
+            if "output_tokens_per_record" in m:
+                output_tokens = round(m["output_tokens_per_record"] * tally.records)
+                output_method = (f"measured on {m['paid_calls_answered']} paid calls "
+                                 "(--dry_run_sample), scaled to all")
+            else:
+                output_tokens = tally.assumed_output_tokens
+                output_method = (f"assumed: maxOutputTokens where a request sets it (an upper "
+                                 f"bound), else {ASSUMED_OUTPUT_TOKENS} tokens per answer")
+            entry.update(input_tokens=input_tokens, input_tokens_method=m.get(
+                "input_tokens_method"), output_tokens=output_tokens,
+                output_tokens_method=output_method)
+            costs = {tier: config.prices.estimate(model, input_tokens, output_tokens, tier)
+                     for tier in TIERS}
+        if "paid_calls" in m:
+            entry["paid_calls"] = m["paid_calls"]
+        entry["cost_usd"] = {t: None if c is None else round(c, 6) for t, c in costs.items()}
+        if costs["standard"] is None:
+            unpriced.append(model)
+        for tier, cost in costs.items():
+            totals[tier] += cost or 0.0
+        per_min = [n / limit for n, limit in (
+            (tally.records, settings.rpm and settings.rpm * config.worker_processes),
+            (entry.get("input_tokens", 0) + entry.get("output_tokens", 0),
+             settings.tpm and settings.tpm * config.worker_processes)) if limit]
+        if per_min:
+            durations.append(max(per_min))
+        models[model] = entry
+    rpm_given = settings.rpm is not None
+    by_task: Counter = Counter()
+    for tally in tallies.values():
+        by_task[tally.task] += tally.records
+    return {
+        "run_id": config.run_id, "input": config.input,
+        **{k: v for k, v in lines.items() if k != "rejected_lines"},
+        "records": sum(t.records for t in tallies.values()),
+        "records_by_task": dict(by_task),
+        "models": models,
+        "cost_usd": {tier: round(v, 6) for tier, v in totals.items()},
+        "models_without_price": unpriced,
+        "prices": config.prices.origin,
+        "duration_minutes": round(max(durations), 2) if durations and rpm_given else None,
+        "duration_note": ("at --rpm/--tpm per model, models in parallel" if rpm_given else
+                          "no --rpm given: the job adapts to the quota it meets, so no "
+                          "duration can be computed; give --rpm (and --tpm) to get one"),
+        "paid_calls": sum(m.get("paid_calls", 0) for m in measured.values()),
+        "rejected_lines": lines["rejected_lines"],
+    }
+
+
+def write_estimate(config: JobConfig, result: dict) -> str:
+    """estimate-RUNID.json, and estimate.json for the latest dry run."""
+    text = json.dumps(result, indent=2).encode()
+    for name in (f"estimate-{config.run_id}.json", "estimate.json"):
+        path = FileSystems.join(config.output, name)
+        with FileSystems.create(path, mime_type="application/json") as f:
+            f.write(text)
+    return path
