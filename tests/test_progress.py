@@ -7,7 +7,7 @@ def test_progress_line_shows_done_rate_429_share_and_eta(capsys):
     for throttled in (0, 1, 0, 0):
         progress.record(attempts=1 + throttled, throttled=throttled)
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line.startswith("progress: 4 of ~100 records, 0.4/s, 429s 20.0% of requests, ETA 24")
+    assert line.startswith("progress: 4 of ~100 records, 0.4/s, 429s 20.0% of requests, $0.0000, ETA 24")
 
 
 def test_no_progress_lines_when_off(capsys):
