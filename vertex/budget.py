@@ -7,6 +7,7 @@ from __future__ import annotations
 class BudgetExhaustedError(Exception):
     """A record was not called: the budget was spent. Rerun with
     --skip_existing (and a larger --max_cost_usd) to call it."""
+    error_code = "budget_exhausted"
 
 
 class Budget:

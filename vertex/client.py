@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import aiohttp
 import httpx
 import tenacity
 
@@ -25,8 +26,9 @@ from vertex.rate_limit import AdaptiveRateLimiter, RateLimiter
 from vertex.request_body import estimate_tokens
 from vertex.response_rows import merge_stream_chunks
 from vertex.retry import retry_policy
-from vertex import service_tiers
+from vertex import live, service_tiers
 from vertex.budget import Budget
+from vertex.http import make_websocket_session
 
 
 @dataclass
@@ -74,6 +76,8 @@ class CallSettings:
     provisioned_throughput: str = "auto"  # auto | only | never (service_tiers)
     flex_attempt_timeout_s: float = service_tiers.FLEX_TIMEOUT_S  # Flex is slow by design
     max_cost_usd: float | None = None     # this process's share of --max_cost_usd
+    live_sessions: int | None = None      # Live API sessions open at once in this process
+    live_timeout_s: float = 600.0         # one session (a connection lasts about 10 minutes)
 
 
 class VertexClient:
@@ -88,6 +92,8 @@ class VertexClient:
         self._models_missing: dict[str, ModelNotFoundError] = {}
         self._reached = time.monotonic()  # when the server last answered anything
         self.budget = Budget(settings.max_cost_usd)
+        self._sessions = asyncio.Semaphore(settings.live_sessions or settings.max_in_flight)
+        self._ws_http: aiohttp.ClientSession | None = None  # the Live API's WebSockets
         self._retry = retry_policy(settings.max_attempts, settings.initial_backoff_s,
                                    settings.max_backoff_s, settings.deadline_s)
 
@@ -104,27 +110,51 @@ class VertexClient:
     async def generate_content(self, model: str, body: dict, stream: bool = False,
                                tier: str = "standard") -> CallResult:
         """tier: the PayGo tier asked for (standard, flex, priority)."""
-        method = "streamGenerateContent" if stream else "generateContent"
+        url = self.endpoint.url(model, "streamGenerateContent" if stream else "generateContent")
         timeout = (self.settings.flex_attempt_timeout_s if tier == "flex"
                    else self.settings.attempt_timeout_s)
-        return await self._call(model, method, body, estimate_tokens(body), stream,
-                                service_tiers.headers(tier, self.settings.provisioned_throughput),
-                                timeout)
+
+        async def exchange(result: CallResult, headers: dict) -> dict:
+            if stream:
+                return await self._stream(url, body, result, headers)
+            return await self._post(url, body, headers)
+        return await self._call(model, exchange, estimate_tokens(body), timeout,
+                                service_tiers.headers(tier, self.settings.provisioned_throughput))
 
     async def count_tokens(self, model: str, body: dict) -> CallResult:
         """countTokens (free): the prompt's tokens as the model counts them.
         Takes a generateContent body; the fields countTokens has no use for
         (safety settings, tool config, labels, cached content) are left out."""
         keep = ("contents", "systemInstruction", "tools", "generationConfig")
-        return await self._call(model, "countTokens", {k: v for k, v in body.items() if k in keep},
-                                0, False, {}, self.settings.attempt_timeout_s)
+        url, body = self.endpoint.url(model, "countTokens"), {k: v for k, v in body.items()
+                                                             if k in keep}
+        return await self._call(model, lambda _, headers: self._post(url, body, headers), 0,
+                                self.settings.attempt_timeout_s)
 
     async def predict(self, model: str, body: dict) -> CallResult:
-        return await self._call(model, "predict", body, 0, False, {},
+        url = self.endpoint.url(model, "predict")
+        return await self._call(model, lambda _, headers: self._post(url, body, headers), 0,
                                 self.settings.attempt_timeout_s)
+
+    async def live(self, model: str, setup: dict, text: str | None = None,
+                   audio: bytes | None = None) -> CallResult:
+        """One Live API session with one turn (text, or 16 kHz PCM audio).
+        At most live_sessions sessions are open at once in this process."""
+        url = self.endpoint.live_url()
+        setup = {"model": self.endpoint.model_path(model), **setup}
+
+        async def exchange(result: CallResult, headers: dict) -> dict:
+            if self._ws_http is None:
+                self._ws_http = make_websocket_session()
+            return await live.run_turn(self._ws_http, url, headers, setup, text, audio)
+        estimated = len(text or "") // 4 + len(audio or b"") // 1000  # ~32 tokens a second
+        return await self._call(model, exchange, estimated, self.settings.live_timeout_s,
+                                slots=self._sessions)
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        if self._ws_http is not None:
+            await self._ws_http.close()
 
     def redact(self, text: str) -> str:
         """Removes every secret the client holds from a text meant for output."""
@@ -133,11 +163,12 @@ class VertexClient:
                 text = text.replace(secret, "****")
         return text
 
-    async def _call(self, model: str, method: str, body: dict, estimated_tokens: int,
-                    stream: bool, headers: dict[str, str], timeout_s: float) -> CallResult:
+    async def _call(self, model: str, exchange, estimated_tokens: int, timeout_s: float,
+                    headers: dict[str, str] | None = None,
+                    slots: asyncio.Semaphore | None = None) -> CallResult:
         """All attempts for one record, within its deadline (the deadline also
         bounds each attempt: an attempt gets at most the time left)."""
-        url, limiter = self.endpoint.url(model, method), self.limiter(model)
+        limiter = self.limiter(model)
         result = CallResult(started_at=time.time())
         if model in self._models_missing:  # known not to exist: no call, the same answer
             result.error, result.http_status = self._models_missing[model], 404
@@ -148,9 +179,9 @@ class VertexClient:
             async with deadline:
                 async for attempt_state in tenacity.AsyncRetrying(**self._retry):
                     with attempt_state:
-                        response = await self._attempt(model, url, body, estimated_tokens,
-                                                       stream, limiter, result, headers,
-                                                       timeout_s)
+                        response = await self._attempt(model, exchange, estimated_tokens,
+                                                       limiter, result, headers or {},
+                                                       timeout_s, slots or self._in_flight)
             result.response, result.http_status = response, 200
             self._models_answered.add(model)
             usage = response.get("usageMetadata") or {}
@@ -165,22 +196,18 @@ class VertexClient:
         result.latency_ms = (time.monotonic() - started) * 1000.0
         return result
 
-    async def _attempt(self, model: str, url: str, body: dict, estimated_tokens: int,
-                       stream: bool, limiter: RateLimiter, result: CallResult,
-                       headers: dict[str, str], timeout_s: float) -> dict:
+    async def _attempt(self, model: str, exchange, estimated_tokens: int,
+                       limiter: RateLimiter, result: CallResult, headers: dict[str, str],
+                       timeout_s: float, slots: asyncio.Semaphore) -> dict:
         result.attempts += 1
         result.first_token_ms = None
         try:
-            async with self._in_flight:
+            async with slots:
                 queued = time.monotonic()  # the wait in line counts, not only the head's sleep
                 await limiter.acquire(estimated_tokens)
                 result.rate_limit_wait_ms += (time.monotonic() - queued) * 1000.0
                 async with asyncio.timeout(timeout_s):
-                    headers = {**headers, **await self.auth.headers()}
-                    if stream:
-                        response = await self._stream(url, body, result, headers)
-                    else:
-                        response = await self._post(url, body, headers)
+                    response = await exchange(result, {**headers, **await self.auth.headers()})
         except VertexApiError as error:
             self._reached = time.monotonic()
             result.http_status = error.code

@@ -75,3 +75,9 @@ class Endpoint:
 
     def url(self, model: str, method: str) -> str:
         return f"{self.host}/{self.api_version}/{self.model_path(model)}:{method}"
+
+    def live_url(self) -> str:
+        """The Live API's WebSocket (wss:// for https://, ws:// for a local http:// endpoint)."""
+        host = re.sub(r"^http", "ws", self.host)
+        return (f"{host}/ws/google.cloud.aiplatform.{self.api_version}."
+                "LlmBidiService/BidiGenerateContent")

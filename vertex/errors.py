@@ -82,9 +82,8 @@ def error_code_and_message(error: BaseException) -> tuple[str, int | None, str]:
     status if there was an answer, and a message."""
     if isinstance(error, VertexApiError):
         return error.status, error.code, error.message
-    from vertex.budget import BudgetExhaustedError
-    if isinstance(error, BudgetExhaustedError):
-        return "budget_exhausted", None, str(error)
+    if getattr(error, "error_code", None):  # errors of our own that name their code
+        return error.error_code, None, str(error)
     if isinstance(error, DeadlineExceededError):
         return "DEADLINE_EXCEEDED", None, str(error)
     if isinstance(error, MalformedResponseError):

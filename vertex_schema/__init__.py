@@ -9,10 +9,11 @@ package; it imports nothing from either.
 from __future__ import annotations
 
 from vertex_schema.json_text import loads
+from vertex_schema.live import check_live_setup
 from vertex_schema.proto_json import InvalidRequest, parse_strictly, read_message
 from vertex_schema.rules import generate_content_rules
 
-__all__ = ["InvalidRequest", "check_generate_content", "check_count_tokens",
+__all__ = ["InvalidRequest", "check_generate_content", "check_count_tokens", "check_live_setup",
            "check_response", "loads", "proto_module", "read_generate_content"]
 
 
