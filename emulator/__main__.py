@@ -47,6 +47,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "Throughput for this many requests per minute per model: requests use "
                         "it first (trafficType PROVISIONED_THROUGHPUT); beyond it, `dedicated` "
                         "requests get 429 and the others spill over to PayGo")
+    parser.add_argument("--live_sessions", type=int, help="Live API sessions open at once; "
+                        "beyond, a session is closed with 1011 RESOURCE_EXHAUSTED")
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS and WSS (the SDK's Live "
+                        "client dials wss:// only) with a self-signed certificate for 127.0.0.1 "
+                        "and localhost")
+    parser.add_argument("--cert_file", help="with --tls: where to write the certificate, for "
+                        "clients to trust (e.g. SSL_CERT_FILE)")
     parser.add_argument("--flex_latency_ms", type=float, default=0.0,
                         help="extra latency of Flex PayGo answers (slow by design)")
     return parser.parse_args(argv)
@@ -61,25 +68,68 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         require_api_key=args.require_api_key,
         extra_models=tuple(m.strip() for m in args.extra_models.split(",") if m.strip()),
         image_scale=args.image_scale, seed=args.seed, provisioned_rpm=args.provisioned_rpm,
-        flex_latency_ms=args.flex_latency_ms)
+        flex_latency_ms=args.flex_latency_ms, live_sessions=args.live_sessions)
 
 
-async def serve(config: EmulatorConfig, host: str, port: int, port_file: str | None) -> None:
+async def serve(config: EmulatorConfig, host: str, port: int, port_file: str | None,
+                ssl_context=None) -> None:
     runner = web.AppRunner(Emulator(config).app(), access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024)
+    site = web.TCPSite(runner, host, port, backlog=1024, ssl_context=ssl_context)
     await site.start()
     port = runner.addresses[0][1]
     if port_file:
         with open(port_file, "w") as f:
             f.write(str(port))
-    print(f"emulator listening on http://{host}:{port}", flush=True)
+    print(f"emulator listening on {'https' if ssl_context else 'http'}://{host}:{port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await runner.cleanup()
+
+
+def self_signed_context(cert_file: str):
+    """A TLS context with a fresh self-signed certificate for 127.0.0.1 and
+    localhost; the certificate is written to cert_file for clients to trust
+    (the key stays in this process but for a file only it can read)."""
+    import datetime
+    import ipaddress
+    import os
+    import ssl
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vertex emulator")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    with open(cert_file, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    fd, key_file = tempfile.mkstemp(prefix="emulator-key-")  # 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert_file, key_file)
+    finally:
+        os.remove(key_file)
+    return context
 
 
 def main(argv=None) -> int:
@@ -89,13 +139,17 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.tls != bool(args.cert_file):
+        print("error: --tls and --cert_file go together", file=sys.stderr)
+        return 2
+    ssl_context = self_signed_context(args.cert_file) if args.tls else None
     try:
         import uvloop  # optional: faster when installed
         uvloop.install()
     except ImportError:
         pass
     try:
-        asyncio.run(serve(config, args.host, args.port, args.port_file))
+        asyncio.run(serve(config, args.host, args.port, args.port_file, ssl_context))
     except OSError as error:  # e.g. the port is in use
         print(f"error: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
               file=sys.stderr)

@@ -22,15 +22,17 @@ def usage_metadata(request: dict, candidates: list[Candidate], traffic_type: str
     prompt = text_generation.prompt_tokens_by_modality(request)
     text = sum(c.token_count for c in candidates)
     images = sum(c.image_count for c in candidates) * text_generation.IMAGE_OUTPUT_TOKENS
+    audio = sum(c.audio_tokens for c in candidates)
     thoughts = sum(c.thought_tokens for c in candidates)
     prompt_total = sum(prompt.values())
-    usage = {"promptTokenCount": prompt_total, "candidatesTokenCount": text + images,
-             "totalTokenCount": prompt_total + text + images + thoughts,
+    usage = {"promptTokenCount": prompt_total, "candidatesTokenCount": text + images + audio,
+             "totalTokenCount": prompt_total + text + images + audio + thoughts,
              "promptTokensDetails": [{"modality": m, "tokenCount": n} for m, n in prompt.items()],
              "trafficType": traffic_type}
-    if text + images:
+    if text + images + audio:
         usage["candidatesTokensDetails"] = [
-            {"modality": m, "tokenCount": n} for m, n in (("TEXT", text), ("IMAGE", images)) if n]
+            {"modality": m, "tokenCount": n}
+            for m, n in (("TEXT", text), ("IMAGE", images), ("AUDIO", audio)) if n]
     if thoughts:
         usage["thoughtsTokenCount"] = thoughts
     return usage

@@ -22,6 +22,7 @@ from aiohttp import web
 
 import vertex_schema
 from emulator import answers, images, text_generation
+from emulator.live import LiveSessions
 from emulator.config import EmulatorConfig
 from emulator.markers import Markers, parse_markers
 from emulator.quota import Bucket, ModelQuota
@@ -75,6 +76,7 @@ class Emulator:
         self.stats = Stats()
         self.random = random.Random(config.seed)
         self._gcs = None
+        self.live = LiveSessions(self)
         for version in ("v1", "v1beta1"):  # importing the protos takes a second: not mid-quota
             vertex_schema.proto_module(version)
         self.reset()
@@ -89,6 +91,7 @@ class Emulator:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/emulator/stats", self.handle_stats)
         app.router.add_post("/emulator/reset", self.handle_reset)
+        app.router.add_get("/ws/{service}/BidiGenerateContent", self.live.handle)
         app.router.add_post("/{tail:.*}", self.handle_api)
         return app
 
@@ -124,7 +127,7 @@ class Emulator:
         if not match or match.group(6) not in METHODS:
             raise ApiError(404, f"The requested URL {request.path} was not found on this server.")
         version, project, location, publisher, model, method = match.groups()
-        self._check_key(request, express=project is None)
+        self.check_key(request, express=project is None)
         if publisher != "google" or model not in self.config.models:
             name = (f"projects/{project}/locations/{location}/" if project else "") + \
                 f"publishers/{publisher}/models/{model}"
@@ -147,7 +150,7 @@ class Emulator:
         except InvalidRequest as error:
             raise ApiError(400, str(error)) from None
 
-    def _check_key(self, request: web.Request, express: bool) -> None:
+    def check_key(self, request: web.Request, express: bool) -> None:
         required = self.config.require_api_key
         if not required:
             return
@@ -199,11 +202,7 @@ class Emulator:
         wait = self._quota(model).admit(prompt_tokens)
         if wait is not None:
             raise ApiError(429, retry_after_s=wait if self.config.retry_info else None)
-        attempt = 1
-        if markers.counted:
-            key = hashlib.sha256(request.path.encode() + raw).hexdigest()
-            self.attempts[key] += 1
-            attempt = self.attempts[key]
+        attempt = self.attempt_of(markers, request.path.encode() + raw)
         if markers.active("fail", attempt):
             retry_after = markers.retry_after_s if markers.fail_code == 429 else None
             raise ApiError(markers.fail_code, retry_after_s=retry_after)
@@ -216,6 +215,19 @@ class Emulator:
         if self.config.error_rate and self.random.random() < self.config.error_rate:
             raise ApiError(self.random.choice((500, 503)))
         return attempt
+
+    def attempt_of(self, markers: Markers, request_key: bytes) -> int:
+        """Which attempt of this same request this is (counted only when a
+        marker's behaviour depends on it)."""
+        if not markers.counted:
+            return 1
+        key = hashlib.sha256(request_key).hexdigest()
+        self.attempts[key] += 1
+        return self.attempts[key]
+
+    async def delay_ms(self, ms: float) -> None:
+        if ms > 0:
+            await asyncio.sleep(ms / 1000.0)
 
     async def _delay(self, markers: Markers, attempt: int, output_tokens: int = 0,
                      extra_ms: float = 0.0) -> None:
@@ -244,9 +256,10 @@ class Emulator:
         except ValueError as error:
             raise ApiError(400, str(error)) from None
         modalities = (body.get("generationConfig") or {}).get("responseModalities") or []
-        if "IMAGE" in modalities and "image" not in model:
-            raise ApiError(400, f"Model {model} does not support the requested response "
-                                "modalities: image")
+        for modality, able in (("IMAGE", "image" in model), ("AUDIO", "tts" in model)):
+            if modality in modalities and not able:
+                raise ApiError(400, f"Model {model} does not support the requested response "
+                                    f"modalities: {modality.lower()}")
         prompt_tokens = text_generation.prompt_token_count(body)
         attempt = self._faults(request, markers, raw, model, prompt_tokens)
         candidates = [] if markers.block else text_generation.generate_candidates(

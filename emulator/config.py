@@ -8,6 +8,8 @@ KNOWN_MODELS = (
     "gemini-2.5-flash-image", "gemini-2.0-flash-001", "gemini-2.0-flash-lite-001",
     "gemini-2.0-flash", "gemini-1.5-pro-002", "gemini-1.5-flash-002",
     "gemini-pro", "gemini-pro-vision",  # legacy: answered in the legacy v1 dialect
+    "gemini-2.5-flash-preview-tts", "gemini-2.5-pro-preview-tts",  # speak: responseModalities AUDIO
+    "gemini-live-2.5-flash", "gemini-live-2.5-flash-preview-native-audio-09-2025",  # Live API
     "imagen-4.0-generate-001", "imagen-4.0-fast-generate-001", "imagen-4.0-ultra-generate-001",
     "imagen-4.0-generate-preview-06-06", "imagen-4.0-fast-generate-preview-06-06",
     "imagen-4.0-ultra-generate-preview-06-06", "imagen-3.0-generate-002",
@@ -32,6 +34,7 @@ class EmulatorConfig:
     seed: int = 0                      # for the random faults and jitter
     provisioned_rpm: float | None = None  # Provisioned Throughput per model; None = none bought
     flex_latency_ms: float = 0.0       # extra latency of Flex PayGo answers
+    live_sessions: int | None = None   # Live API sessions open at once; None = no limit
     models: frozenset = field(init=False)
 
     def __post_init__(self):

@@ -16,6 +16,7 @@ means every attempt):
     stream_error[xN]        streaming: send one chunk, then an error event (503)
     filter=K                Imagen: K of the images are filtered by Responsible AI
     cite                    the answer cites two sources (citationMetadata)
+    go_away[xN]             Live API: goAway, then the connection ends before the turn completes
     finish=REASON           the answer ends with this finishReason (e.g. MALFORMED_FUNCTION_CALL,
                             OTHER, RECITATION; anything but STOP and MAX_TOKENS comes with
                             no content and a finishMessage)
@@ -46,13 +47,15 @@ class Markers:
     stream_error_times: int | None = None
     filter_images: int = 0
     cite: bool = False
+    go_away: bool = False
+    go_away_times: int | None = None
     finish: str | None = None
 
     @property
     def counted(self) -> bool:
         """Whether the behaviour depends on how many attempts were made."""
         return bool(self.fail_code or self.drop or self.truncate or self.stream_error
-                    or self.latency_times)
+                    or self.latency_times or self.go_away)
 
     def active(self, directive: str, attempt: int) -> bool:
         """Whether a directive (fail, drop, truncate, stream_error, latency)
@@ -87,7 +90,7 @@ def parse_markers(text: str) -> Markers:
                 markers.retry_after_s = float(value or 1)
             elif name == "latency":
                 markers.latency_ms, markers.latency_times = float(value or 0), times
-            elif name in ("drop", "truncate", "stream_error"):
+            elif name in ("drop", "truncate", "stream_error", "go_away"):
                 setattr(markers, name, True)
                 setattr(markers, f"{name}_times", times)
             elif name == "cite":

@@ -84,6 +84,7 @@ class Candidate:
     index: int = 0
     thought_tokens: int = 0           # thinking, billed apart from the answer
     image_count: int = 0              # images among the parts
+    audio_tokens: int = 0             # spoken answers (TTS models): 32 tokens a second
     logprobs: list[dict] = field(default_factory=list)  # the chosen token of each step
     logprobs_requested: bool = False  # generationConfig.responseLogprobs
     top_logprobs: list[dict] | None = None  # with generationConfig.logprobs
@@ -140,7 +141,7 @@ def safety_ratings(rng: random.Random, unsafe: list[str], thresholds: dict[str, 
     return ratings, blocked
 
 
-def _sentence_text(rng: random.Random, words: int) -> str:
+def sentence_text(rng: random.Random, words: int) -> str:
     sentences, current = [], []
     for _ in range(words):
         current.append(rng.choice(_WORDS))
@@ -223,7 +224,7 @@ def _function_to_call(request: dict, prompt: str) -> dict | None:
     return declarations[0] if mode == "ANY" else None
 
 
-def _cut(text: str, config: dict) -> tuple[str, str]:
+def cut(text: str, config: dict) -> tuple[str, str]:
     """Applies stopSequences and maxOutputTokens; returns (text, finishReason)."""
     finish = "STOP"
     stops = [s for s in config.get("stopSequences") or [] if s]
@@ -269,6 +270,9 @@ def generate_candidates(model: str, request: dict, markers: Markers,
                                               image_scale)
         finish = markers.finish or finish
         answer_text = "".join(p.get("text", "") for p in parts)
+        audio_tokens = sum(round(len(base64.b64decode(p["inlineData"]["data"])) / 48_000 * 32)
+                           for p in parts if "audio" in p.get("inlineData", {}).get(
+                               "mimeType", ""))
         tokens = TOKEN.findall(answer_text)
         chosen = [{"token": t, "logProbability": round(-rng.random() * 1.5, 6)} for t in tokens]
         top = None
@@ -279,7 +283,7 @@ def generate_candidates(model: str, request: dict, markers: Markers,
                 for _ in range(int(config["logprobs"]) - 1)]} for c in chosen]
         thought_tokens = 0
         if thinking:
-            thought = _sentence_text(rng, rng.randint(8, 20))
+            thought = sentence_text(rng, rng.randint(8, 20))
             thought_tokens = 4 * count_tokens(thought)  # the summary is shorter than the thinking
             parts[0]["thoughtSignature"] = base64.b64encode(
                 hashlib.sha256(thought.encode()).digest()).decode()
@@ -288,7 +292,7 @@ def generate_candidates(model: str, request: dict, markers: Markers,
             parts, finish, ratings,
             count_tokens(answer_text) + sum(count_tokens(json.dumps(p["functionCall"]))
                                             for p in parts if "functionCall" in p),
-            index, thought_tokens=thought_tokens, image_count=images,
+            index, thought_tokens=thought_tokens, image_count=images, audio_tokens=audio_tokens,
             logprobs=chosen, logprobs_requested=bool(config.get("responseLogprobs")),
             top_logprobs=top, citations=_citations(answer_text, rng) if markers.cite else []))
     return candidates
@@ -301,17 +305,22 @@ def _answer_parts(request, config, prompt, declaration, rng, index, image_scale)
         schema = declaration.get("parameters") or declaration.get("parametersJsonSchema")
         args = schema_instance(schema, rng) if schema else {}
         return [{"functionCall": {"name": declaration["name"], "args": args}}], "STOP", 0
+    if "AUDIO" in (config.get("responseModalities") or []):  # a TTS model reads the prompt
+        from emulator import speech
+        pcm = speech.synthesize(prompt)
+        return [{"inlineData": {"mimeType": f"audio/L16;codec=pcm;rate={speech.OUTPUT_RATE}",
+                                "data": base64.b64encode(pcm).decode()}}], "STOP", 0
     mime = config.get("responseMimeType", "text/plain")
     if mime == "text/x.enum":
         full = str(schema_instance(config["responseSchema"], rng))
     elif mime == "application/json":
         schema = config.get("responseSchema") or config.get("responseJsonSchema")
         value = (schema_instance(schema, rng) if schema
-                 else {"answer": _sentence_text(rng, rng.randint(5, 15))})
+                 else {"answer": sentence_text(rng, rng.randint(5, 15))})
         full = json.dumps(value)
     else:
-        full = _sentence_text(rng, rng.randint(15, 60))
-    text, finish = _cut(full, config)
+        full = sentence_text(rng, rng.randint(15, 60))
+    text, finish = cut(full, config)
     parts = [{"text": text}]
     if "IMAGE" in (config.get("responseModalities") or []):
         ratio = (config.get("imageConfig") or {}).get("aspectRatio") or "1:1"
