@@ -67,6 +67,9 @@ def read_all(config: JobConfig, sample_size: int) -> tuple[dict[str, ModelTally]
             tally.records += 1
             if record.task == "image":
                 tally.images += (record.body.get("parameters") or {}).get("sampleCount", 1)
+            elif record.task == "live":
+                tally.local_input_tokens += _live_input_tokens(record.body["input"])
+                tally.assumed_output_tokens += ASSUMED_OUTPUT_TOKENS
             else:
                 tally.local_input_tokens += estimate_tokens(record.body)
                 tally.assumed_output_tokens += expected_output_tokens(record.body)
@@ -76,9 +79,25 @@ def read_all(config: JobConfig, sample_size: int) -> tuple[dict[str, ModelTally]
                      "rejected_by_reason": dict(reasons.most_common()), "rejected_lines": rejected}
 
 
+def _live_input_tokens(turn: dict) -> int:
+    """A live turn's input: its text at about 4 characters a token, or its
+    recording's size as 16 kHz 16-bit audio at 32 tokens a second."""
+    if "text" in turn:
+        return max(1, len(turn["text"]) // 4)
+    try:
+        size = FileSystems.match([turn["audio_uri"]])[0].metadata_list[0].size_in_bytes
+    except Exception:  # noqa: BLE001 - a missing file is an error row at run time
+        return 0
+    return round(size / 32_000 * 32)
+
+
 async def _measure(client: VertexClient, tally: ModelTally, model: str, paid: int) -> dict:
     """countTokens on the sample (free), and with paid > 0 that many real calls."""
     measured: dict = {}
+    if tally.task == "live":
+        measured["input_tokens_method"] = ("local estimate (the Live API has no countTokens): "
+                                           "text at 4 characters a token, audio at 32 tokens "
+                                           "a second")
     if tally.task == "text":
         counted = local = 0
         try:
@@ -95,7 +114,7 @@ async def _measure(client: VertexClient, tally: ModelTally, model: str, paid: in
             measured["input_ratio"] = 1.0
             measured["input_tokens_method"] = (f"local estimate (about 4 characters a token; "
                                                f"countTokens failed: {str(error)[:200]})")
-    calls = tally.sample[:paid]
+    calls = tally.sample[:paid] if tally.task != "live" else []  # sampling: text and images
     if calls:
         results = await asyncio.gather(*(
             client.generate_content(model, r.body, tier=r.service_tier) if tally.task == "text"

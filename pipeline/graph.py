@@ -2,6 +2,7 @@
 
     ReadPromptRecords --records--> PlanCalls --calls--> GenerateContent --> CheckpointRows --> responses
             |      ReadEarlierResults -^  |  \\-------> GenerateImages --> CheckpointRows --> images
+            |                            |   \\------> GenerateLive ----> CheckpointRows --> live
             |                            +--rows carried from runs that died------------------> responses/images (-carried)
             +--rejected lines------------+--duplicate ids-------------------------------------> rejected
 
@@ -15,11 +16,14 @@ import apache_beam as beam
 
 from pipeline.options import JobConfig
 from transforms import metrics, schemas
+from transforms.prompt_records import TASKS
 from transforms.generate_content import GenerateContent
 from transforms.generate_images import GenerateImages
+from transforms.generate_live import GenerateLive
 from transforms.progress import ProgressSettings
 from transforms.read_prompt_records import ReadPromptRecords
-from transforms.resume import CheckpointRows, PlanCalls, ReadEarlierResults, Resume
+from transforms.resume import (CheckpointRows, PlanCalls, ReadEarlierResults, Resume,
+                               carried_tag)
 from transforms.write_parquet import WriteParquetTable
 
 
@@ -36,8 +40,8 @@ def build(p: beam.Pipeline, config: JobConfig,
     if config.resume != Resume.NONE:
         previous = p | "ReadEarlierResults" >> ReadEarlierResults(config.output)
     planned = read.records | "PlanCalls" >> PlanCalls(config.resume, config.run_id, previous)
-    text, image = planned.calls | "ByTask" >> beam.Partition(
-        lambda record, _: 1 if record.task == "image" else 0, 2)
+    text, image, live = planned.calls | "ByTask" >> beam.Partition(
+        lambda record, _: TASKS.index(record.task), len(TASKS))
 
     answers = (text
                | "GenerateContent" >> GenerateContent(config.connection, config.run_id,
@@ -56,11 +60,16 @@ def build(p: beam.Pipeline, config: JobConfig,
                                                      schemas.IMAGES))
     images | "WriteImages" >> WriteParquetTable(config.output, "images", config.run_id,
                                                 schemas.IMAGES)
+    spoken = (live
+              | "GenerateLive" >> GenerateLive(config.connection, config.output, config.run_id,
+                                               progress, prices=config.prices)
+              | "CheckpointLive" >> CheckpointRows(config.output, config.run_id, "live",
+                                                   schemas.LIVE))
+    spoken | "WriteLive" >> WriteParquetTable(config.output, "live", config.run_id, schemas.LIVE)
     if previous is not None:  # rows carried from runs that died: files of their own
-        for table, schema, carried in (("responses", schemas.RESPONSES, planned.carried_responses),
-                                       ("images", schemas.IMAGES, planned.carried_images)):
-            carried | f"WriteCarried{table}" >> WriteParquetTable(
-                config.output, table, config.run_id, schema, part="carried")
+        for table in ("responses", "images", "live"):
+            planned[carried_tag(table)] | f"WriteCarried{table}" >> WriteParquetTable(
+                config.output, table, config.run_id, schemas.schema(table), part="carried")
 
     ((read.rejected, planned.rejected) | "AllRejected" >> beam.Flatten()
      | "CountRejected" >> beam.Map(_counted, metrics.counter(metrics.REJECTED_ROWS))

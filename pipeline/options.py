@@ -105,6 +105,10 @@ class VertexBatchOptions(PipelineOptions):
                            "has succeeded for this long")
         group.add_argument("--stream", action="store_true", help="use streamGenerateContent "
                            "(SSE) and record the time to first token")
+        group.add_argument("--live_model", default="gemini-live-2.5-flash",
+                           help="Live API model for live records without their own")
+        group.add_argument("--live_sessions", type=int, help="Live API sessions open at once, "
+                           "job-wide, split across worker processes like --rpm")
         group.add_argument("--model_map", help="run records naming one model on another, e.g. "
                            "gemini-pro=gemini-2.5-flash,gemini-pro-vision=gemini-2.5-flash "
                            "(old files against current models); rows name the model called")
@@ -323,6 +327,7 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         raise OptionError(f"--request_timeout_s for Flex is {service_tiers.FLEX_MAX_TIMEOUT_S}s "
                           f"at most (Google's limit), got {request_timeout_s:g}")
     max_cost = _positive("max_cost_usd", job.max_cost_usd)
+    live_sessions = _positive("live_sessions", job.live_sessions)
     dry_run = is_dry_run(options)
     if job.dry_run_sample < 0 or (job.dry_run_sample and not dry_run):
         raise OptionError("--dry_run_sample N (N > 0) goes with --dry_run")
@@ -338,6 +343,7 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
                                    service_tiers.FLEX_MAX_TIMEOUT_S),
         provisioned_throughput=job.provisioned_throughput,
         max_cost_usd=max_cost / processes if max_cost else None,
+        live_sessions=max(1, int(live_sessions) // processes) if live_sessions else None,
         deadline_s=_positive("deadline_s", job.deadline_s),
         initial_backoff_s=_positive("initial_backoff_s", job.initial_backoff_s, allow_none=False),
         max_backoff_s=_positive("max_backoff_s", job.max_backoff_s, allow_none=False),
@@ -346,7 +352,7 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         rpm=rpm / processes if rpm else None, tpm=tpm / processes if tpm else None,
         # With no number for the quota (Gemini's dynamic shared quota has none), find it.
         adaptive=job.adaptive_rate or rpm is None)
-    for model_option in ("model", "image_model"):
+    for model_option in ("model", "image_model", "live_model"):
         try:
             check_model_name(getattr(job, model_option))
         except ValueError as error:
@@ -356,14 +362,15 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         system_instruction = _json_option("system_instruction", system_instruction, dict)
     try:
         defaults = RecordDefaults(
-            model=job.model, image_model=job.image_model, task=job.task,
+            model=job.model, image_model=job.image_model, live_model=job.live_model,
+            task=job.task,
             prompt_template=job.prompt_template, system_instruction=system_instruction,
             generation_config=_json_option("generation_config", job.generation_config, dict),
             safety_settings=_json_option("safety_settings", job.safety_settings, list),
             model_map=_model_map(job.model_map), stream=job.stream,
             service_tier=job.service_tier, location=location)
         settings = dataclasses.replace(settings, job_models=frozenset(
-            defaults.called_model(m) for m in (job.model, job.image_model)))
+            defaults.called_model(m) for m in (job.model, job.image_model, job.live_model)))
         connection = VertexConnection(
             project=project, location=job.vertex_location, endpoint_url=job.endpoint,
             api_key=api_key, transport=job.http_transport, settings=settings)

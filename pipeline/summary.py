@@ -58,6 +58,7 @@ def written_records(output: str, run_id: str) -> dict[str, int]:
                    .to_pylist() if index in (None, 0))
     return {"responses": rows("responses", all_rows),
             "image_records": rows("images", first_image_rows),
+            "live": rows("live", all_rows),
             "rejected": rows("rejected", all_rows)}
 
 
@@ -70,7 +71,7 @@ def spending(output: str, run_id: str, max_cost_usd: float | None) -> dict:
     the files written, a few columns at a time."""
     total, by_model, by_tier, by_status = 0.0, {}, {}, {}
     unpriced, not_called = 0, []
-    for table in ("responses", "images"):
+    for table in ("responses", "images", "live"):
         columns = ["id", "model", "status", "cost_usd", "error_code"] + (
             ["traffic_type"] if table == "responses" else [])
         for path in run_files(output, run_id, table):
@@ -104,6 +105,8 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
     responses["total"] = sum(responses.values())
     images = {s: c(metrics.records("images", s)) for s in metrics.STATUSES}
     images["total"] = sum(images.values())
+    live = {s: c(metrics.records("live", s)) for s in metrics.STATUSES}
+    live["total"] = sum(live.values())
     rejected = c(metrics.REJECTED_ROWS)
     return {
         "run_id": config.run_id,
@@ -114,6 +117,8 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         "blank_lines_skipped": c(metrics.BLANK_LINES),
         "responses": responses,
         "image_records": images,
+        "live": live,
+        "audio_files_written": c(metrics.AUDIO_FILES_WRITTEN),
         "images_written": c(metrics.IMAGES_WRITTEN),
         "image_bytes": c(metrics.IMAGE_BYTES),
         "rejected": rejected,
@@ -125,7 +130,8 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         # Every line read is in exactly one table written (or skipped as
         # answered before), and every file was read to its end.
         "all_lines_accounted_for":
-            written["responses"] + written["image_records"] + written["rejected"]
+            written["responses"] + written["image_records"] + written["live"]
+            + written["rejected"]
             - c(metrics.UNREADABLE_FILES) + c(metrics.SKIPPED_EXISTING) == c(metrics.INPUT_LINES)
             and not c(metrics.UNREADABLE_FILES),
         "worker_processes": config.worker_processes,
@@ -139,10 +145,11 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         "cost": spending(config.output, config.run_id, config.max_cost_usd),
         "latency_ms": distributions.get(metrics.LATENCY_MS),
         "wall_time_s": round(wall_time_s, 3),
-        "records_per_s": round((responses["total"] + images["total"]) / wall_time_s, 2)
+        "records_per_s": round((responses["total"] + images["total"] + live["total"])
+                               / wall_time_s, 2)
         if wall_time_s else None,
         "files": {table: FileSystems.join(config.output, f"{table}-{config.run_id}-*.parquet")
-                  for table in ("responses", "images", "rejected")},
+                  for table in ("responses", "images", "live", "rejected")},
     }
 
 

@@ -2,6 +2,7 @@
 CallVertexAI handler: one responses row per record."""
 from __future__ import annotations
 
+import base64
 import json
 
 import apache_beam as beam
@@ -12,6 +13,7 @@ from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
 from transforms.save_files import FILES, SaveFiles
 from transforms.vertex_connection import VertexConnection
+from vertex import audio
 from vertex.client import CallResult, VertexClient, call_times
 from vertex.prices import TIER_TRAFFIC, PriceTable
 from vertex.request_body import estimate_tokens, expected_output_tokens
@@ -41,25 +43,35 @@ def responses_table_row(record: PromptRecord, result: CallResult, run_id: str | 
     return row
 
 
-def take_inline_images(response: dict) -> list[dict]:
-    """Takes the images out of an answer (inlineData parts, e.g. from an
-    image-capable Gemini model), as files for SaveFiles; the parts keep their
-    mimeType, the bytes go to storage only."""
-    files = []
+def take_inline_files(response: dict) -> tuple[list[dict], float]:
+    """Takes the images and speech out of an answer (inlineData parts, from
+    an image-capable or a TTS model), as files for SaveFiles: images as they
+    are, raw PCM speech (audio/L16;codec=pcm;rate=24000) as WAV. The parts keep
+    their mimeType, the bytes go to storage only. Returns the files and the
+    seconds of speech."""
+    files, seconds = [], 0.0
     for candidate in response.get("candidates") or []:
         for part in (candidate.get("content") or {}).get("parts") or []:
             blob = part.get("inlineData") if isinstance(part, dict) else None
-            if isinstance(blob, dict) and str(blob.get("mimeType", "")).startswith("image/") \
-                    and blob.get("data"):
-                files.append({"index": len(files), "mime_type": blob["mimeType"],
+            if not isinstance(blob, dict) or not blob.get("data"):
+                continue
+            mime = str(blob.get("mimeType", ""))
+            if mime.startswith("image/"):
+                files.append({"index": len(files), "mime_type": mime,
                               "data_base64": blob.pop("data")})
-    return files
+            elif mime.startswith("audio/"):
+                pcm, rate = base64.b64decode(blob.pop("data")), audio.rate_of(mime)
+                seconds += audio.pcm_seconds(pcm, rate)
+                files.append({"index": len(files), "mime_type": "audio/wav",
+                              "data_base64": base64.b64encode(audio.wav_bytes(pcm, rate)).decode()})
+    return files, seconds
 
 
 class GeminiHandler(CallHandler):
     """Gemini generateContent (streamGenerateContent with stream=True): one
-    responses row per record. With take_files, the images of an answer leave
-    its response_json as files for SaveFiles; without, they stay inline."""
+    responses row per record. With take_files, the images and speech of an
+    answer leave its response_json as files for SaveFiles; without, they stay
+    inline."""
 
     table = "responses"
 
@@ -88,8 +100,11 @@ class GeminiHandler(CallHandler):
             usage.get("trafficType") or TIER_TRAFFIC[record.service_tier])
 
     def rows(self, record: PromptRecord, result: CallResult, redact) -> list[dict]:
-        files = take_inline_images(result.response) if result.ok and self.take_files else []
+        files, seconds = (take_inline_files(result.response) if result.ok and self.take_files
+                          else ([], 0.0))
         row = responses_table_row(record, result, self.run_id, redact)
+        if seconds:
+            row["audio_seconds"] = round(seconds, 3)
         return [{**row, FILES: files} if files else row]
 
     def count(self, row: dict, counter) -> None:

@@ -23,6 +23,7 @@ CANDIDATES_TOKENS = "candidates_tokens"
 TOTAL_TOKENS = "total_tokens"
 IMAGES_WRITTEN = "images_written"
 IMAGE_BYTES = "image_bytes"
+AUDIO_FILES_WRITTEN = "audio_files_written"
 STATUSES = ("ok", "blocked", "error")
 
 

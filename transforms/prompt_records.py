@@ -11,12 +11,12 @@ from typing import Any, NamedTuple
 import apache_beam as beam
 
 import vertex_schema
-from vertex import service_tiers
+from vertex import live, service_tiers
 from vertex.endpoints import check_model_name
 from vertex.request_body import as_content, merge_defaults, user_content
 from vertex_schema.imagen import check_predict
 
-TASKS = ("text", "image")
+TASKS = ("text", "image", "live")
 # Request fields that a prompt or template record may carry beside its prompt
 # (in the API's camelCase or snake_case).
 _RECORD_SETTINGS = {"systemInstruction", "generationConfig", "safetySettings", "tools",
@@ -53,6 +53,7 @@ class RecordDefaults:
     """Job-level settings; a record's own values win over them."""
     model: str = "gemini-2.5-flash"
     image_model: str = "imagen-4.0-fast-generate-001"
+    live_model: str = "gemini-live-2.5-flash"
     task: str = "text"
     prompt_template: str | None = None
     system_instruction: Any = None          # a string or a Content object
@@ -172,6 +173,32 @@ def _image_body(obj: dict, defaults: RecordDefaults) -> dict:
     return {"instances": [{"prompt": prompt}], "parameters": parameters}
 
 
+def _live_body(obj: dict, defaults: RecordDefaults) -> dict:
+    """{"setup": the setup's fields but the model, "input": {"text"} or
+    {"audio_uri"}}: the audio is read when the record is called."""
+    config = obj.get("config") or {}
+    if not isinstance(config, dict):
+        raise RejectedLine("config must be a JSON object (a LiveConnectConfig)")
+    audio_uri = obj.get("audio_uri")
+    if audio_uri is not None:
+        if not isinstance(audio_uri, str) or not audio_uri.strip():
+            raise RejectedLine("audio_uri must be a path or gs:// URI")
+        turn = {"audio_uri": audio_uri}
+    else:
+        prompt = _prompt(obj, defaults)
+        if prompt is None:
+            raise RejectedLine("a live record needs a prompt (or --prompt_template) or an "
+                               "audio_uri")
+        turn = {"text": prompt}
+    try:
+        setup = vertex_schema.check_live_setup(live.setup_from_config(config),
+                                               defaults.api_version)
+    except (ValueError, vertex_schema.InvalidRequest) as error:
+        messages = getattr(error, "messages", [str(error)])
+        raise RejectedLine(f"invalid Live API config: {'; '.join(messages)}") from None
+    return {"setup": setup, "input": turn}
+
+
 def derived_id(task: str, model: str, body: dict) -> str:
     """Stable across runs: the same content, model and settings give the same id."""
     canonical = json.dumps([task, model, body], sort_keys=True, separators=(",", ":"))
@@ -194,13 +221,14 @@ def record_from_object(obj: dict, defaults: RecordDefaults, source: str | None =
     task = obj.get("task", defaults.task)
     if task not in TASKS:
         raise RejectedLine(f"unknown task {task!r}; one of {', '.join(TASKS)}")
-    model = defaults.called_model(
-        obj.get("model") or (defaults.image_model if task == "image" else defaults.model))
+    default_model = {"image": defaults.image_model, "live": defaults.live_model}.get(
+        task, defaults.model)
+    model = defaults.called_model(obj.get("model") or default_model)
     try:
         check_model_name(model)
     except ValueError as error:
         raise RejectedLine(str(error)) from None
-    body = _image_body(obj, defaults) if task == "image" else _text_body(obj, defaults)
+    body = {"image": _image_body, "live": _live_body, "text": _text_body}[task](obj, defaults)
     record_id = obj.get("id")
     if record_id is None or record_id == "":
         record_id = derived_id(task, model, body)

@@ -48,9 +48,9 @@ from transforms.read_prompt_records import rejected_row
 from transforms.write_parquet import write_parquet_file
 
 CHECKPOINTS = "_checkpoints"
-TABLES = ("responses", "images")  # the tables of answers (rejected rows are not resumed)
+TABLES = ("responses", "images", "live")  # the tables of answers (rejected rows are not resumed)
 FINAL = frozenset({"ok", "blocked"})
-PART_NAME = re.compile(r"(responses|images)-part-[0-9a-f]{32}\.parquet")
+PART_NAME = re.compile(r"(responses|images|live)-part-[0-9a-f]{32}\.parquet")
 
 
 class Resume(str, enum.Enum):
@@ -139,8 +139,13 @@ def _carried_rows(saved: list[Previous]) -> list[Previous]:
     return list(rows.values())
 
 
+def carried_tag(table: str) -> str:
+    """PlanCalls' output of the rows a dead run saved for a table."""
+    return f"carried_{table}"
+
+
 class _PlanCallsFn(beam.DoFn):
-    REJECTED, CARRIED_RESPONSES, CARRIED_IMAGES = "rejected", "carried_responses", "carried_images"
+    REJECTED = "rejected"
 
     def __init__(self, resume: Resume, run_id: str | None):
         self.resume, self.run_id = Resume(resume), run_id
@@ -172,8 +177,7 @@ class _PlanCallsFn(beam.DoFn):
         elif saved := [p for p in previous if p.row is not None and p.status in FINAL]:
             self.carried.inc()
             for p in _carried_rows(saved):
-                tag = self.CARRIED_IMAGES if p.table == "images" else self.CARRIED_RESPONSES
-                yield beam.pvalue.TaggedOutput(tag, p.row)
+                yield beam.pvalue.TaggedOutput(carried_tag(p.table), p.row)
         elif self.resume == Resume.ERRORS_ONLY and not any(p.status == "error" for p in previous):
             self.skipped.inc()
         else:
@@ -184,7 +188,8 @@ class PlanCalls(beam.PTransform):
     """records: PromptRecords; previous: (id, Previous) from
     ReadEarlierResults, or None for a first run. Returns a tagged result:
     `.calls` (PromptRecords to call), `.rejected` (duplicate ids),
-    `.carried_responses` and `.carried_images` (rows of dead runs)."""
+    `.carried_responses`, `.carried_images` and `.carried_live` (rows of dead
+    runs)."""
 
     def __init__(self, resume: Resume = Resume.NONE, run_id: str | None = None, previous=None):
         super().__init__()
@@ -199,8 +204,7 @@ class PlanCalls(beam.PTransform):
         return ({"records": keyed, "previous": previous}
                 | "Group" >> beam.CoGroupByKey()
                 | "Plan" >> beam.ParDo(self.fn).with_output_types(PromptRecord).with_outputs(
-                    _PlanCallsFn.REJECTED, _PlanCallsFn.CARRIED_RESPONSES,
-                    _PlanCallsFn.CARRIED_IMAGES, main="calls"))
+                    _PlanCallsFn.REJECTED, *(carried_tag(t) for t in TABLES), main="calls"))
 
 
 # Checkpoints, while a run goes on

@@ -1,11 +1,13 @@
-"""SaveFiles: the files a call produced (Imagen images, images in Gemini
-answers) written to storage, and their rows pointed at them.
+"""SaveFiles: the files a call produced (Imagen images, images and speech in
+Gemini answers, Live API audio) written to storage, and their rows pointed
+at them.
 
 A handler leaves a row's files under its `_files` key (base64 data); this step
 decodes each, writes it through Beam's filesystems (local or gs://) to
-`{output}/images/{run_id}/{id}-{index}-{sha256 prefix}.{ext}`, and fills the
-row: an images row gets the file's uri, size, dimensions and sha256; a
-responses row lists it in image_uris. A file is never replaced by different
+`{output}/{images|audio}/{run_id}/{id}-{index}-{sha256 prefix}.{ext}`, and
+fills the row: an images row gets the file's uri, size, dimensions and
+sha256; a live row its audio_uri; a responses row lists it in image_uris or
+audio_uris. A file is never replaced by different
 bytes, so every row's uri keeps pointing at the bytes its sha256 describes,
 across any number of runs into one output. Writes run on worker threads,
 many at a time, each as soon as its row arrives.
@@ -26,6 +28,8 @@ from transforms import metrics
 from transforms.concurrent_calls import ConcurrentDoFn
 from vertex.imagen import MIME_TYPES
 
+EXTENSIONS = {**MIME_TYPES, "audio/wav": "wav"}
+
 FILES = "_files"  # a row's files waiting to be saved: [{index, mime_type, data_base64}]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -39,32 +43,39 @@ def file_stem(record_id: str) -> str:
     return safe
 
 
-def describe(data: bytes) -> dict:
-    """Width, height, size and sha256 of an encoded image (Pillow reads only the header)."""
+def describe(data: bytes, mime_type: str = "image/png") -> dict:
+    """Width, height (of an image: Pillow reads only the header), size and sha256."""
     from PIL import Image
+    width = height = None
     try:
+        if not mime_type.startswith("image/"):
+            raise ValueError("not an image")
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
     except Exception:  # noqa: BLE001 - an undecodable image is still stored and counted
-        width = height = None
+        pass
     return {"width": width, "height": height, "byte_size": len(data),
             "sha256": hashlib.sha256(data).hexdigest()}
 
 
-class ImageFiles:
+class GeneratedFiles:
+    """Where a run's files go: images/RUNID/ and audio/RUNID/ under the output."""
+
     def __init__(self, output: str, run_id: str | None):
-        self.directory = FileSystems.join(output, "images", *([run_id] if run_id else []))
+        self.output, self.run_id = output, run_id
 
     def path(self, record_id: str, index: int, mime_type: str, sha256: str) -> str:
-        extension = MIME_TYPES.get(mime_type, mime_type.rpartition("/")[2] or "bin")
-        return FileSystems.join(self.directory,
+        folder = "audio" if mime_type.startswith("audio/") else "images"
+        extension = EXTENSIONS.get(mime_type, mime_type.rpartition("/")[2] or "bin")
+        return FileSystems.join(self.output, folder, *([self.run_id] if self.run_id else []),
                                 f"{file_stem(record_id)}-{index}-{sha256[:12]}.{extension}")
 
     def save(self, record_id: str, index: int, mime_type: str, data_base64: str) -> dict:
-        """Decodes and writes one image; returns its uri, size, dimensions and
-        sha256. Blocking I/O: call it from a thread, not the event loop."""
+        """Decodes and writes one file; returns its uri, size, dimensions (of
+        an image) and sha256. Blocking I/O: call it from a thread, not the
+        event loop."""
         data = base64.b64decode(data_base64)
-        described = describe(data)
+        described = describe(data, mime_type)
         path = self.path(record_id, index, mime_type, described["sha256"])
         with FileSystems.create(path, mime_type="application/octet-stream") as f:
             f.write(data)
@@ -79,9 +90,10 @@ class _SaveFilesFn(ConcurrentDoFn):
 
     def setup(self):
         super().setup()
-        self._files = ImageFiles(self.output, self.run_id)
+        self._files = GeneratedFiles(self.output, self.run_id)
         self._written = metrics.counter(metrics.IMAGES_WRITTEN, self.namespace)
         self._bytes = metrics.counter(metrics.IMAGE_BYTES, self.namespace)
+        self._audio = metrics.counter(metrics.AUDIO_FILES_WRITTEN, self.namespace)
 
     def process(self, row: dict, window=beam.DoFn.WindowParam,
                 timestamp=beam.DoFn.TimestampParam):
@@ -99,8 +111,11 @@ class _SaveFilesFn(ConcurrentDoFn):
                                              file["mime_type"], file["data_base64"])
             if self.table == "images":  # one file per row, described in its columns
                 row.update(stored)
+            elif self.table == "live":
+                row["audio_uri"] = stored["uri"]
             else:
-                row["image_uris"] = [*row["image_uris"], stored["uri"]]
+                key = "audio_uris" if file["mime_type"].startswith("audio/") else "image_uris"
+                row[key] = [*row[key], stored["uri"]]
         return [row]
 
     def count(self, outputs: list) -> None:
@@ -108,18 +123,22 @@ class _SaveFilesFn(ConcurrentDoFn):
             if self.table == "images" and row.get("sha256"):
                 self._written.inc()
                 self._bytes.inc(row["byte_size"] or 0)
+            elif self.table == "live":
+                self._audio.inc(1 if row.get("audio_uri") else 0)
             elif self.table != "images":
                 self._written.inc(len(row["image_uris"]))
+                self._audio.inc(len(row["audio_uris"]))
 
 
 class SaveFiles(beam.PTransform):
     """Rows with files (from a handler) to rows pointing at the saved files.
 
     Args:
-      output: the folder or gs:// prefix under which `images/` is written.
+      output: the folder or gs:// prefix under which `images/` and `audio/` are written.
       run_id: names a folder per run (optional).
-      table: the rows' table: "images" rows describe their one file;
-        others list theirs in image_uris.
+      table: the rows' table: "images" rows describe their one file, "live"
+        rows point at their audio, responses rows list theirs in image_uris
+        and audio_uris.
     """
 
     def __init__(self, output: str, run_id: str | None, table: str, max_pending: int = 64,

@@ -106,6 +106,9 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
                                             "`finish_message`, `avg_logprobs`, `safety_ratings` "
                                             "(with `candidateCount` > 1)"),
         ("image_uris", pa.list_(pa.string()), "images in the answer, stored under `images/`"),
+        ("audio_uris", pa.list_(pa.string()), "speech in the answer (TTS models), stored as "
+                                              "24 kHz WAV under `audio/`"),
+        ("audio_seconds", pa.float64(), "seconds of that speech"),
     ] + _CALL + [
         ("first_token_ms", pa.float64(), "time to the first chunk, with `--stream`"),
     ] + _ORIGIN + [
@@ -130,6 +133,23 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
                                         "every row of the record)"),
         ("parameters_json", pa.string(), "the Imagen parameters sent, as JSON"),
     ] + _CALL + _ORIGIN,
+    "live": _RECORD + [
+        ("text", pa.string(), "the model's text (with `responseModalities: [\"TEXT\"]`)"),
+        ("input_transcript", pa.string(), "what the audio input said "
+                                          "(`inputAudioTranscription`)"),
+        ("output_transcript", pa.string(), "what the answer said aloud "
+                                           "(`outputAudioTranscription`)"),
+        ("audio_uri", pa.string(), "the spoken answer: a WAV file (mono, 16-bit) under "
+                                   "`audio/RUNID/`"),
+        ("audio_seconds", pa.float64(), "its length"),
+        ("sample_rate_hz", pa.int32(), "its sample rate (24000)"),
+        ("usage", USAGE, "as in responses (the Live API's response tokens as "
+                         "`candidates_token_count`)"),
+        ("input_audio_seconds", pa.float64(), "the length of the audio sent, at 16 kHz"),
+        ("go_away", pa.bool_(), "the server announced the end of the connection (`goAway`)"),
+    ] + _CALL + [
+        ("first_audio_ms", pa.float64(), "from the turn sent to the first audio chunk"),
+    ] + _ORIGIN,
     "rejected": [
         ("run_id", pa.string(), "the run that read the line"),
         ("source", pa.string(), "the input file"),
@@ -145,7 +165,8 @@ def schema(table: str) -> pa.Schema:
     return pa.schema([(name, kind) for name, kind, _ in COLUMNS[table]])
 
 
-RESPONSES, IMAGES, REJECTED = schema("responses"), schema("images"), schema("rejected")
+RESPONSES, IMAGES, LIVE, REJECTED = (schema("responses"), schema("images"), schema("live"),
+                                     schema("rejected"))
 
 
 def blank_row(schema: pa.Schema) -> dict:

@@ -1,0 +1,118 @@
+"""The Live API as a CallVertexAI handler: one session per record (a text
+to speak or answer, or a recording to understand), one live row each, the
+spoken answer saved as a WAV file under `audio/RUNID/`."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from transforms import metrics, schemas
+from transforms.call_vertex import CallHandler, CallVertexAI
+from transforms.progress import ProgressSettings
+from transforms.prompt_records import PromptRecord
+from transforms.save_files import FILES, SaveFiles
+from transforms.vertex_connection import VertexConnection
+from vertex import audio, live
+from vertex.client import CallResult, VertexClient, call_times
+from vertex.prices import PriceTable
+from vertex.request_body import ASSUMED_OUTPUT_TOKENS
+from vertex.response_rows import error_columns, usage_row
+
+AUDIO_TOKENS_PER_S = 32  # what Gemini counts for a second of audio (for estimates)
+
+
+def read_audio(uri: str) -> bytes:
+    """A recording (local or gs://, WAV or raw PCM) as the Live API takes it."""
+    try:
+        with FileSystems.open(uri) as f:
+            data = f.read()
+    except Exception as error:  # noqa: BLE001 - missing, no access: the row says which
+        raise audio.AudioError(f"cannot read {uri}: {str(error).splitlines()[0][:200]}") from None
+    return audio.to_live_input(data, uri)
+
+
+class LiveHandler(CallHandler):
+    table = "live"
+
+    def __init__(self, run_id: str | None = None, prices: PriceTable | None = None):
+        self.run_id = run_id
+        self.prices = prices or PriceTable.load()
+
+    async def call(self, client: VertexClient, record: PromptRecord) -> CallResult:
+        turn = record.body["input"]
+        if "audio_uri" not in turn:
+            return await client.live(record.model, record.body["setup"], text=turn["text"])
+        try:
+            pcm = await asyncio.to_thread(read_audio, turn["audio_uri"])
+        except audio.AudioError as error:
+            return CallResult(error=error, started_at=time.time())
+        result = await client.live(record.model, record.body["setup"], audio=pcm)
+        if result.ok:
+            result.response["input_audio_seconds"] = audio.pcm_seconds(pcm, audio.INPUT_RATE)
+        return result
+
+    def estimated_cost(self, record: PromptRecord) -> float | None:
+        text = record.body["input"].get("text") or ""
+        return self.prices.estimate(record.model, len(text) / 4 or 30 * AUDIO_TOKENS_PER_S,
+                                    ASSUMED_OUTPUT_TOKENS)
+
+    def cost(self, record: PromptRecord, result: CallResult) -> float | None:
+        if not result.ok:
+            return 0.0
+        return self.prices.tokens_cost(record.model, usage_row(
+            live.generate_content_usage(result.response.get("usageMetadata"))), None)
+
+    def rows(self, record: PromptRecord, result: CallResult, redact) -> list[dict]:
+        row = {
+            **schemas.blank_row(schemas.LIVE),
+            "run_id": self.run_id, "id": record.id, "model": record.model,
+            "attempts": result.attempts, "throttled_attempts": result.throttled,
+            "rate_limit_wait_ms": round(result.rate_limit_wait_ms, 3),
+            "latency_ms": round(result.latency_ms, 3), "http_status": result.http_status,
+            "cost_usd": result.cost_usd, **call_times(result),
+            "metadata": record.metadata, "source": record.source,
+            "line_number": record.line_number,
+        }
+        if not result.ok:
+            return [{**row, **error_columns(result.error, redact), "status": "error",
+                     "usage": usage_row(None)}]
+        answer = result.response
+        pcm, rate = answer["audio"], answer["sample_rate_hz"]
+        row.update(status="ok", text=answer["text"],
+                   input_audio_seconds=answer.get("input_audio_seconds"), input_transcript=answer["input_transcript"],
+                   output_transcript=answer["output_transcript"], go_away=answer["go_away"],
+                   usage=usage_row(live.generate_content_usage(answer["usageMetadata"])),
+                   first_audio_ms=None if answer["first_audio_ms"] is None
+                   else round(answer["first_audio_ms"], 3))
+        if pcm:
+            row.update(audio_seconds=round(audio.pcm_seconds(pcm, rate), 3), sample_rate_hz=rate)
+            row[FILES] = [{"index": 0, "mime_type": "audio/wav", "data_base64":
+                           base64.b64encode(audio.wav_bytes(pcm, rate)).decode()}]
+        return [row]
+
+    def count(self, row: dict, counter) -> None:
+        usage = row["usage"]
+        counter(metrics.PROMPT_TOKENS).inc(usage["prompt_token_count"] or 0)
+        counter(metrics.CANDIDATES_TOKENS).inc(usage["candidates_token_count"] or 0)
+        counter(metrics.TOTAL_TOKENS).inc(usage["total_token_count"] or 0)
+
+
+class GenerateLive(beam.PTransform):
+    """Live PromptRecords to live rows, the spoken answers saved under
+    `output`. A shorthand for CallVertexAI(LiveHandler(...)) then SaveFiles."""
+
+    def __init__(self, connection: VertexConnection, output: str, run_id: str | None = None,
+                 progress: ProgressSettings = ProgressSettings(),
+                 metrics_namespace: str = metrics.NAMESPACE, prices: PriceTable | None = None):
+        super().__init__()
+        self.call = CallVertexAI(LiveHandler(run_id, prices), connection, progress=progress,
+                                 metrics_namespace=metrics_namespace)
+        self.save = SaveFiles(output, run_id, "live", connection.settings.max_in_flight,
+                              metrics_namespace)
+
+    def expand(self, records):
+        return records | "Call" >> self.call | "SaveFiles" >> self.save
