@@ -2,7 +2,7 @@
 machine: one table (with the machine's facts), also written as
 bench/results/all.json.
 
-    python -m bench [--quick] [--only quota,overhead,scaling,images,emulator,transport]
+    python -m bench [--quick] [--only quota,overhead,scaling,images,live,emulator,transport]
 
 Each section starts its own emulator with the quota and latency it needs and
 runs the pipeline as its own process, as a user would.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import emulator_throughput, images, overhead, quota, scaling, transport
+from bench import emulator_throughput, images, live, overhead, quota, scaling, transport
 from bench.common import report
 
 FULL = {
@@ -22,6 +22,7 @@ FULL = {
     "overhead": lambda: overhead.run(records=5000, runinference_records=500),
     "scaling": lambda: scaling.run(sizes=(10_000, 100_000)),
     "images": lambda: images.run(prompts=500),
+    "live": lambda: live.run(records=400),
 }
 QUICK = {
     "emulator": lambda: emulator_throughput.run(seconds=3),
@@ -30,6 +31,7 @@ QUICK = {
     "overhead": lambda: overhead.run(records=1000, runinference_records=100),
     "scaling": lambda: scaling.run(sizes=(2_000, 20_000), quota_records=400),
     "images": lambda: images.run(prompts=100),
+    "live": lambda: live.run(records=100),
 }
 COLUMNS = ("section", "case", "records", "records_per_s", "ratio", "ratio_of", "share_429",
            "lost", "rows_per_record", "peak_mib", "target", "met")

@@ -37,14 +37,21 @@ class EmulatorProcess:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("emulator did not start: " + Path(self.log.name).read_text())
             time.sleep(0.05)
-        self.url = f"http://127.0.0.1:{Path(self.port_file).read_text()}"
+        scheme = "https" if "--tls" in flags else "http"
+        self.url = f"{scheme}://127.0.0.1:{Path(self.port_file).read_text()}"
+        self.cert_file = flags[flags.index("--cert_file") + 1] if "--cert_file" in flags else None
+
+    def _context(self):
+        import ssl
+        return ssl.create_default_context(cafile=self.cert_file) if self.cert_file else None
 
     def stats(self) -> dict:
-        with urllib.request.urlopen(self.url + "/emulator/stats") as r:
+        with urllib.request.urlopen(self.url + "/emulator/stats", context=self._context()) as r:
             return json.load(r)
 
     def reset(self) -> None:
-        urllib.request.urlopen(urllib.request.Request(self.url + "/emulator/reset", method="POST"))
+        urllib.request.urlopen(urllib.request.Request(self.url + "/emulator/reset", method="POST"),
+                               context=self._context())
 
     def stop(self) -> None:
         self.process.terminate()

@@ -1,6 +1,6 @@
 import pytest
 
-from transforms.save_files import ImageFiles, file_stem
+from transforms.save_files import GeneratedFiles, file_stem
 from vertex.imagen import read_predictions
 from vertex_schema import InvalidRequest
 from vertex_schema.imagen import check_predict
@@ -53,7 +53,7 @@ def test_predictions_and_the_filter_reason_are_read_apart():
 
 
 def test_file_names_come_from_the_run_the_record_id_the_index_and_the_content():
-    files = ImageFiles("gs://bucket/out", "run7")
+    files = GeneratedFiles("gs://bucket/out", "run7")
     assert files.path("sku-1", 0, "image/jpeg", "ab12" * 16) == \
         "gs://bucket/out/images/run7/sku-1-0-ab12ab12ab12.jpg"
     assert file_stem("a/b c") != file_stem("a_b_c") and "/" not in file_stem("a/b c")

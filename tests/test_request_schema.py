@@ -14,10 +14,12 @@ PATH = "/{version}/projects/p/locations/us-central1/publishers/google/models/{mo
 
 
 def model_for(case) -> str:
-    """Image output needs an image-capable model, as on Vertex AI."""
+    """Image output needs an image-capable model, speech a TTS model, as on Vertex AI."""
     config = case.body.get("generationConfig")
     modalities = config.get("responseModalities") or [] if isinstance(config, dict) else []
-    return "gemini-2.5-flash-image" if "IMAGE" in modalities else "gemini-2.5-flash"
+    if "IMAGE" in modalities:
+        return "gemini-2.5-flash-image"
+    return "gemini-2.5-flash-preview-tts" if "AUDIO" in modalities else "gemini-2.5-flash"
 
 
 def test_the_corpus_is_broad():
