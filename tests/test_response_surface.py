@@ -135,7 +135,7 @@ def test_streamed_and_plain_rows_are_equal_but_for_timings(emulator, tmp_path):
         out = tmp_path / mode
         assert run_job(sample, out, emulator.url, *(["--stream"] if mode == "stream" else [])) == 0
         rows[mode] = {r["id"]: r for r in read_table(out, "responses")}
-    timings = {"latency_ms", "first_token_ms", "started_at", "finished_at",
+    timings = {"latency_ms", "first_token_ms", "started_at", "finished_at", "attempt_log",
                "rate_limit_wait_ms", "run_id", "source"}
     identity = {"response_id", "create_time"}
     for record_id, plain in rows["plain"].items():

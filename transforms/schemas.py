@@ -31,6 +31,7 @@ CITATION = pa.struct([("start_index", pa.int64()), ("end_index", pa.int64()),
                       ("publication_date", pa.string())])
 TOKEN_LOGPROB = pa.struct([("token", pa.string()), ("log_probability", pa.float64())])
 SOURCE = pa.struct([("uri", pa.string()), ("title", pa.string())])
+ATTEMPT = pa.struct([("offset_ms", pa.float64()), ("http_status", pa.int32())])
 SAFETY_ATTRIBUTE = pa.struct([("category", pa.string()), ("score", pa.float64())])
 
 # Columns every table of answers shares: who, and how the call went.
@@ -58,6 +59,9 @@ _CALL = [
     ("latency_ms", pa.float64(), "first attempt to final answer, waits included"),
     ("started_at", TIMESTAMP, "when the record's first attempt began (UTC)"),
     ("finished_at", TIMESTAMP, "when its answer, or its last failure, arrived (UTC)"),
+    ("attempt_log", pa.list_(ATTEMPT), "each attempt: `offset_ms` (when it was sent, after "
+                                       "`started_at`) and the `http_status` it got (null: no "
+                                       "answer)"),
 ]
 _ORIGIN = [
     ("metadata", pa.string(), "the record's `metadata`, as JSON"),

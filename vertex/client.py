@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import aiohttp
@@ -40,6 +40,9 @@ class CallResult:
     rate_limit_wait_ms: float = 0.0  # waited on the client's own rate limit
     latency_ms: float = 0.0       # first attempt to final answer, waits included
     started_at: float = 0.0       # wall clock (time.time()) when the record's call began
+    # Each attempt: when it was sent (ms after started_at, after any wait on the
+    # rate limit) and the HTTP status it got (None: no answer, e.g. a timeout).
+    attempt_log: list[dict] = field(default_factory=list)
     first_token_ms: float | None = None  # streaming: start of the last attempt's request to its first chunk
     http_status: int | None = None
     cost_usd: float | None = None     # priced by the caller (transforms.call_vertex)
@@ -50,10 +53,12 @@ class CallResult:
 
 
 def call_times(result: CallResult) -> dict:
-    """When a record's call began and ended, as UTC datetimes (row columns)."""
+    """When a record's call began and ended, as UTC datetimes, and its
+    attempts (row columns)."""
     started = datetime.fromtimestamp(result.started_at, timezone.utc)
     return {"started_at": started,
-            "finished_at": started + timedelta(milliseconds=result.latency_ms)}
+            "finished_at": started + timedelta(milliseconds=result.latency_ms),
+            "attempt_log": result.attempt_log}
 
 
 @dataclass(frozen=True)
@@ -206,11 +211,16 @@ class VertexClient:
                 queued = time.monotonic()  # the wait in line counts, not only the head's sleep
                 await limiter.acquire(estimated_tokens)
                 result.rate_limit_wait_ms += (time.monotonic() - queued) * 1000.0
+                entry = {"offset_ms": round((time.time() - result.started_at) * 1000.0, 3),
+                         "http_status": None}
+                result.attempt_log.append(entry)
                 async with asyncio.timeout(timeout_s):
                     response = await exchange(result, {**headers, **await self.auth.headers()})
         except VertexApiError as error:
             self._reached = time.monotonic()
             result.http_status = error.code
+            if result.attempt_log:
+                result.attempt_log[-1]["http_status"] = error.code
             if error.code == 429:
                 result.throttled += 1
                 limiter.on_throttled()
@@ -222,6 +232,7 @@ class VertexClient:
             raise
         self._reached = time.monotonic()
         limiter.on_success()
+        result.attempt_log[-1]["http_status"] = 200
         return response
 
     def _check_reachable(self, error: BaseException) -> None:
