@@ -30,6 +30,9 @@ setup(
         # Reads the size of every image format Imagen returns (PNG, JPEG, WebP,
         # GIF, BMP, TIFF, ICO) for the images table; the emulator draws with it.
         "pillow>=10",
+        # report.html's charts, as inline SVG: a well-kept plotting library
+        # instead of hand-drawn SVG.
+        "matplotlib>=3.9",
     ],
     extras_require={
         # DuckDB lets run_local.sh show the Parquet it wrote.

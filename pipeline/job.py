@@ -14,7 +14,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options import pipeline_options as beam_options
 
-from pipeline import dry_run, graph, preflight
+from pipeline import dry_run, graph, preflight, report
 from pipeline.options import (OptionError, VertexBatchOptions, check_known_options, is_local,
                               job_config, with_flag_values, without_secrets)
 from pipeline.summary import make_summary, write_summary
@@ -22,7 +22,7 @@ from transforms.output_files import is_local_path
 from transforms.resume import (Resume, checkpoint_dir, checkpoint_parts, flush_checkpoints,
                                remove_checkpoints)
 from transforms.progress import ProgressSettings
-from vertex.errors import FatalApiError
+from vertex.errors import FatalApiError, first_line
 
 
 def help_text() -> str:
@@ -191,6 +191,12 @@ def main(argv: list[str]) -> int:
     remove_checkpoints(config.output, config.run_id, consumed)
     print(json.dumps(summary, indent=2))
     print(f"summary: {path}")
+    try:
+        print(f"report: {report.write_report(config.output, config.run_id)}")
+    except Exception as error:  # noqa: BLE001 - the run's results stand without a report
+        print(f"warning: no report.html ({first_line(error)}); rebuild it with "
+              f"python -m pipeline.report {config.output} --run_id {config.run_id}",
+              file=sys.stderr)
     for unreadable in summary["unreadable_files"]:
         print(f"error: input {unreadable} could not be read to its end; the lines after "
               "that were not read (see the rejected table)", file=sys.stderr)
