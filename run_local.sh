@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ./run_local.sh          set up, start the local Vertex AI emulator, run the sample
 #                         job on samples/, print the summary and where the output is
-# ./run_local.sh test     set up and run the whole test suite (extra args go to pytest)
+# ./run_local.sh test     set up (Chromium too, for the report's browser test) and run the
+#                         whole test suite (extra args go to pytest)
 #
 # Set-up is a virtualenv in .venv (override with VENV=...), installed from setup.py;
 # it is redone only when setup.py changes.
@@ -20,6 +21,17 @@ setup() {
         "$PY" -m pip install -q --disable-pip-version-check -e ".[local,test]" 2> >(grep -v "is ignored: it is neither" >&2)
         rm -f "$VENV"/.installed-*
         touch "$stamp"
+    fi
+}
+
+install_chromium() {
+    # The report is tested in a real browser: Debian's chromium, installed once.
+    if ! command -v chromium >/dev/null 2>&1; then
+        echo "Installing Chromium for the report's browser test (Debian package chromium)..." >&2
+        local sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        $sudo apt-get install -y -q chromium >/dev/null 2>&1 \
+            || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q chromium >/dev/null; }
     fi
 }
 
@@ -59,7 +71,8 @@ print(f"estimate: {e['records']} records, {e['rejected']} lines rejected, "
 PYEOF
     "$PY" -m pipeline "${job[@]}"
     echo
-    echo "Output in $output/ (Parquet tables, images/, summary.json). This run's tables read back with DuckDB:"
+    echo "Output in $output/ (Parquet tables, images/, audio/, summary.json); open $output/report.html"
+    echo "in a browser for the run at a glance. This run's tables read back with DuckDB:"
     "$PY" - "$output" <<'PYEOF'
 import json, sys, duckdb
 files = json.load(open(f"{sys.argv[1]}/summary.json"))["files"]
@@ -77,6 +90,6 @@ PYEOF
 setup
 case "${1:-run}" in
     run) run_sample ;;
-    test) shift; exec "$PY" -m pytest "$@" ;;
+    test) shift; install_chromium; exec "$PY" -m pytest "$@" ;;
     *) echo "usage: $0 [run|test [pytest args]]" >&2; exit 2 ;;
 esac

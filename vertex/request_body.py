@@ -8,6 +8,7 @@ import json
 import math
 from typing import Any
 
+
 def user_content(text: str) -> dict:
     return {"role": "user", "parts": [{"text": text}]}
 
