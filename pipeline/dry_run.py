@@ -20,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import JobConfig
 from transforms.prompt_records import PromptRecord, RejectedLine, build_record
+from transforms.output_files import write_run_file
 from transforms.read_prompt_records import numbered_lines
 from vertex.client import VertexClient
 from vertex.request_body import ASSUMED_OUTPUT_TOKENS, estimate_tokens, expected_output_tokens
@@ -207,9 +208,5 @@ def estimate(config: JobConfig) -> dict:
 
 def write_estimate(config: JobConfig, result: dict) -> str:
     """estimate-RUNID.json, and estimate.json for the latest dry run."""
-    text = json.dumps(result, indent=2).encode()
-    for name in (f"estimate-{config.run_id}.json", "estimate.json"):
-        path = FileSystems.join(config.output, name)
-        with FileSystems.create(path, mime_type="application/json") as f:
-            f.write(text)
-    return path
+    return write_run_file(config.output, "estimate", config.run_id,
+                          json.dumps(result, indent=2).encode(), "application/json", "json")

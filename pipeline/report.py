@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.output_files import is_local_path, matching_paths
+from transforms.output_files import is_local_path, matching_paths, write_run_file
 
 THUMBNAILS = 48        # images shown at most, sampled evenly
 AUDIO_CLIPS = 12       # players shown at most
@@ -377,12 +377,9 @@ def write_report(output: str, run_id: str | None) -> str:
     """report-RUNID.html and report.html (the latest run's) beside the
     summaries; report-union.html for all runs. Returns the path written."""
     text = build(output, run_id).encode()
-    names = [f"report-{run_id}.html", "report.html"] if run_id else ["report-union.html"]
-    for name in names:
-        path = FileSystems.join(output, name)
-        with FileSystems.create(path, mime_type="text/html") as f:
-            f.write(text)
-    return path
+    if run_id:
+        return write_run_file(output, "report", run_id, text, "text/html", "html")
+    return write_run_file(output, "report-union", None, text, "text/html", "html")
 
 
 def main(argv: list[str] | None = None) -> int:

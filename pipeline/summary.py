@@ -10,6 +10,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from pipeline.options import JobConfig
 from pipeline.preflight import run_files
 from transforms import metrics
+from transforms.output_files import write_run_file
 
 
 def _value(result):
@@ -155,9 +156,5 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
 
 def write_summary(config: JobConfig, summary: dict) -> str:
     """summary-RUNID.json for this run, and summary.json for the latest run."""
-    text = json.dumps(summary, indent=2).encode()
-    for name in (f"summary-{config.run_id}.json", "summary.json"):
-        path = FileSystems.join(config.output, name)
-        with FileSystems.create(path, mime_type="application/json") as f:
-            f.write(text)
-    return path
+    return write_run_file(config.output, "summary", config.run_id,
+                          json.dumps(summary, indent=2).encode(), "application/json", "json")

@@ -108,10 +108,7 @@ class GeminiHandler(CallHandler):
         return [{**row, FILES: files} if files else row]
 
     def count(self, row: dict, counter) -> None:
-        usage = row["usage"]
-        counter(metrics.PROMPT_TOKENS).inc(usage["prompt_token_count"] or 0)
-        counter(metrics.CANDIDATES_TOKENS).inc(usage["candidates_token_count"] or 0)
-        counter(metrics.TOTAL_TOKENS).inc(usage["total_token_count"] or 0)
+        metrics.count_tokens(row["usage"], counter)
 
 
 class GenerateContent(beam.PTransform):

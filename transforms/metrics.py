@@ -42,3 +42,10 @@ def distribution(name: str, namespace: str = NAMESPACE):
 
 def string_set(name: str, namespace: str = NAMESPACE):
     return Metrics.string_set(namespace, name)
+
+
+def count_tokens(usage: dict, counter) -> None:
+    """A row's tokens (its usage struct) into the job's token counters."""
+    counter(PROMPT_TOKENS).inc(usage["prompt_token_count"] or 0)
+    counter(CANDIDATES_TOKENS).inc(usage["candidates_token_count"] or 0)
+    counter(TOTAL_TOKENS).inc(usage["total_token_count"] or 0)

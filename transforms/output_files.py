@@ -1,6 +1,6 @@
 """Paths under an output, through Beam's filesystems: listing by pattern,
-telling local folders from object stores, and removing folders left empty
-(object stores have none)."""
+telling local folders from object stores, removing folders left empty
+(object stores have none), and writing a run's file beside the latest one."""
 from __future__ import annotations
 
 import os
@@ -22,3 +22,16 @@ def remove_empty_folders(folders: Iterable[str]) -> None:
     for folder in sorted(set(folders), key=len, reverse=True):
         if is_local_path(folder) and os.path.isdir(folder) and not os.listdir(folder):
             os.rmdir(folder)
+
+
+def write_run_file(output: str, stem: str, run_id: str | None, data: bytes,
+                   mime_type: str, extension: str) -> str:
+    """`{stem}-{run_id}.{ext}` for one run and `{stem}.{ext}` for the latest
+    one (summary, estimate, report); returns the latest's path."""
+    names = [f"{stem}-{run_id}.{extension}", f"{stem}.{extension}"] if run_id else [
+        f"{stem}.{extension}"]
+    for name in names:
+        path = FileSystems.join(output, name)
+        with FileSystems.create(path, mime_type=mime_type) as f:
+            f.write(data)
+    return path
