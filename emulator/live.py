@@ -23,13 +23,13 @@ from aiohttp import WSMsgType, web
 
 import vertex_schema
 from emulator import speech, text_generation
+from emulator.errors import ApiError
 from emulator.markers import parse_markers, strip_markers
 
 LIVE_ROUTE = re.compile(r"^/ws/google\.cloud\.aiplatform\.(v1|v1beta1)\.LlmBidiService/"
                         r"BidiGenerateContent$")
 MODEL_NAME = re.compile(r"^(?:projects/[^/]+/locations/[^/]+/)?publishers/google/models/"
                         r"([^/]+)$")
-AUDIO_TOKENS_PER_S = 32     # what Gemini counts for a second of audio
 CHUNK_S = 0.2               # audio seconds per serverContent message
 
 
@@ -101,7 +101,7 @@ class LiveSessions:
         out_tokens = await (self._speak(ws, answer, "outputAudioTranscription" in setup)
                             if audio_out else self._write(ws, answer))
         in_tokens = {"TEXT": text_generation.count_tokens(strip_markers(text))} if text is not None \
-            else {"AUDIO": round(speech.seconds(audio, 16_000) * AUDIO_TOKENS_PER_S)}
+            else {"AUDIO": speech.tokens(audio, 16_000)}
         usage = {"promptTokenCount": sum(in_tokens.values()),
                  "responseTokenCount": out_tokens,
                  "totalTokenCount": sum(in_tokens.values()) + out_tokens,
@@ -120,7 +120,6 @@ class LiveSessions:
     def _check_key(self, request: web.Request) -> None:
         """As for every request: an API key when the emulator requires one,
         unless an OAuth token is given."""
-        from emulator.app import ApiError
         try:
             self.emulator.check_key(request, express=False)
         except ApiError as error:
@@ -184,7 +183,7 @@ class LiveSessions:
                     said_before = True
             await ws.send_str(json.dumps({"serverContent": content}))
             await self.emulator.delay_ms(self.emulator.config.token_latency_ms * 5)
-        return round(speech.seconds(pcm) * AUDIO_TOKENS_PER_S)
+        return speech.tokens(pcm)
 
     async def _write(self, ws, text: str) -> int:
         ends = [m.end() for m in text_generation.TOKEN.finditer(text)]

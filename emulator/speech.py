@@ -12,6 +12,7 @@ from emulator.text_generation import sentence_text
 
 OUTPUT_RATE = 24_000
 SECONDS_PER_CHARACTER = 0.065
+TOKENS_PER_SECOND = 32  # what Gemini counts for a second of audio
 
 
 def synthesize(text: str, rate: int = OUTPUT_RATE) -> bytes:
@@ -31,6 +32,10 @@ def synthesize(text: str, rate: int = OUTPUT_RATE) -> bytes:
 
 def seconds(pcm: bytes | None, rate: int = OUTPUT_RATE) -> float:
     return len(pcm or b"") / (2 * rate)
+
+
+def tokens(pcm: bytes | None, rate: int = OUTPUT_RATE) -> int:
+    return round(seconds(pcm, rate) * TOKENS_PER_SECOND)
 
 
 def transcript(pcm_16k: bytes) -> str:

@@ -84,15 +84,15 @@ class Candidate:
     index: int = 0
     thought_tokens: int = 0           # thinking, billed apart from the answer
     image_count: int = 0              # images among the parts
-    audio_tokens: int = 0             # spoken answers (TTS models): 32 tokens a second
+    audio_tokens: int = 0             # spoken answers (TTS models)
     logprobs: list[dict] = field(default_factory=list)  # the chosen token of each step
     logprobs_requested: bool = False  # generationConfig.responseLogprobs
     top_logprobs: list[dict] | None = None  # with generationConfig.logprobs
     citations: list[dict] = field(default_factory=list)
     finish_message: str | None = None
 
-    def as_json(self, include_parts: bool = True) -> dict:
-        candidate = {"content": {"role": "model", "parts": self.parts if include_parts else []},
+    def as_json(self) -> dict:
+        candidate = {"content": {"role": "model", "parts": self.parts},
                      "finishReason": self.finish_reason, "safetyRatings": self.safety_ratings}
         if self.index:
             candidate["index"] = self.index
@@ -266,13 +266,10 @@ def generate_candidates(model: str, request: dict, markers: Markers,
             candidates.append(Candidate([], markers.finish, ratings, 0, index,
                                         finish_message=_finish_message(markers.finish)))
             continue
-        parts, finish, images = _answer_parts(request, config, prompt, declaration, rng, index,
-                                              image_scale)
+        parts, finish, media = _answer_parts(request, config, prompt, declaration, rng, index,
+                                             image_scale)
         finish = markers.finish or finish
         answer_text = "".join(p.get("text", "") for p in parts)
-        audio_tokens = sum(round(len(base64.b64decode(p["inlineData"]["data"])) / 48_000 * 32)
-                           for p in parts if "audio" in p.get("inlineData", {}).get(
-                               "mimeType", ""))
         tokens = TOKEN.findall(answer_text)
         chosen = [{"token": t, "logProbability": round(-rng.random() * 1.5, 6)} for t in tokens]
         top = None
@@ -292,24 +289,25 @@ def generate_candidates(model: str, request: dict, markers: Markers,
             parts, finish, ratings,
             count_tokens(answer_text) + sum(count_tokens(json.dumps(p["functionCall"]))
                                             for p in parts if "functionCall" in p),
-            index, thought_tokens=thought_tokens, image_count=images, audio_tokens=audio_tokens,
+            index, thought_tokens=thought_tokens, **media,
             logprobs=chosen, logprobs_requested=bool(config.get("responseLogprobs")),
             top_logprobs=top, citations=_citations(answer_text, rng) if markers.cite else []))
     return candidates
 
 
 def _answer_parts(request, config, prompt, declaration, rng, index, image_scale):
-    """The answer's parts (text, a function call or images), its finish reason
-    and how many images it holds."""
+    """The answer's parts (text, a function call, images or speech), its
+    finish reason, and its media counts (Candidate's image_count, audio_tokens)."""
     if declaration is not None:
         schema = declaration.get("parameters") or declaration.get("parametersJsonSchema")
         args = schema_instance(schema, rng) if schema else {}
-        return [{"functionCall": {"name": declaration["name"], "args": args}}], "STOP", 0
+        return [{"functionCall": {"name": declaration["name"], "args": args}}], "STOP", {}
     if "AUDIO" in (config.get("responseModalities") or []):  # a TTS model reads the prompt
         from emulator import speech
         pcm = speech.synthesize(prompt)
         return [{"inlineData": {"mimeType": f"audio/L16;codec=pcm;rate={speech.OUTPUT_RATE}",
-                                "data": base64.b64encode(pcm).decode()}}], "STOP", 0
+                                "data": base64.b64encode(pcm).decode()}}], "STOP", \
+            {"audio_tokens": speech.tokens(pcm)}
     mime = config.get("responseMimeType", "text/plain")
     if mime == "text/x.enum":
         full = str(schema_instance(config["responseSchema"], rng))
@@ -326,8 +324,8 @@ def _answer_parts(request, config, prompt, declaration, rng, index, image_scale)
         ratio = (config.get("imageConfig") or {}).get("aspectRatio") or "1:1"
         parts.append({"inlineData": {"mimeType": "image/png",
                                      "data": _image_part(prompt, index, ratio, image_scale)}})
-        return parts, finish, 1
-    return parts, finish, 0
+        return parts, finish, {"image_count": 1}
+    return parts, finish, {}
 
 
 def _citations(text: str, rng: random.Random) -> list[dict]:

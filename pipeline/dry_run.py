@@ -22,6 +22,7 @@ from pipeline.options import JobConfig
 from transforms.prompt_records import PromptRecord, RejectedLine, build_record
 from transforms.output_files import write_run_file
 from transforms.read_prompt_records import numbered_lines
+from vertex.audio import INPUT_RATE, SAMPLE_WIDTH, TOKENS_PER_SECOND
 from vertex.client import VertexClient
 from vertex.request_body import ASSUMED_OUTPUT_TOKENS, estimate_tokens, expected_output_tokens
 from vertex.response_rows import usage_row
@@ -89,7 +90,7 @@ def _live_input_tokens(turn: dict) -> int:
         size = FileSystems.match([turn["audio_uri"]])[0].metadata_list[0].size_in_bytes
     except Exception:  # noqa: BLE001 - a missing file is an error row at run time
         return 0
-    return round(size / 32_000 * 32)
+    return round(size / (INPUT_RATE * SAMPLE_WIDTH) * TOKENS_PER_SECOND)
 
 
 async def _measure(client: VertexClient, tally: ModelTally, model: str, paid: int) -> dict:

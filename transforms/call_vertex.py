@@ -22,14 +22,28 @@ from apache_beam.io.components.adaptive_throttler import ThrottlingSignaler
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.display import DisplayDataItem
 
-from transforms import metrics
+from transforms import metrics, schemas
 from transforms.concurrent_calls import ConcurrentDoFn
 from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
 from transforms.vertex_connection import VertexConnection
-from vertex.client import CallResult, VertexClient
+from vertex.client import CallResult, VertexClient, call_times
 
 FAILURES = "failures"
+
+
+def record_row(schema, record: PromptRecord, result: CallResult, run_id: str | None) -> dict:
+    """A row of a table of answers, every column empty but those every such
+    table shares: who the record is, where it came from, how its call went."""
+    return {
+        **schemas.blank_row(schema),
+        "run_id": run_id, "id": record.id, "model": record.model,
+        "attempts": result.attempts, "throttled_attempts": result.throttled,
+        "rate_limit_wait_ms": round(result.rate_limit_wait_ms, 3),
+        "latency_ms": round(result.latency_ms, 3), "http_status": result.http_status,
+        "cost_usd": result.cost_usd, **call_times(result),
+        "metadata": record.metadata, "source": record.source, "line_number": record.line_number,
+    }
 
 
 class CallHandler:

@@ -8,13 +8,13 @@ import json
 import apache_beam as beam
 
 from transforms import metrics, schemas
-from transforms.call_vertex import CallHandler, CallVertexAI
+from transforms.call_vertex import CallHandler, CallVertexAI, record_row
 from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
 from transforms.save_files import FILES, SaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex import audio
-from vertex.client import CallResult, VertexClient, call_times
+from vertex.client import CallResult, VertexClient
 from vertex.prices import TIER_TRAFFIC, PriceTable
 from vertex.request_body import estimate_tokens, expected_output_tokens
 from vertex.response_rows import error_columns, response_row, usage_row
@@ -23,18 +23,9 @@ from vertex.response_rows import error_columns, response_row, usage_row
 def responses_table_row(record: PromptRecord, result: CallResult, run_id: str | None,
                         redact) -> dict:
     """The row for one record: the parsed answer, or why there is none."""
-    row = {
-        **schemas.blank_row(schemas.RESPONSES),
-        "run_id": run_id, "id": record.id, "model": record.model,
-        "attempts": result.attempts, "throttled_attempts": result.throttled,
-        "rate_limit_wait_ms": round(result.rate_limit_wait_ms, 3),
-        "latency_ms": round(result.latency_ms, 3),
-        **call_times(result),
-        "first_token_ms": None if result.first_token_ms is None else round(result.first_token_ms, 3),
-        "http_status": result.http_status, "cost_usd": result.cost_usd,
-        "metadata": record.metadata,
-        "source": record.source, "line_number": record.line_number,
-    }
+    row = record_row(schemas.RESPONSES, record, result, run_id)
+    if result.first_token_ms is not None:
+        row["first_token_ms"] = round(result.first_token_ms, 3)
     if result.ok:
         row.update(response_row(result.response),
                    response_json=json.dumps(result.response, separators=(",", ":")))

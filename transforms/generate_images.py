@@ -8,12 +8,12 @@ import json
 import apache_beam as beam
 
 from transforms import metrics, schemas
-from transforms.call_vertex import CallHandler, CallVertexAI
+from transforms.call_vertex import CallHandler, CallVertexAI, record_row
 from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
 from transforms.save_files import FILES, SaveFiles
 from transforms.vertex_connection import VertexConnection
-from vertex.client import CallResult, VertexClient, call_times
+from vertex.client import CallResult, VertexClient
 from vertex.imagen import read_predictions
 from vertex.prices import PriceTable
 from vertex.response_rows import error_columns
@@ -22,18 +22,10 @@ from vertex.response_rows import error_columns
 def _record_columns(record: PromptRecord, result: CallResult, run_id: str | None) -> dict:
     """The columns every row of a record shares (the others start empty)."""
     parameters = record.body.get("parameters") or {}
-    return {
-        **schemas.blank_row(schemas.IMAGES),
-        "run_id": run_id, "id": record.id, "model": record.model,
-        "prompt": record.body["instances"][0]["prompt"],
-        "parameters_json": json.dumps(parameters, sort_keys=True),
-        "images_requested": _requested(record),
-        "attempts": result.attempts, "throttled_attempts": result.throttled,
-        "rate_limit_wait_ms": round(result.rate_limit_wait_ms, 3),
-        "latency_ms": round(result.latency_ms, 3), "http_status": result.http_status,
-        **call_times(result),
-        "metadata": record.metadata, "source": record.source, "line_number": record.line_number,
-    }
+    return {**record_row(schemas.IMAGES, record, result, run_id),
+            "prompt": record.body["instances"][0]["prompt"],
+            "parameters_json": json.dumps(parameters, sort_keys=True),
+            "images_requested": _requested(record)}
 
 
 class ImagenHandler(CallHandler):

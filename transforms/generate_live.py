@@ -11,19 +11,16 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from transforms import metrics, schemas
-from transforms.call_vertex import CallHandler, CallVertexAI
+from transforms.call_vertex import CallHandler, CallVertexAI, record_row
 from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
 from transforms.save_files import FILES, SaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex import audio, live
-from vertex.client import CallResult, VertexClient, call_times
+from vertex.client import CallResult, VertexClient
 from vertex.prices import PriceTable
 from vertex.request_body import ASSUMED_OUTPUT_TOKENS
 from vertex.response_rows import error_columns, usage_row
-
-AUDIO_TOKENS_PER_S = 32  # what Gemini counts for a second of audio (for estimates)
-
 
 def read_audio(uri: str) -> bytes:
     """A recording (local or gs://, WAV or raw PCM) as the Live API takes it."""
@@ -57,7 +54,7 @@ class LiveHandler(CallHandler):
 
     def estimated_cost(self, record: PromptRecord) -> float | None:
         text = record.body["input"].get("text") or ""
-        return self.prices.estimate(record.model, len(text) / 4 or 30 * AUDIO_TOKENS_PER_S,
+        return self.prices.estimate(record.model, len(text) / 4 or 30 * audio.TOKENS_PER_SECOND,
                                     ASSUMED_OUTPUT_TOKENS)
 
     def cost(self, record: PromptRecord, result: CallResult) -> float | None:
@@ -67,16 +64,7 @@ class LiveHandler(CallHandler):
             live.generate_content_usage(result.response.get("usageMetadata"))), None)
 
     def rows(self, record: PromptRecord, result: CallResult, redact) -> list[dict]:
-        row = {
-            **schemas.blank_row(schemas.LIVE),
-            "run_id": self.run_id, "id": record.id, "model": record.model,
-            "attempts": result.attempts, "throttled_attempts": result.throttled,
-            "rate_limit_wait_ms": round(result.rate_limit_wait_ms, 3),
-            "latency_ms": round(result.latency_ms, 3), "http_status": result.http_status,
-            "cost_usd": result.cost_usd, **call_times(result),
-            "metadata": record.metadata, "source": record.source,
-            "line_number": record.line_number,
-        }
+        row = record_row(schemas.LIVE, record, result, self.run_id)
         if not result.ok:
             return [{**row, **error_columns(result.error, redact), "status": "error",
                      "usage": usage_row(None)}]

@@ -154,7 +154,8 @@ def _text_body(obj: dict, defaults: RecordDefaults) -> dict:
                     raise RejectedLine(str(error)) from None
     try:
         body = vertex_schema.read_generate_content(request, defaults.api_version)
-        return vertex_schema.check_generate_content(
+        # The defaults were read once, at start-up: judge the merge, not read it again.
+        return vertex_schema.judge_generate_content(
             merge_defaults(body, defaults.defaults_body), defaults.api_version, defaults.stream)
     except vertex_schema.InvalidRequest as error:
         raise RejectedLine(f"invalid request: {'; '.join(error.messages)}") from None

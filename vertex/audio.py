@@ -11,6 +11,7 @@ import numpy as np
 INPUT_RATE = 16_000    # what the Live API takes
 OUTPUT_RATE = 24_000   # what the Live API and TTS models give
 SAMPLE_WIDTH = 2       # 16-bit
+TOKENS_PER_SECOND = 32  # what Gemini counts for a second of audio (for estimates)
 _RATE = re.compile(r"rate=(\d+)")
 
 

@@ -14,7 +14,8 @@ from vertex_schema.proto_json import InvalidRequest, parse_strictly, read_messag
 from vertex_schema.rules import generate_content_rules
 
 __all__ = ["InvalidRequest", "check_generate_content", "check_count_tokens", "check_live_setup",
-           "check_response", "loads", "proto_module", "read_generate_content"]
+           "check_response", "judge_generate_content", "loads", "proto_module",
+           "read_generate_content"]
 
 
 def proto_module(version: str):
@@ -42,8 +43,18 @@ def check_generate_content(body, version: str = "v1", streaming: bool = False) -
     """A GenerateContentRequest body as the API reads it (camelCase names, the
     leniencies applied), or InvalidRequest with every problem, as the API
     words it."""
-    return _check(proto_module(version).GenerateContentRequest, body,
-                  lambda request: generate_content_rules(request, streaming))
+    return judge_generate_content(read_generate_content(body, version), version, streaming)
+
+
+def judge_generate_content(request: dict, version: str = "v1", streaming: bool = False) -> dict:
+    """check_generate_content for a body read_generate_content has already
+    read (say, merged with a job's defaults since): the strict parse and the
+    rules, without reading it again."""
+    parse_strictly(proto_module(version).GenerateContentRequest.pb(), request)
+    problems = generate_content_rules(request, streaming)
+    if problems:
+        raise InvalidRequest(problems)
+    return request
 
 
 def check_count_tokens(body, version: str = "v1") -> dict:
