@@ -31,7 +31,8 @@ def write_image_records(path: Path, count: int, sample_count: int) -> Path:
 
 
 def run_pipeline(input_path: Path, output: Path, url: str, *flags: str) -> dict:
-    """Runs `python -m pipeline`; returns wall time and the process's peak memory."""
+    """Runs `python -m pipeline`; returns wall time, the process's peak memory
+    and its CPU seconds (user and system)."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "--input", str(input_path), "--output", str(output),
@@ -41,7 +42,8 @@ def run_pipeline(input_path: Path, output: Path, url: str, *flags: str) -> dict:
     stderr = process.stderr.read().decode(errors="replace")
     if status != 0:
         raise RuntimeError(f"the pipeline failed: {stderr[-2000:]}")
-    return {"wall_s": time.perf_counter() - started, "peak_mib": usage.ru_maxrss / 1024}
+    return {"wall_s": time.perf_counter() - started, "peak_mib": usage.ru_maxrss / 1024,
+            "cpu_s": usage.ru_utime + usage.ru_stime}
 
 
 def table_rows(output: Path, table: str, columns=("id", "status")) -> list[dict]:

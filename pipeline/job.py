@@ -138,6 +138,9 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_HideExplainedTracebacks())
+    # Files of a second stream (e.g. -checked) are only written when it has rows.
+    logging.getLogger("apache_beam.io.filebasedsink").addFilter(
+        lambda record: not record.getMessage().startswith("No shards found to finalize"))
     try:
         argv = with_flag_values(argv)
         check_known_options(argv)

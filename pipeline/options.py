@@ -151,6 +151,7 @@ class JobConfig:
     prices: PriceTable
     max_cost_usd: float | None = None   # job-wide (each process gets its share)
     dry_run_sample: int | None = None   # None: a real run; 0: a dry run assuming answer lengths
+    spread_calls: bool = False          # reshuffle the calls: more than one worker process
 
 
 def is_local(options: PipelineOptions) -> bool:
@@ -394,7 +395,8 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
                      connection=connection, defaults=defaults, stream=job.stream,
                      resume=resume, worker_processes=processes, progress_every_s=progress_s,
                      prices=prices, max_cost_usd=max_cost,
-                     dry_run_sample=job.dry_run_sample if dry_run else None)
+                     dry_run_sample=job.dry_run_sample if dry_run else None,
+                     spread_calls=not local or processes > 1)
 
 
 def _model_map(text: str | None) -> tuple[tuple[str, str], ...]:

@@ -14,6 +14,7 @@ from pipeline.options import JobConfig, OptionError
 from transforms import schemas
 from transforms.output_files import is_local_path, matching_paths, remove_empty_folders
 from transforms.resume import Resume, checkpoint_parts
+from transforms.write_parquet import PART_PATTERN
 from vertex.errors import FatalApiError, first_line
 
 TABLES = tuple(schemas.COLUMNS)
@@ -29,9 +30,9 @@ def check_input(pattern: str) -> None:
 
 
 def table_file_name(table: str, run_id: str) -> re.Pattern:
-    """The exact names of a run's Parquet files: Beam's shard names (rows
-    carried from dead runs are in '-carried' files of their own)."""
-    return re.compile(rf"{table}-{re.escape(run_id)}(-carried)?-\d{{5}}-of-\d{{5}}\.parquet")
+    """The exact names of a run's Parquet files: Beam's shard names, with
+    or without a part (write_parquet.PARTS)."""
+    return re.compile(rf"{table}-{re.escape(run_id)}{PART_PATTERN}-\d{{5}}-of-\d{{5}}\.parquet")
 
 
 def run_files(output: str, run_id: str, table: str) -> list[str]:
@@ -109,7 +110,7 @@ def cleanup_after_failure(output: str, run_id: str) -> None:
     """Beam's temporary files of this run's tables (beam-temp-TABLE-RUNID-HEX),
     which a failed run leaves behind; nothing else."""
     temp_dir = re.compile(rf"beam-temp-({'|'.join(TABLES)})-{re.escape(run_id)}"
-                          r"(-carried)?-[0-9a-f]{32}")
+                          rf"{PART_PATTERN}-[0-9a-f]{{32}}")
     files = [p for p in matching_paths(FileSystems.join(output, "beam-temp-*", "*"))
              if temp_dir.fullmatch(p.rstrip("/").rsplit("/", 2)[-2])]
     if files:

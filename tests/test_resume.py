@@ -147,11 +147,15 @@ def test_plan_calls_alone_rejects_duplicates_with_the_line_as_read():
     from transforms.prompt_records import RecordDefaults, SourceLine, build_record
     from transforms.resume import PlanCalls
     lines = [SourceLine("in.jsonl", 1, '{"id": "a", "prompt": "first"}'),
-             SourceLine("in.jsonl", 2, '{"prompt":"second",   "id":"a"}')]
+             SourceLine("in.jsonl", 2, '{"prompt":"second",   "id":"a"}'),
+             SourceLine("in.jsonl", 3, '{"id": "b", "prompt": "alone"}')]
     with beam.Pipeline() as p:
         records = p | beam.Create([build_record(line, RecordDefaults()) for line in lines])
         planned = records | PlanCalls()
-        assert_that(planned.calls | beam.Map(lambda r: r.line_number), equal_to([1]))
+        # Only the records sharing an id were grouped; the lone one went straight on.
+        assert_that(planned.calls | beam.Map(lambda r: r.line_number), equal_to([3]))
+        assert_that(planned.checked_calls | beam.Map(lambda r: r.line_number), equal_to([1]),
+                    label="checked")
         assert_that(planned.rejected | beam.Map(lambda r: r["raw_line"]),
                     equal_to(['{"prompt":"second",   "id":"a"}']), label="raw line")
 

@@ -18,7 +18,8 @@ from apache_beam.transforms.display import DisplayDataItem
 
 from transforms import metrics
 from transforms.prompt_records import (PromptRecord, RecordDefaults, RejectedLine,
-                                       SourceLine, build_record, record_from_object)
+                                       SourceLine, build_record, parse_json_line,
+                                       record_from_object)
 
 
 def rejected_row(line: SourceLine, reason: str, run_id: str | None) -> dict:
@@ -53,15 +54,19 @@ def _decode(source: str, number: int, raw: bytes) -> SourceLine:
                           f"{error.start} of the line")
 
 
-def _numbered_lines(readable_file: fileio.ReadableFile):
-    return numbered_lines(readable_file.metadata.path)
+def _numbered_lines(readable_file: fileio.ReadableFile, counted: bool = True):
+    return numbered_lines(readable_file.metadata.path, counted)
 
 
-def numbered_lines(source: str):
+def numbered_lines(source: str, counted: bool = True):
     """Streams a file's lines with their 1-based numbers. A file that cannot be
     read to its end (a truncated or corrupt compressed file) yields one last
-    line that says so, after the lines that could be read."""
-    lines, blank = metrics.counter(metrics.INPUT_LINES), metrics.counter(metrics.BLANK_LINES)
+    line that says so, after the lines that could be read. `counted`: the
+    read the job's line counts come from (a second read of the same files is
+    not)."""
+    def counter(name: str):
+        return metrics.counter(name) if counted else _NOT_COUNTED
+    lines, blank = counter(metrics.INPUT_LINES), counter(metrics.BLANK_LINES)
     number = 0
     try:
         with _open(source) as f:
@@ -76,28 +81,39 @@ def numbered_lines(source: str):
     except IsADirectoryError:
         pass  # a pattern such as data/* also matches folders
     except _READ_ERRORS as error:
-        metrics.counter(metrics.UNREADABLE_FILES).inc()
-        metrics.string_set(metrics.UNREADABLE_FILES).add(
-            f"{source} (after line {number}: {type(error).__name__}: {error})")
+        if counted:
+            metrics.counter(metrics.UNREADABLE_FILES).inc()
+            metrics.string_set(metrics.UNREADABLE_FILES).add(
+                f"{source} (after line {number}: {type(error).__name__}: {error})")
         yield SourceLine(source, number + 1, None,
                          f"unreadable_input: the file cannot be read past line {number} "
                          f"(corrupt or truncated: {type(error).__name__}: {error}); "
                          "the lines after that were not read")
 
 
+class _NotCounted:
+    def inc(self, n: int = 1) -> None:
+        pass
+
+
+_NOT_COUNTED = _NotCounted()
+
+
 class ReadJsonLines(beam.PTransform):
     """SourceLines from the files that match a pattern. One file is read by
-    one worker; group or reshuffle downstream to spread the lines."""
+    one worker; group or reshuffle downstream to spread the lines.
+    `counted`: whether this read counts the job's input lines."""
 
-    def __init__(self, file_pattern: str):
+    def __init__(self, file_pattern: str, counted: bool = True):
         super().__init__()
-        self.file_pattern = file_pattern
+        self.file_pattern, self.counted = file_pattern, counted
 
     def expand(self, pbegin):
         return (pbegin
                 | "Match" >> fileio.MatchFiles(self.file_pattern)
                 | "Open" >> fileio.ReadMatches()
-                | "Lines" >> beam.FlatMap(_numbered_lines).with_output_types(SourceLine))
+                | "Lines" >> beam.FlatMap(_numbered_lines, self.counted)
+                .with_output_types(SourceLine))
 
 
 class _BuildRecords(beam.DoFn):
@@ -159,3 +175,36 @@ class ReadPromptRecords(beam.PTransform):
 
     def display_data(self):
         return {"file_pattern": DisplayDataItem(self.file_pattern, label="Input files")}
+
+
+def line_id(line: SourceLine, defaults: RecordDefaults):
+    """The id of the record a line would make, read cheaply: its own `id`
+    without checking the rest (a line that turns out unusable is rejected
+    by the records' own read), or for a line without one the id derived from
+    the whole record."""
+    if line.error:
+        return
+    try:
+        obj = parse_json_line(line)
+        record_id = obj.get("id")
+        if record_id is None or record_id == "":
+            yield record_from_object(obj, defaults).id
+        elif isinstance(record_id, (str, int)) and not isinstance(record_id, bool):
+            yield str(record_id)
+    except RejectedLine:
+        pass
+
+
+class ReadRecordIds(beam.PTransform):
+    """The ids of the records in JSONL files: a second, cheap read of the
+    input, for PlanCalls' index (so the records themselves are read once
+    the index is ready, and flow without being held)."""
+
+    def __init__(self, file_pattern: str, defaults: RecordDefaults = RecordDefaults()):
+        super().__init__()
+        self.file_pattern, self.defaults = file_pattern, defaults
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "Read" >> ReadJsonLines(self.file_pattern, counted=False)
+                | "Ids" >> beam.FlatMap(line_id, self.defaults).with_output_types(str))

@@ -42,6 +42,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import ReadAllFromParquet
 
 from transforms import metrics
+from transforms.id_index import AllIds, IdIndex, RepeatedIds
 from transforms.output_files import matching_paths, remove_empty_folders
 from transforms.prompt_records import PromptRecord, SourceLine
 from transforms.read_prompt_records import rejected_row
@@ -184,27 +185,90 @@ class _PlanCallsFn(beam.DoFn):
             yield first
 
 
+class PlannedCalls(dict):
+    """PlanCalls' outputs, by name or as attributes (`.calls`)."""
+
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class _SplitByIdFn(beam.DoFn):
+    """Records whose id the indexes name go to the grouping (keyed by id);
+    the others are called straight away (or, retrying errors only, skipped:
+    no earlier run answered them)."""
+    CHECKED = "checked"
+
+    def __init__(self, resume: Resume):
+        self.resume = resume
+
+    def setup(self):
+        self.skipped = metrics.counter(metrics.SKIPPED_EXISTING)
+
+    def process(self, record: PromptRecord, repeated: IdIndex, earlier: IdIndex):
+        if record.id in repeated or record.id in earlier:
+            yield beam.pvalue.TaggedOutput(self.CHECKED, (record.id, record))
+        elif self.resume == Resume.ERRORS_ONLY:
+            self.skipped.inc()
+        else:
+            yield record
+
+
 class PlanCalls(beam.PTransform):
     """records: PromptRecords; previous: (id, Previous) from
     ReadEarlierResults, or None for a first run. Returns a tagged result:
-    `.calls` (PromptRecords to call), `.rejected` (duplicate ids),
+    `.calls` (records whose id no other record and no earlier run has: most
+    of them), `.checked_calls` (the records to call among those whose id
+    needed a look at the others), `.rejected` (duplicate ids),
     `.carried_responses`, `.carried_images` and `.carried_live` (rows of dead
-    runs)."""
+    runs).
 
-    def __init__(self, resume: Resume = Resume.NONE, run_id: str | None = None, previous=None):
+    Both call outputs are to be called. They stay apart because a runner that
+    shuffles in memory (Beam's in-process runner) holds every element of a
+    flatten; on Dataflow, flattening them costs nothing. Only the records of
+    `.checked_calls` are grouped by id (see transforms/id_index.py).
+
+    Args:
+      ids: the records' ids, read from the input a second time (ReadRecordIds):
+        then the records flow from the read to the calls without being held
+        while the index is built. Default: taken from `records`.
+      spread: reshuffle `.calls` across workers (a file is read by one worker;
+        on Dataflow or with several local processes, this is what spreads the
+        calls). On one in-process worker, a reshuffle would hold every record.
+    """
+
+    def __init__(self, resume: Resume = Resume.NONE, run_id: str | None = None, previous=None,
+                 ids=None, spread: bool = False):
         super().__init__()
         self.fn, self.previous = _PlanCallsFn(resume, run_id), previous
+        self.ids, self.spread = ids, spread
 
     def expand(self, records):
-        keyed = records | "ById" >> beam.Map(lambda r: (r.id, r)).with_output_types(
-            Tuple[str, PromptRecord])
+        ids = self.ids if self.ids is not None else (
+            records | "Ids" >> beam.Map(lambda r: r.id).with_output_types(str))
         previous = self.previous if self.previous is not None else (
             records.pipeline | "NoPrevious" >> beam.Create([]).with_output_types(
                 Tuple[str, Previous]))
-        return ({"records": keyed, "previous": previous}
-                | "Group" >> beam.CoGroupByKey()
-                | "Plan" >> beam.ParDo(self.fn).with_output_types(PromptRecord).with_outputs(
-                    _PlanCallsFn.REJECTED, *(carried_tag(t) for t in TABLES), main="calls"))
+        repeated = ids | "RepeatedIds" >> beam.CombineGlobally(RepeatedIds())
+        earlier = (previous | "EarlierIds" >> beam.Map(lambda kv: kv[0]).with_output_types(str)
+                   | "EarlierIndex" >> beam.CombineGlobally(AllIds()))
+        split = records | "SplitById" >> beam.ParDo(
+            _SplitByIdFn(self.fn.resume), beam.pvalue.AsSingleton(repeated), beam.pvalue.AsSingleton(earlier)
+        ).with_output_types(PromptRecord).with_outputs(_SplitByIdFn.CHECKED, main="calls")
+        split[_SplitByIdFn.CHECKED].element_type = Tuple[str, PromptRecord]
+        calls = split.calls
+        if self.spread:
+            calls = calls | "Spread" >> beam.Reshuffle()
+        planned = ({"records": split[_SplitByIdFn.CHECKED], "previous": previous}
+                   | "Group" >> beam.CoGroupByKey()
+                   | "Plan" >> beam.ParDo(self.fn).with_output_types(PromptRecord).with_outputs(
+                       _PlanCallsFn.REJECTED, *(carried_tag(t) for t in TABLES),
+                       main="checked_calls"))
+        return PlannedCalls({"calls": calls, "checked_calls": planned.checked_calls,
+                _PlanCallsFn.REJECTED: planned[_PlanCallsFn.REJECTED],
+                **{carried_tag(t): planned[carried_tag(t)] for t in TABLES}})
 
 
 # Checkpoints, while a run goes on

@@ -14,27 +14,39 @@ from apache_beam.transforms.display import DisplayDataItem
 from transforms.output_files import is_local_path
 
 
+# Second sets of files of a table and run, named {table}-{run_id}-{part}-*:
+# rows carried from dead runs, the calls PlanCalls checked against other
+# records, the duplicate ids it rejected.
+PARTS = ("carried", "checked", "duplicates")
+PART_PATTERN = "(-(?:" + "|".join(PARTS) + "))?"  # in a regular expression of file names
+
+
 class WriteParquetTable(beam.PTransform):
-    """part: an extra name part, for a second set of files of the same table
-    and run (e.g. "carried")."""
+    """part: one of PARTS, for a second set of files of the same table and run."""
 
     def __init__(self, output: str, table: str, run_id: str, schema: pa.Schema,
                  part: str | None = None):
         super().__init__()
+        if part is not None and part not in PARTS:
+            raise ValueError(f"part must be one of {PARTS}, not {part!r}")
         name = f"{table}-{run_id}" + (f"-{part}" if part else "")
         self.prefix = FileSystems.join(output, name)
-        self.schema = schema
+        self.schema, self.part = schema, part
 
     def display_data(self):
         return {"prefix": DisplayDataItem(self.prefix, label="Files")}
 
     def expand(self, rows):
-        return rows | beam.io.WriteToParquet(
+        write = beam.io.WriteToParquet(
             self.prefix, self.schema, codec="snappy", file_name_suffix=".parquet",
             use_compliant_nested_type=True,
             # Row groups of 16 MiB: the writer's buffer stays small however
             # large the input (Beam's default of 64 MiB shows in peak memory).
             row_group_buffer_size=16 * 1024 * 1024)
+        # A second set of files (part) appears only when it has rows; Beam's
+        # sinks know skip_if_empty, which WriteToParquet does not pass on.
+        write._sink.skip_if_empty = self.part is not None
+        return rows | write
 
 
 def write_parquet_file(path: str, rows: list[dict], schema: pa.Schema) -> None:
