@@ -18,15 +18,16 @@ import base64
 import html
 import io
 import json
+import random
 import re
 import sys
+from array import array
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.output_files import is_local_path, matching_paths, write_run_file
+from transforms.output_files import is_local_path, matching_paths, parquet_rows, write_run_file
 
 THUMBNAILS = 48        # images shown at most, sampled evenly
 AUDIO_CLIPS = 12       # players shown at most
@@ -52,16 +53,6 @@ def table_files(output: str, table: str, run_id: str | None) -> list[str]:
     return matching_paths(FileSystems.join(output, pattern))
 
 
-def read_rows(output: str, table: str, run_id: str | None) -> list[dict]:
-    rows = []
-    for path in table_files(output, table, run_id):
-        with FileSystems.open(path) as f:
-            parquet = pq.ParquetFile(f)
-            columns = [c for c in _COLUMNS[table] if c in parquet.schema_arrow.names]
-            rows += parquet.read(columns=columns).to_pylist()
-    return rows
-
-
 def summaries(output: str, run_id: str | None) -> list[dict]:
     names = [f"summary-{run_id}.json"] if run_id else None
     paths = [FileSystems.join(output, n) for n in names] if names else [
@@ -76,36 +67,114 @@ def summaries(output: str, run_id: str | None) -> list[dict]:
     return found
 
 
+class _Sample:
+    """Up to `size` items spread over a stream of unknown length (reservoir
+    sampling, seeded: the same rows give the same report), in stream order."""
+
+    def __init__(self, size: int):
+        self.size, self.seen, self.items = size, 0, []
+        self._random = random.Random(0)
+
+    def add(self, item) -> None:
+        self.seen += 1
+        if len(self.items) < self.size:
+            self.items.append((self.seen, item))
+        elif (slot := self._random.randrange(self.seen)) < self.size:
+            self.items[slot] = (self.seen, item)
+
+    def __iter__(self):
+        return (item for _, item in sorted(self.items, key=lambda pair: pair[0]))
+
+
+class _Tally:
+    """What the report shows, gathered in one pass over the rows: counts and
+    sums, compact arrays of times and latencies, samples of images and clips.
+    Memory grows by some 30 bytes a record, never by the rows themselves."""
+
+    def __init__(self):
+        self.records, self.cost = 0, 0.0
+        self.by_status: Counter = Counter()                  # (task, status)
+        self.started, self.finished = array("d"), array("d")  # epoch seconds
+        self.sent, self.sent_429, self.sent_retry = array("d"), array("b"), array("b")
+        self.latency: dict[str, array] = defaultdict(lambda: array("d"))
+        self.tokens: dict = defaultdict(int)
+        self.spend: dict = defaultdict(float)
+        self.errors, self.error_example = Counter(), {}
+        self.rejected, self.reasons, self.reason_where = 0, Counter(), {}
+        self.images, self.clips = _Sample(THUMBNAILS), _Sample(AUDIO_CLIPS)
+
+    def add(self, r: dict, task: str) -> None:
+        self.records += 1
+        self.cost += r.get("cost_usd") or 0
+        self.by_status[(task, r["status"])] += 1
+        if r.get("started_at"):
+            base = r["started_at"].timestamp()
+            self.started.append(base)
+            for i, attempt in enumerate(r.get("attempt_log") or []):
+                self.sent.append(base + (attempt["offset_ms"] or 0) / 1000)
+                self.sent_429.append(attempt["http_status"] == 429)
+                self.sent_retry.append(i > 0)
+        if r.get("finished_at"):
+            self.finished.append(r["finished_at"].timestamp())
+        if r.get("latency_ms") is not None and r["status"] != "error":
+            self.latency[r["model"]].append(r["latency_ms"])
+        tier = r.get("traffic_type") or ("per image" if task == "image" else "-")
+        self.tokens[(r["model"], tier)] += (r.get("usage") or {}).get("total_token_count") or 0
+        self.spend[(r["model"], tier)] += r.get("cost_usd") or 0
+        if r["status"] == "error":
+            key = f"{r.get('error_code')}: {_first_line(r.get('error_message'))}"
+            self.errors[key] += 1
+            self.error_example.setdefault(key, r["id"])
+
+    def add_rejected(self, r: dict) -> None:
+        self.rejected += 1
+        key = _first_line(r["reason"])
+        self.reasons[key] += 1
+        self.reason_where.setdefault(key, f"{r['source']}:{r['line_number']}")
+
+
+def tally(output: str, run_id: str | None) -> _Tally:
+    tally = _Tally()
+    for table, task in _TASK.items():
+        for path in table_files(output, table, run_id):
+            for r in parquet_rows(path, _COLUMNS[table]):
+                if table == "images" and (r.get("uri") or r["status"] != "ok"):
+                    tally.images.add(r)
+                if table == "live" and r.get("audio_uri"):
+                    tally.clips.add(r)
+                if table != "images" or r.get("image_index") in (None, 0):  # a record's first row
+                    tally.add(r, task)
+    for path in table_files(output, "rejected", run_id):
+        for r in parquet_rows(path, _COLUMNS["rejected"]):
+            tally.add_rejected(r)
+    return tally
+
+
 def build(output: str, run_id: str | None = None) -> str:
     """The report's HTML."""
-    tables = {t: read_rows(output, t, run_id) for t in _COLUMNS}
-    runs = summaries(output, run_id)
-    records = [dict(r, task=_TASK[t]) for t in ("responses", "live") for r in tables[t]]
-    records += [dict(r, task="image") for r in tables["images"]
-                if r.get("image_index") in (None, 0)]  # an image record's first row
+    counted, runs = tally(output, run_id), summaries(output, run_id)
     sections = [
-        _header(output, run_id, runs, records, tables["rejected"]),
-        _counts(records, tables["rejected"]),
-        _timeline(records, runs),
-        _latency(records),
-        _spend(records),
-        _reasons(records, tables["rejected"]),
-        _contact_sheet(output, tables["images"]),
-        _audio(output, tables["live"]),
+        _header(output, run_id, runs, counted),
+        _counts(counted),
+        _timeline(counted, runs),
+        _latency(counted),
+        _spend(counted),
+        _reasons(counted),
+        _contact_sheet(output, counted.images),
+        _audio(output, counted.clips),
     ]
     return _page("Run report", "".join(s for s in sections if s))
 
 
 # -- sections ------------------------------------------------------------------------------
 
-def _header(output, run_id, runs, records, rejected) -> str:
+def _header(output, run_id, runs, t: _Tally) -> str:
     which = f"run <code>{html.escape(run_id)}</code>" if run_id else (
         f"the union of {len(runs)} run(s)")
     walls = [r.get("wall_time_s") or 0 for r in runs]
-    total_cost = sum(r.get("cost_usd") or 0 for r in records)
     accounted = all(r.get("all_lines_accounted_for") for r in runs) if runs else None
-    facts = [("records called", len(records)), ("rejected lines", len(rejected)),
-             ("wall time", f"{sum(walls):.1f} s"), ("cost", f"${total_cost:.4f}"),
+    facts = [("records called", t.records), ("rejected lines", t.rejected),
+             ("wall time", f"{sum(walls):.1f} s"), ("cost", f"${t.cost:.4f}"),
              ("every line accounted for", {True: "yes", False: "NO", None: "unknown"}[accounted])]
     items = "".join(f"<div class='fact'><b>{html.escape(str(v))}</b><span>{k}</span></div>"
                     for k, v in facts)
@@ -114,21 +183,20 @@ def _header(output, run_id, runs, records, rejected) -> str:
             f"<div class='facts'>{items}</div>")
 
 
-def _counts(records, rejected) -> str:
-    by = Counter((r["task"], r["status"]) for r in records)
-    tasks = sorted({t for t, _ in by})
+def _counts(t: _Tally) -> str:
+    by = t.by_status
+    tasks = sorted({task for task, _ in by})
     statuses = ("ok", "blocked", "error")
-    rows = [[t] + [by.get((t, s), 0) for s in statuses] + [sum(by.get((t, s), 0)
-                                                               for s in statuses)]
-            for t in tasks]
-    rows.append(["rejected lines", "", "", "", len(rejected)])
+    rows = [[task] + [by.get((task, s), 0) for s in statuses]
+            + [sum(by.get((task, s), 0) for s in statuses)] for task in tasks]
+    rows.append(["rejected lines", "", "", "", t.rejected])
     figure = None
     if tasks:
         figure = _figure(6.5, 0.45 + 0.45 * len(tasks))
         ax = figure.add_subplot()
         left = [0] * len(tasks)
         for status, color in zip(statuses, ("#3a7d44", "#d9a21b", "#c0392b")):
-            values = [by.get((t, status), 0) for t in tasks]
+            values = [by.get((task, status), 0) for task in tasks]
             ax.barh(tasks, values, left=left, color=color, label=status)
             left = [a + b for a, b in zip(left, values)]
         ax.legend(loc="lower right", fontsize=8, frameon=False)
@@ -137,26 +205,22 @@ def _counts(records, rejected) -> str:
                     _table(["task"] + list(statuses) + ["total"], rows), figure)
 
 
-def _timeline(records, runs) -> str:
+def _timeline(t: _Tally, runs) -> str:
     """Records finished and requests sent per second, 429s and retries marked,
     against the rate limit."""
-    starts = [r["started_at"] for r in records if r.get("started_at")]
-    if not starts:
+    if not t.started:
         return ""
-    origin = min(starts)
-    ends = [r["finished_at"] for r in records if r.get("finished_at")]
-    span = max(1e-3, (max(ends) - origin).total_seconds()) if ends else 1.0
+    origin = min(t.started)
+    span = max(1e-3, max(t.finished) - origin) if t.finished else 1.0
     width = max(0.1, span / 80)  # about 80 bins, none shorter than 0.1 s
     finished, sent, throttled, retried = Counter(), Counter(), Counter(), Counter()
-    for r in records:
-        if r.get("finished_at"):
-            finished[int((r["finished_at"] - origin).total_seconds() / width)] += 1
-        base = (r["started_at"] - origin).total_seconds() if r.get("started_at") else 0
-        for i, attempt in enumerate(r.get("attempt_log") or []):
-            slot = int((base + (attempt["offset_ms"] or 0) / 1000) / width)
-            sent[slot] += 1
-            throttled[slot] += attempt["http_status"] == 429
-            retried[slot] += i > 0
+    for at in t.finished:
+        finished[int((at - origin) / width)] += 1
+    for at, was_429, is_retry in zip(t.sent, t.sent_429, t.sent_retry):
+        slot = int((at - origin) / width)
+        sent[slot] += 1
+        throttled[slot] += was_429
+        retried[slot] += is_retry
     end = max(list(finished) + list(sent) + [0]) + 1
     slots = list(range(end))
     x = [slot * width for slot in slots]
@@ -193,11 +257,8 @@ def _rate_limit_per_s(runs) -> float | None:
     return max(limits) if limits else None
 
 
-def _latency(records) -> str:
-    by_model = defaultdict(list)
-    for r in records:
-        if r.get("latency_ms") is not None and r["status"] != "error":
-            by_model[r["model"]].append(r["latency_ms"])
+def _latency(t: _Tally) -> str:
+    by_model = {model: sorted(values) for model, values in t.latency.items()}
     if not by_model:
         return ""
     rows = [[m, len(v), *(f"{_percentile(v, q):.0f}" for q in (50, 90, 99))]
@@ -211,13 +272,8 @@ def _latency(records) -> str:
                     _table(["model", "records", "p50 ms", "p90 ms", "p99 ms"], rows), figure)
 
 
-def _spend(records) -> str:
-    tokens, cost = defaultdict(int), defaultdict(float)
-    for r in records:
-        tier = r.get("traffic_type") or ("per image" if r["task"] == "image" else "-")
-        key = (r["model"], tier)
-        tokens[key] += ((r.get("usage") or {}).get("total_token_count") or 0)
-        cost[key] += r.get("cost_usd") or 0
+def _spend(t: _Tally) -> str:
+    tokens, cost = t.tokens, t.spend
     if not any(cost.values()) and not any(tokens.values()):
         return ""
     keys = sorted(tokens)
@@ -230,20 +286,9 @@ def _spend(records) -> str:
                     _table(["model", "tier", "tokens", "cost"], rows), figure)
 
 
-def _reasons(records, rejected) -> str:
-    errors = Counter()
-    example = {}
-    for r in records:
-        if r["status"] == "error":
-            key = f"{r.get('error_code')}: {_first_line(r.get('error_message'))}"
-            errors[key] += 1
-            example.setdefault(key, r["id"])
-    reasons = Counter()
-    where = {}
-    for r in rejected:
-        key = _first_line(r["reason"])
-        reasons[key] += 1
-        where.setdefault(key, f"{r['source']}:{r['line_number']}")
+def _reasons(t: _Tally) -> str:
+    errors, example = t.errors, t.error_example
+    reasons, where = t.reasons, t.reason_where
     body = "<h3>Most frequent errors</h3>" + (_table(
         ["error", "records", "example id"],
         [[k, n, example[k]] for k, n in errors.most_common(TOP_REASONS)]) if errors
@@ -255,13 +300,11 @@ def _reasons(records, rejected) -> str:
     return _section("What failed, and why", body)
 
 
-def _contact_sheet(output, images) -> str:
-    shown = [r for r in images if r.get("uri") or r["status"] != "ok"]
-    if not shown:
+def _contact_sheet(output, images: _Sample) -> str:
+    if not images.seen:
         return ""
-    step = max(1, len(shown) // THUMBNAILS)
     cells = []
-    for r in shown[::step][:THUMBNAILS]:
+    for r in images:
         caption = html.escape(f"{r['id']} #{r.get('image_index')}")
         if r["status"] == "ok" and r.get("uri"):
             thumb = _thumbnail(r["uri"])
@@ -273,23 +316,21 @@ def _contact_sheet(output, images) -> str:
                                           or r["status"]))
             cells.append(f"<div class='cell blocked'><div class='none'>{r['status']}</div>"
                          f"<span>{caption}</span><small>{why}</small></div>")
-    note = f"<p>{len(cells)} of {len(shown)} images and refusals, sampled evenly.</p>"
+    note = f"<p>{len(cells)} of {images.seen} images and refusals, sampled evenly.</p>"
     return _section("Images", note + f"<div class='sheet'>{''.join(cells)}</div>")
 
 
-def _audio(output, live) -> str:
-    clips = [r for r in live if r.get("audio_uri")]
-    if not clips:
+def _audio(output, clips: _Sample) -> str:
+    if not clips.seen:
         return ""
-    step = max(1, len(clips) // AUDIO_CLIPS)
     items = []
-    for r in clips[::step][:AUDIO_CLIPS]:
+    for r in clips:
         said = html.escape(_first_line(r.get("output_transcript") or "")[:120])
         items.append(f"<div class='clip'><b>{html.escape(r['id'])}</b> "
                      f"{r.get('audio_seconds') or 0:.1f} s<br><audio controls preload='none' "
                      f"src='{html.escape(_link(output, r['audio_uri']))}'></audio>"
                      f"<br><small>{said}</small></div>")
-    note = (f"<p>{len(items)} of {len(clips)} clips (the files beside this report; a "
+    note = (f"<p>{len(items)} of {clips.seen} clips (the files beside this report; a "
             "gs:// output plays them from the bucket).</p>")
     return _section("Audio", note + "".join(items))
 
@@ -316,8 +357,8 @@ def _link(output: str, uri: str) -> str:
     return uri
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
+def _percentile(ordered, q: float) -> float:
+    """Of values already sorted."""
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 

@@ -10,7 +10,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from pipeline.options import JobConfig
 from pipeline.preflight import run_files
 from transforms import metrics
-from transforms.output_files import write_run_file
+from transforms.output_files import parquet_rows, write_run_file
 
 
 def _value(result):
@@ -46,17 +46,15 @@ def written_records(output: str, run_id: str) -> dict[str, int]:
     """Records in this run's files as they are on storage (carried rows
     included): the accounting trusts what was written, not what was counted."""
     def rows(table, count):
-        total = 0
-        for path in run_files(output, run_id, table):
-            with FileSystems.open(path) as f:
-                total += count(f)
-        return total
-    def all_rows(f):
-        return pq.ParquetFile(f).metadata.num_rows
+        return sum(count(path) for path in run_files(output, run_id, table))
 
-    def first_image_rows(f):  # a record's first row (image 0, or the one saying why none)
-        return sum(1 for index in pq.read_table(f, columns=["image_index"])["image_index"]
-                   .to_pylist() if index in (None, 0))
+    def all_rows(path):
+        with FileSystems.open(path) as f:
+            return pq.ParquetFile(f).metadata.num_rows
+
+    def first_image_rows(path):  # a record's first row (image 0, or the one saying why none)
+        return sum(1 for row in parquet_rows(path, ["image_index"])
+                   if row["image_index"] in (None, 0))
     return {"responses": rows("responses", all_rows),
             "image_records": rows("images", first_image_rows),
             "live": rows("live", all_rows),
@@ -76,9 +74,7 @@ def spending(output: str, run_id: str, max_cost_usd: float | None) -> dict:
         columns = ["id", "model", "status", "cost_usd", "error_code"] + (
             ["traffic_type"] if table == "responses" else [])
         for path in run_files(output, run_id, table):
-            with FileSystems.open(path) as f:
-                rows = pq.read_table(f, columns=columns).to_pylist()
-            for row in rows:
+            for row in parquet_rows(path, columns):
                 if row["error_code"] == "budget_exhausted":
                     not_called.append(row["id"])
                 cost = row["cost_usd"]

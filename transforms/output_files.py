@@ -1,6 +1,7 @@
 """Paths under an output, through Beam's filesystems: listing by pattern,
 telling local folders from object stores, removing folders left empty
-(object stores have none), and writing a run's file beside the latest one."""
+(object stores have none), writing a run's file beside the latest one, and
+reading a table's rows back a batch at a time."""
 from __future__ import annotations
 
 import os
@@ -35,3 +36,15 @@ def write_run_file(output: str, stem: str, run_id: str | None, data: bytes,
         with FileSystems.create(path, mime_type=mime_type) as f:
             f.write(data)
     return path
+
+
+def parquet_rows(path: str, columns: Iterable[str], batch_rows: int = 10_000):
+    """The rows of a Parquet file, only the given columns it has, read a batch
+    at a time: what reads a run's tables back (summary, report) holds one
+    batch, however many rows the run wrote."""
+    import pyarrow.parquet as pq
+    with FileSystems.open(path) as f:
+        parquet = pq.ParquetFile(f)
+        present = [c for c in columns if c in parquet.schema_arrow.names]
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=present):
+            yield from batch.to_pylist()
