@@ -2,7 +2,9 @@
 machine: one table (with the machine's facts), also written as
 bench/results/all.json.
 
-    python -m bench [--quick] [--only quota,overhead,scaling,images,live,emulator,transport]
+    python -m bench [--quick] [--large] [--only quota,overhead,scaling,images,live,emulator,transport]
+
+--large adds a million records to the scaling section (about half an hour).
 
 Each section starts its own emulator with the quota and latency it needs and
 runs the pipeline as its own process, as a user would.
@@ -34,15 +36,19 @@ QUICK = {
     "live": lambda: live.run(records=100),
 }
 COLUMNS = ("section", "case", "records", "records_per_s", "ratio", "ratio_of", "share_429",
-           "lost", "rows_per_record", "peak_mib", "target", "met")
+           "lost", "rows_per_record", "peak_mib", "cpu_s_per_1000", "target", "met")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (minutes, not ten)")
     parser.add_argument("--only", help="comma-separated sections: " + ",".join(FULL))
+    parser.add_argument("--large", action="store_true",
+                        help="scaling also at 1,000,000 records (peak memory within 1.5x 100k's)")
     args = parser.parse_args()
-    plan = QUICK if args.quick else FULL
+    plan = dict(QUICK if args.quick else FULL)
+    if args.large:
+        plan["scaling"] = lambda: scaling.run(sizes=(10_000, 100_000, 1_000_000))
     sections = args.only.split(",") if args.only else list(plan)
     rows, started = [], time.monotonic()
     for section in sections:
@@ -50,7 +56,7 @@ def main() -> None:
         rows += plan[section]()
     rows = [{column: row.get(column) for column in COLUMNS} for row in rows]
     report("all" if not args.only else "selected", rows,
-           {"quick": args.quick, "seconds": round(time.monotonic() - started, 1)})
+           {"quick": args.quick, "large": args.large, "seconds": round(time.monotonic() - started, 1)})
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Overhead: the pipeline beside (a) the practical ceiling, a minimal asyncio
 loop sending the same requests with the same HTTP client and concurrency, and
 (b) Beam's RunInference with GeminiModelHandler, against one emulator with no
-quota and 100 ms latency.
+quota and 50 ms latency, 64 requests in flight.
 
-Targets: the pipeline's call rate >= 0.6 of the ceiling; >= 3x RunInference's
-throughput with nothing lost.
+Targets: the pipeline end to end (its whole process: Python and Beam start-up,
+the run, the summary and report) >= 0.6 of the ceiling's rate; >= 3x
+RunInference's throughput with nothing lost. CPU seconds per 1,000 records are
+reported for both (the process's user + system time; the minimal loop's is the
+benchmark process's own while it runs).
 """
 from __future__ import annotations
 
@@ -32,11 +35,11 @@ async def _minimal_loop(url: str, records: int, concurrency: int) -> float:
             body = {"contents": [{"role": "user", "parts": [
                 {"text": f"Label item {i}: blue mug, good."}]}]}
             (await client.post(url + MODEL_PATH, json=body)).json()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     await client.aclose()
-    return records / elapsed
+    return records / elapsed, cpu
 
 
 def _runinference(url: str, records: int, max_batch_size: int | None) -> dict:
@@ -48,14 +51,14 @@ def _runinference(url: str, records: int, max_batch_size: int | None) -> dict:
 
 
 def run(records: int = 5000, concurrency: int = 64, runinference_records: int = 500,
-        latency_ms: float = 100) -> list[dict]:
+        latency_ms: float = 50) -> list[dict]:
     rows = []
     with Emulator("--latency_ms", str(latency_ms)) as emulator, \
             tempfile.TemporaryDirectory() as tmp:
-        ceiling = asyncio.run(_minimal_loop(emulator.url, records, concurrency))
+        ceiling, ceiling_cpu = asyncio.run(_minimal_loop(emulator.url, records, concurrency))
         rows.append({"section": "overhead", "case": "minimal asyncio loop (ceiling)",
                      "records": records, "records_per_s": ceiling, "lost": 0,
-                     "rows_per_record": 1.0})
+                     "rows_per_record": 1.0, "cpu_s_per_1000": ceiling_cpu / records * 1000})
         source = write_text_records(Path(tmp) / "in.jsonl", records)
         emulator.reset()
         job = run_pipeline(source, Path(tmp) / "out", emulator.url,  # no quota to find:
@@ -67,11 +70,16 @@ def run(records: int = 5000, concurrency: int = 64, runinference_records: int = 
                      "records": records, "records_per_s": calls_per_s,
                      "ratio": calls_per_s / ceiling, "ratio_of": "ceiling",
                      "lost": records - written, "rows_per_record": written / records,
-                     "peak_mib": job["peak_mib"], "target": ">= 0.6", "met": calls_per_s / ceiling >= 0.6})
+                     "peak_mib": job["peak_mib"]})
         rows.append({"section": "overhead", "case": "pipeline: end to end (Beam start-up included)",
                      "records": records, "records_per_s": pipeline_rate,
                      "ratio": pipeline_rate / ceiling, "ratio_of": "ceiling",
-                     "lost": records - written, "rows_per_record": written / records})
+                     "lost": records - written, "rows_per_record": written / records,
+                     "cpu_s_per_1000": job["cpu_s"] / records * 1000,
+                     "target": ">= 0.6", "met": pipeline_rate / ceiling >= 0.6})
+        rows.append({"section": "overhead", "case": "pipeline CPU per record / minimal loop's",
+                     "records": records, "ratio": job["cpu_s"] / ceiling_cpu,
+                     "ratio_of": "ceiling CPU"})
         for label, batch in (("default batching", None), ("max_batch_size=1", 1)):
             ri = _runinference(emulator.url, runinference_records, batch)
             rate = ri["records"] / ri["wall_s"]

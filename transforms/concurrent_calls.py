@@ -13,6 +13,7 @@ from finish_bundle(), so the DoFn works after any WindowInto.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import queue
 from typing import Any, Iterable
 
 import apache_beam as beam
@@ -40,36 +41,45 @@ class ConcurrentDoFn(beam.DoFn):
 
     def start_bundle(self):
         self._pending: dict[futures.Future, tuple] = {}
+        self._done: queue.SimpleQueue[futures.Future] = queue.SimpleQueue()
 
     def process(self, element, window=beam.DoFn.WindowParam,
                 timestamp=beam.DoFn.TimestampParam):
         if len(self._pending) >= self.max_pending:
-            done, _ = futures.wait(self._pending, return_when=futures.FIRST_COMPLETED)
-            yield from self._emit(done)
-        self._pending[self.worker.submit(self.outputs(element))] = (timestamp, window)
-        yield from self._emit([f for f in self._pending if f.done()])
+            yield from self._emit(self._done.get())  # waits for the first to finish
+        future = self.worker.submit(self.outputs(element))
+        self._pending[future] = (timestamp, window)
+        future.add_done_callback(self._done.put)  # finished ones queue up: no polling
+        yield from self._emit_finished()
 
     def finish_bundle(self):
-        for future in futures.as_completed(list(self._pending)):  # each as soon as it is done
-            yield from self._emit([future])
+        while self._pending:  # each as soon as it is done
+            yield from self._emit(self._done.get())
 
     def teardown(self):
         for future in getattr(self, "_pending", ()):
             future.cancel()
 
-    def _emit(self, done: Iterable[futures.Future]):
-        for future in done:
-            timestamp, window = self._pending.pop(future)
+    def _emit_finished(self):
+        while True:
             try:
-                outputs = future.result()
-            except BaseException:
-                # A job-level failure: stop the work still under way, then fail the bundle.
-                for pending in self._pending:
-                    pending.cancel()
-                raise
-            self.count(outputs)
-            for output in outputs:
-                if isinstance(output, TaggedOutput):
-                    yield TaggedOutput(output.tag, WindowedValue(output.value, timestamp, (window,)))
-                else:
-                    yield WindowedValue(output, timestamp, (window,))
+                future = self._done.get_nowait()
+            except queue.Empty:
+                return
+            yield from self._emit(future)
+
+    def _emit(self, future: futures.Future):
+        timestamp, window = self._pending.pop(future)
+        try:
+            outputs = future.result()
+        except BaseException:
+            # A job-level failure: stop the work still under way, then fail the bundle.
+            for pending in self._pending:
+                pending.cancel()
+            raise
+        self.count(outputs)
+        for output in outputs:
+            if isinstance(output, TaggedOutput):
+                yield TaggedOutput(output.tag, WindowedValue(output.value, timestamp, (window,)))
+            else:
+                yield WindowedValue(output, timestamp, (window,))

@@ -101,7 +101,7 @@ class _SaveFilesFn(ConcurrentDoFn):
             yield from super().process(row, window, timestamp)
         else:  # nothing to write: straight through, without a trip to the event loop
             yield row
-            yield from self._emit([f for f in self._pending if f.done()])
+            yield from self._emit_finished()
 
     async def outputs(self, row: dict):
         files = row[FILES]

@@ -176,7 +176,20 @@ RESPONSES, IMAGES, LIVE, REJECTED = (schema("responses"), schema("images"), sche
 def blank_row(schema: pa.Schema) -> dict:
     """Every column of a table, empty: lists empty, everything else null.
     Rows start from this, so a column added to a schema is never missing."""
-    return {f.name: [] if pa.types.is_list(f.type) else None for f in schema}
+    blank = _BLANK.get(id(schema))
+    if blank is None or blank[0] is not schema:
+        blank = _BLANK[id(schema)] = (schema, dict.fromkeys(schema.names), tuple(
+            f.name for f in schema if pa.types.is_list(f.type)))
+    _, nulls, lists = blank
+    row = dict(nulls)
+    for name in lists:
+        row[name] = []  # a new list for each row
+    return row
+
+
+# Each schema's empty row, read from the schema once, not for every row (by
+# identity: hashing an Arrow schema costs more than building the row).
+_BLANK: dict[int, tuple[pa.Schema, dict, tuple[str, ...]]] = {}
 
 
 def markdown_table(table: str) -> str:

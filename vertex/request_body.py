@@ -26,9 +26,11 @@ def merge_defaults(body: dict, defaults: dict) -> dict:
     """Job-level defaults under a record's own body; the record wins.
 
     generationConfig merges field by field, safetySettings by category,
-    everything else (systemInstruction, tools, ...) is taken whole.
+    everything else (systemInstruction, tools, ...) is taken whole. The
+    defaults are copied (every record gets them); the body is not (it is
+    the record's own, just read).
     """
-    merged = copy.deepcopy(defaults)
+    merged = copy.deepcopy(defaults) if defaults else {}
     for key, value in body.items():
         if key == "generationConfig" and isinstance(value, dict):
             merged[key] = {**merged.get(key, {}), **value}
@@ -37,7 +39,7 @@ def merge_defaults(body: dict, defaults: dict) -> dict:
             by_category.update({s.get("category"): s for s in value if isinstance(s, dict)})
             merged[key] = list(by_category.values())
         else:
-            merged[key] = copy.deepcopy(value)
+            merged[key] = value
     return merged
 
 
