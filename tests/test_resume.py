@@ -172,3 +172,46 @@ def test_the_answer_carried_over_is_the_one_that_arrived_last():
     # "zz-manual" sorts after the timestamped id as text, but answered earlier.
     rows = _carried_rows([saved("zz-manual", 1), saved("20260101T0005Z-ab12", 5)])
     assert [p.row["text"] for p in rows] == ["20260101T0005Z-ab12"]
+
+
+def _records(lines):
+    from transforms.prompt_records import RecordDefaults, SourceLine, build_record
+    return [build_record(SourceLine("in.jsonl", n, text), RecordDefaults())
+            for n, text in enumerate(lines, start=1)]
+
+
+def test_ids_sharing_a_fingerprint_are_still_told_apart(monkeypatch):
+    """The index compares 64-bit fingerprints; were every id to share one,
+    every record would be grouped, and still only true duplicates rejected."""
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    import transforms.id_index as id_index
+    from transforms.resume import PlanCalls
+    monkeypatch.setattr(id_index, "fingerprint", lambda record_id: 7)
+    records = _records(['{"id": "a", "prompt": "x"}', '{"id": "b", "prompt": "y"}',
+                        '{"id": "a", "prompt": "z"}'])
+    with beam.Pipeline() as p:
+        planned = p | beam.Create(records) | PlanCalls()
+        assert_that(planned.calls, equal_to([]))
+        assert_that(planned.checked_calls | beam.Map(lambda r: r.line_number), equal_to([1, 2]),
+                    label="checked")
+        assert_that(planned.rejected | beam.Map(lambda r: r["line_number"]), equal_to([3]),
+                    label="rejected")
+
+
+def test_spread_calls_are_the_same_calls():
+    """spread=True (remote runners, several processes) reshuffles the calls;
+    which records are called does not change."""
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from transforms.resume import PlanCalls
+    records = _records([f'{{"id": "r{i}", "prompt": "x"}}' for i in range(20)]
+                       + ['{"id": "r3", "prompt": "y"}'])
+    with beam.Pipeline() as p:
+        planned = p | beam.Create(records) | PlanCalls(spread=True)
+        assert_that(planned.calls | beam.Map(lambda r: r.id),
+                    equal_to([f"r{i}" for i in range(20) if i != 3]))
+        assert_that(planned.checked_calls | beam.Map(lambda r: r.line_number), equal_to([4]),
+                    label="checked")
