@@ -15,7 +15,6 @@ from datetime import datetime, timedelta, timezone
 
 import aiohttp
 import httpx
-import tenacity
 
 from vertex.auth import Auth
 from vertex.endpoints import Endpoint
@@ -25,7 +24,7 @@ from vertex.errors import (DeadlineExceededError, FatalApiError, MalformedRespon
 from vertex.rate_limit import AdaptiveRateLimiter, RateLimiter
 from vertex.request_body import estimate_tokens
 from vertex.response_rows import merge_stream_chunks
-from vertex.retry import retry_policy
+from vertex.retry import retry_policy, with_retries
 from vertex import live, service_tiers
 from vertex.budget import Budget
 from vertex.http import make_websocket_session
@@ -182,11 +181,10 @@ class VertexClient:
         deadline = asyncio.timeout(self.settings.deadline_s)
         try:
             async with deadline:
-                async for attempt_state in tenacity.AsyncRetrying(**self._retry):
-                    with attempt_state:
-                        response = await self._attempt(model, exchange, estimated_tokens,
-                                                       limiter, result, headers or {},
-                                                       timeout_s, slots or self._in_flight)
+                response = await with_retries(
+                    lambda: self._attempt(model, exchange, estimated_tokens, limiter, result,
+                                          headers or {}, timeout_s, slots or self._in_flight),
+                    self._retry)
             result.response, result.http_status = response, 200
             self._models_answered.add(model)
             usage = response.get("usageMetadata") or {}
