@@ -45,9 +45,9 @@ def _sorted(fingerprints: array) -> np.ndarray:
 
 
 class _Fingerprints(beam.CombineFn):
-    """Ids to the fingerprints that `keep` chooses; accumulators are arrays
-    of 8-byte values, merged by concatenation (Beam lifts the combine, so
-    each bundle adds its own ids before anything is shuffled)."""
+    """Ids to an IdIndex (which ids, the subclass says). Accumulators are
+    arrays of 8-byte fingerprints, merged by concatenation; Beam lifts the
+    combine, so each bundle adds its own ids before anything is shuffled."""
 
     def create_accumulator(self) -> array:
         return array("Q")

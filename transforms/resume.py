@@ -9,7 +9,9 @@ Layout under the output:
                                                   second while a run goes on
 
 A run reads the earlier files at run time (ReadEarlierResults: a match, then
-a ReadAll), groups them by id with its own records (PlanCalls) and decides:
+a ReadAll). PlanCalls sends the records whose id no other record and no
+earlier run has straight on to be called; it groups the others by id with
+the earlier rows (transforms/id_index.py says which) and decides:
 - one record per id is called; the others are rejected as `duplicate_id`;
 - with Resume.SKIP_EXISTING, an id that already has a final answer (ok or
   blocked) in an earlier run's tables is skipped, and one answered by a run
@@ -17,7 +19,6 @@ a ReadAll), groups them by id with its own records (PlanCalls) and decides:
   into this run's tables; error rows are called again;
 - with Resume.ERRORS_ONLY, only ids whose earlier answer was an error are
   called (answers carried over from dead runs still are).
-Grouping by id also spreads the records across workers for the calls.
 Carried rows are written to files of their own ({table}-{run_id}-carried-*),
 never flattened with the answers (see pipeline/graph.py). After a successful
 run, remove_checkpoints deletes its own checkpoint parts and those it carried
@@ -255,7 +256,8 @@ class PlanCalls(beam.PTransform):
         earlier = (previous | "EarlierIds" >> beam.Map(lambda kv: kv[0]).with_output_types(str)
                    | "EarlierIndex" >> beam.CombineGlobally(AllIds()))
         split = records | "SplitById" >> beam.ParDo(
-            _SplitByIdFn(self.fn.resume), beam.pvalue.AsSingleton(repeated), beam.pvalue.AsSingleton(earlier)
+            _SplitByIdFn(self.fn.resume), beam.pvalue.AsSingleton(repeated),
+            beam.pvalue.AsSingleton(earlier)
         ).with_output_types(PromptRecord).with_outputs(_SplitByIdFn.CHECKED, main="calls")
         split[_SplitByIdFn.CHECKED].element_type = Tuple[str, PromptRecord]
         calls = split.calls
@@ -266,9 +268,10 @@ class PlanCalls(beam.PTransform):
                    | "Plan" >> beam.ParDo(self.fn).with_output_types(PromptRecord).with_outputs(
                        _PlanCallsFn.REJECTED, *(carried_tag(t) for t in TABLES),
                        main="checked_calls"))
-        return PlannedCalls({"calls": calls, "checked_calls": planned.checked_calls,
-                _PlanCallsFn.REJECTED: planned[_PlanCallsFn.REJECTED],
-                **{carried_tag(t): planned[carried_tag(t)] for t in TABLES}})
+        return PlannedCalls({
+            "calls": calls, "checked_calls": planned.checked_calls,
+            _PlanCallsFn.REJECTED: planned[_PlanCallsFn.REJECTED],
+            **{carried_tag(t): planned[carried_tag(t)] for t in TABLES}})
 
 
 # Checkpoints, while a run goes on
