@@ -10,29 +10,12 @@ history; nothing is fetched) and run with this checkout's virtualenv.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 from bench.common import ROOT, Emulator, report
-from bench.jobs import write_text_records
-
-
-def _run(checkout: Path, source: Path, output: Path, url: str) -> dict:
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "--input", str(source), "--output", str(output),
-         "--endpoint", url, "--progress_s", "0", "--rpm", "1e9", "--concurrency", "64"],
-        cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    if status != 0:
-        raise RuntimeError(f"the job in {checkout} failed: "
-                           f"{process.stderr.read().decode(errors='replace')[-2000:]}")
-    return {"wall_s": time.perf_counter() - started, "cpu_s": usage.ru_utime + usage.ru_stime,
-            "peak_mib": usage.ru_maxrss / 1024}
+from bench.jobs import run_pipeline, write_text_records
 
 
 def run(revision: str, records: int = 5000, latency_ms: float = 50, rounds: int = 2) -> list[dict]:
@@ -45,8 +28,9 @@ def run(revision: str, records: int = 5000, latency_ms: float = 50, rounds: int 
             source = write_text_records(Path(tmp) / "in.jsonl", records)
             for round_ in range(rounds):
                 for label, checkout in ((f"before ({revision})", before), ("now", ROOT)):
-                    job = _run(checkout, source, Path(tmp) / f"out-{label[:6]}-{round_}",
-                               emulator.url)
+                    job = run_pipeline(source, Path(tmp) / f"out-{label[:6]}-{round_}",
+                                       emulator.url, "--rpm", "1e9", "--concurrency", "64",
+                                       checkout=checkout)
                     rows.append({"case": label, "records": records,
                                  "records_per_s": records / job["wall_s"],
                                  "cpu_s_per_1000": job["cpu_s"] / records * 1000,

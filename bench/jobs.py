@@ -30,14 +30,16 @@ def write_image_records(path: Path, count: int, sample_count: int) -> Path:
     return path
 
 
-def run_pipeline(input_path: Path, output: Path, url: str, *flags: str) -> dict:
+def run_pipeline(input_path: Path, output: Path, url: str, *flags: str,
+                 checkout: Path = ROOT) -> dict:
     """Runs `python -m pipeline`; returns wall time, the process's peak memory
-    and its CPU seconds (user and system)."""
+    and its CPU seconds (user and system). `checkout`: the code to run (another
+    commit's worktree, say)."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "--input", str(input_path), "--output", str(output),
          "--endpoint", url, "--progress_s", "0", *flags],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     stderr = process.stderr.read().decode(errors="replace")
     if status != 0:
