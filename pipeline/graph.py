@@ -56,9 +56,9 @@ def _answer(calls, config: JobConfig, progress: ProgressSettings, part: str | No
         (records
          | f"{name}{suffix}" >> generate
          | f"Checkpoint {table}{suffix}" >> CheckpointRows(config.output, config.run_id, table,
-                                                           schema)
+                                                           schema, as_tables=True)
          | f"Write {table}{suffix}" >> WriteParquetTable(config.output, table, config.run_id,
-                                                         schema, part=part))
+                                                         schema, part=part, tables=True))
 
 
 def build(p: beam.Pipeline, config: JobConfig,

@@ -41,6 +41,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import ReadAllFromParquet
+from apache_beam.transforms.window import GlobalWindows
 
 from transforms import metrics
 from transforms.id_index import AllIds, IdIndex, RepeatedIds
@@ -288,9 +289,9 @@ def flush_checkpoints() -> None:
 
 class _CheckpointRowsFn(beam.DoFn):
     def __init__(self, directory: str, table: str, schema: pa.Schema, every_rows: int,
-                 every_s: float):
+                 every_s: float, as_tables: bool):
         self.directory, self.table, self.schema = directory, table, schema
-        self.every_rows, self.every_s = every_rows, every_s
+        self.every_rows, self.every_s, self.as_tables = every_rows, every_s, as_tables
 
     def start_bundle(self):
         self._rows: list[dict] = []
@@ -299,35 +300,49 @@ class _CheckpointRowsFn(beam.DoFn):
 
     def process(self, row: dict):
         self._rows.append(row)
+        saved = None
         if len(self._rows) >= self.every_rows or time.monotonic() - self._flushed_at >= self.every_s:
-            self.flush()
-        yield row
+            saved = self.flush()
+        if not self.as_tables:
+            yield row
+        elif saved is not None:
+            yield saved
 
     def finish_bundle(self):
-        self.flush()
+        saved = self.flush()
         _buffering.discard(self)
+        if self.as_tables and saved is not None:
+            yield GlobalWindows.windowed_value(saved)
 
-    def flush(self) -> None:
+    def flush(self) -> pa.Table | None:
+        """Saves the rows in hand as a part; returns them as an Arrow table."""
+        saved = None
         if self._rows:
+            saved = pa.Table.from_pylist(self._rows, schema=self.schema)
             path = FileSystems.join(self.directory, f"{self.table}-part-{uuid.uuid4().hex}.parquet")
-            write_parquet_file(path, self._rows, self.schema)
+            write_parquet_file(path, saved, self.schema)
         self._rows, self._flushed_at = [], time.monotonic()
+        return saved
 
 
 class CheckpointRows(beam.PTransform):
     """Passes rows through unchanged, saving those of the last half second (at
     most) as a complete Parquet part under `_checkpoints/{run_id}/`: a killed
-    job loses at most the calls in flight and about half a second of answers."""
+    job loses at most the calls in flight and about half a second of answers.
+
+    as_tables: emit each saved part as an Arrow table instead of the rows,
+    for WriteParquetTable(tables=True): the rows are converted to Arrow once
+    (rows in the global window, as the job's are; a table spans many rows)."""
 
     def __init__(self, output: str, run_id: str, table: str, schema: pa.Schema,
-                 every_rows: int = 5000, every_s: float = 0.5):
+                 every_rows: int = 5000, every_s: float = 0.5, as_tables: bool = False):
         super().__init__()
         self.fn = _CheckpointRowsFn(checkpoint_dir(output, run_id), table, schema,
-                                    every_rows, every_s)
+                                    every_rows, every_s, as_tables)
 
     def expand(self, rows):
         return rows | beam.ParDo(self.fn).with_input_types(Dict[str, Any]) \
-            .with_output_types(Dict[str, Any])
+            .with_output_types(Any)
 
 
 # Cleanup, after a successful run
