@@ -5,13 +5,12 @@ from __future__ import annotations
 import base64
 import json
 
-import apache_beam as beam
 
 from transforms import metrics, schemas
-from transforms.call_vertex import CallHandler, CallVertexAI, record_row
+from transforms.call_vertex import CallHandler, record_row
 from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
-from transforms.save_files import FILES, SaveFiles
+from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex import audio
 from vertex.client import CallResult, VertexClient
@@ -102,7 +101,7 @@ class GeminiHandler(CallHandler):
         metrics.count_tokens(row["usage"], counter)
 
 
-class GenerateContent(beam.PTransform):
+class GenerateContent(CallAndSaveFiles):
     """PromptRecords to responses rows through Gemini, with the images of
     answers saved under `output` (without it, rows keep them inline in
     response_json). A shorthand for CallVertexAI(GeminiHandler(...)) then
@@ -112,14 +111,6 @@ class GenerateContent(beam.PTransform):
                  stream: bool = False, output: str | None = None,
                  progress: ProgressSettings = ProgressSettings(),
                  metrics_namespace: str = metrics.NAMESPACE, prices: PriceTable | None = None):
-        super().__init__()
-        self.call = CallVertexAI(GeminiHandler(run_id, stream, take_files=output is not None,
-                                               prices=prices),
-                                 connection, progress=progress,
-                                 metrics_namespace=metrics_namespace)
-        self.save = SaveFiles(output, run_id, "responses", connection.settings.max_in_flight,
-                              metrics_namespace) if output else None
-
-    def expand(self, records):
-        rows = records | "Call" >> self.call
-        return rows | "SaveFiles" >> self.save if self.save else rows
+        super().__init__(GeminiHandler(run_id, stream, take_files=output is not None,
+                                       prices=prices),
+                         connection, output, run_id, progress, metrics_namespace)

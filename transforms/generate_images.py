@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 
-import apache_beam as beam
 
 from transforms import metrics, schemas
-from transforms.call_vertex import CallHandler, CallVertexAI, record_row
+from transforms.call_vertex import CallHandler, record_row
 from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
-from transforms.save_files import FILES, SaveFiles
+from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex.client import CallResult, VertexClient
 from vertex.imagen import read_predictions
@@ -79,18 +78,12 @@ def _requested(record: PromptRecord) -> int:
     return (record.body.get("parameters") or {}).get("sampleCount", 1)
 
 
-class GenerateImages(beam.PTransform):
+class GenerateImages(CallAndSaveFiles):
     """Image PromptRecords to images rows, the images saved under `output`.
     A shorthand for CallVertexAI(ImagenHandler(...)) then SaveFiles."""
 
     def __init__(self, connection: VertexConnection, output: str, run_id: str | None = None,
                  progress: ProgressSettings = ProgressSettings(),
                  metrics_namespace: str = metrics.NAMESPACE, prices: PriceTable | None = None):
-        super().__init__()
-        self.call = CallVertexAI(ImagenHandler(run_id, prices), connection, progress=progress,
-                                 metrics_namespace=metrics_namespace)
-        self.save = SaveFiles(output, run_id, "images", connection.settings.max_in_flight,
-                              metrics_namespace)
-
-    def expand(self, records):
-        return records | "Call" >> self.call | "SaveFiles" >> self.save
+        super().__init__(ImagenHandler(run_id, prices), connection, output, run_id, progress,
+                         metrics_namespace)

@@ -7,14 +7,13 @@ import asyncio
 import base64
 import time
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from transforms import metrics, schemas
-from transforms.call_vertex import CallHandler, CallVertexAI, record_row
+from transforms.call_vertex import CallHandler, record_row
 from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
-from transforms.save_files import FILES, SaveFiles
+from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex import audio, live
 from vertex.client import CallResult, VertexClient
@@ -86,18 +85,12 @@ class LiveHandler(CallHandler):
         metrics.count_tokens(row["usage"], counter)
 
 
-class GenerateLive(beam.PTransform):
+class GenerateLive(CallAndSaveFiles):
     """Live PromptRecords to live rows, the spoken answers saved under
     `output`. A shorthand for CallVertexAI(LiveHandler(...)) then SaveFiles."""
 
     def __init__(self, connection: VertexConnection, output: str, run_id: str | None = None,
                  progress: ProgressSettings = ProgressSettings(),
                  metrics_namespace: str = metrics.NAMESPACE, prices: PriceTable | None = None):
-        super().__init__()
-        self.call = CallVertexAI(LiveHandler(run_id, prices), connection, progress=progress,
-                                 metrics_namespace=metrics_namespace)
-        self.save = SaveFiles(output, run_id, "live", connection.settings.max_in_flight,
-                              metrics_namespace)
-
-    def expand(self, records):
-        return records | "Call" >> self.call | "SaveFiles" >> self.save
+        super().__init__(LiveHandler(run_id, prices), connection, output, run_id, progress,
+                         metrics_namespace)

@@ -25,7 +25,10 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from transforms import metrics
+from transforms.call_vertex import CallHandler, CallVertexAI
 from transforms.concurrent_calls import ConcurrentDoFn
+from transforms.progress import ProgressSettings
+from transforms.vertex_connection import VertexConnection
 from vertex.imagen import MIME_TYPES
 
 EXTENSIONS = {**MIME_TYPES, "audio/wav": "wav"}
@@ -149,3 +152,22 @@ class SaveFiles(beam.PTransform):
     def expand(self, rows):
         return rows | beam.ParDo(self.fn).with_input_types(Dict[str, Any]) \
             .with_output_types(Dict[str, Any])
+
+
+class CallAndSaveFiles(beam.PTransform):
+    """CallVertexAI(handler), then SaveFiles under `output` for the handler's
+    table (without an output, rows keep their files inline): what
+    GenerateContent, GenerateImages and GenerateLive are."""
+
+    def __init__(self, handler: CallHandler, connection: VertexConnection, output: str | None,
+                 run_id: str | None = None, progress: ProgressSettings = ProgressSettings(),
+                 metrics_namespace: str = metrics.NAMESPACE):
+        super().__init__()
+        self.call = CallVertexAI(handler, connection, progress=progress,
+                                 metrics_namespace=metrics_namespace)
+        self.save = SaveFiles(output, run_id, handler.table, connection.settings.max_in_flight,
+                              metrics_namespace) if output else None
+
+    def expand(self, records):
+        rows = records | "Call" >> self.call
+        return rows | "SaveFiles" >> self.save if self.save else rows
