@@ -18,6 +18,20 @@ def test_concurrency_bounds_requests_in_flight(start_emulator, tmp_path):
     assert 2 <= stats["peak_in_flight"] <= 5
 
 
+def test_a_record_waiting_its_turn_is_not_timed(start_emulator, tmp_path):
+    # Records queue on the event loop ahead of a free slot, so that a slot is
+    # refilled at once; the wait for a turn is not the call's latency, nor
+    # does it run down the record's deadline.
+    emulator = start_emulator("--latency_ms", "500")
+    sample = write_jsonl(tmp_path / "in.jsonl", records(12))
+    out = tmp_path / "out"
+    assert run_job(sample, out, emulator.url, "--concurrency", "2", "--deadline_s", "0.9") == 0
+    assert emulator.stats()["peak_in_flight"] == 2
+    rows = read_table(out, "responses")
+    assert [r["status"] for r in rows] == ["ok"] * 12  # 6 turns of 500 ms, a deadline of 900
+    assert max(r["latency_ms"] for r in rows) < 850
+
+
 def test_without_the_limit_the_same_job_meets_429s_and_still_loses_nothing(start_emulator, tmp_path):
     emulator = start_emulator("--rpm", "600")
     sample = write_jsonl(tmp_path / "in.jsonl", records(40))

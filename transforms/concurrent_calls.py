@@ -2,8 +2,11 @@
 blocking, and keeps every output in its input's window.
 
 process() hands each element to the worker's event loop and returns at once,
-emitting whatever has finished by then; it only waits when this bundle already
-has `max_pending` elements under way, and then only for the first to finish.
+emitting whatever has finished by then. At most `max_running` elements' work
+runs at once; as many again wait their turn on the loop, so that when one
+finishes the next starts there and then, not when the bundle's thread (busy
+reading and writing, and sharing the GIL) comes back for it. process() only
+waits when both are full, and then only for the first to finish.
 finish_bundle() emits the rest as each finishes. A slow element therefore
 holds back nothing but itself, and the event loop's own limits (concurrency,
 rate) are shared by every thread of the process. Outputs carry the window and
@@ -12,6 +15,7 @@ from finish_bundle(), so the DoFn works after any WindowInto.
 """
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as futures
 import queue
 from typing import Any, Iterable
@@ -24,12 +28,13 @@ from transforms.vertex_connection import WorkerState, worker_state
 
 
 class ConcurrentDoFn(beam.DoFn):
-    def __init__(self, max_pending: int):
-        self.max_pending = max_pending
+    def __init__(self, max_running: int):
+        self.max_running = max_running
 
     async def outputs(self, element) -> Iterable[Any]:
         """The outputs for one element (TaggedOutput for other tags). Runs on
-        the worker's event loop."""
+        the worker's event loop, once the element's turn has come (time spent
+        waiting for it is not the element's)."""
         raise NotImplementedError
 
     def count(self, outputs: list) -> None:
@@ -38,6 +43,7 @@ class ConcurrentDoFn(beam.DoFn):
 
     def setup(self):
         self.worker: WorkerState = worker_state()
+        self._running = asyncio.Semaphore(self.max_running)  # binds to the loop on first use
 
     def start_bundle(self):
         self._pending: dict[futures.Future, tuple] = {}
@@ -45,9 +51,9 @@ class ConcurrentDoFn(beam.DoFn):
 
     def process(self, element, window=beam.DoFn.WindowParam,
                 timestamp=beam.DoFn.TimestampParam):
-        if len(self._pending) >= self.max_pending:
+        if len(self._pending) >= 2 * self.max_running:
             yield from self._emit(self._done.get())  # waits for the first to finish
-        future = self.worker.submit(self.outputs(element))
+        future = self.worker.submit(self._in_turn(element))
         self._pending[future] = (timestamp, window)
         future.add_done_callback(self._done.put)  # finished ones queue up: no polling
         yield from self._emit_finished()
@@ -55,6 +61,10 @@ class ConcurrentDoFn(beam.DoFn):
     def finish_bundle(self):
         while self._pending:  # each as soon as it is done
             yield from self._emit(self._done.get())
+
+    async def _in_turn(self, element):
+        async with self._running:
+            return await self.outputs(element)
 
     def teardown(self):
         for future in getattr(self, "_pending", ()):

@@ -86,9 +86,9 @@ class GeneratedFiles:
 
 
 class _SaveFilesFn(ConcurrentDoFn):
-    def __init__(self, output: str, run_id: str | None, table: str, max_pending: int,
+    def __init__(self, output: str, run_id: str | None, table: str, max_running: int,
                  namespace: str):
-        super().__init__(max_pending)
+        super().__init__(max_running)
         self.output, self.run_id, self.table, self.namespace = output, run_id, table, namespace
 
     def setup(self):
@@ -142,12 +142,13 @@ class SaveFiles(beam.PTransform):
       table: the rows' table: "images" rows describe their one file, "live"
         rows point at their audio, responses rows list theirs in image_uris
         and audio_uris.
+      max_running: files written at once.
     """
 
-    def __init__(self, output: str, run_id: str | None, table: str, max_pending: int = 64,
+    def __init__(self, output: str, run_id: str | None, table: str, max_running: int = 64,
                  metrics_namespace: str = metrics.NAMESPACE):
         super().__init__()
-        self.fn = _SaveFilesFn(output, run_id, table, max_pending, metrics_namespace)
+        self.fn = _SaveFilesFn(output, run_id, table, max_running, metrics_namespace)
 
     def expand(self, rows):
         return rows | beam.ParDo(self.fn).with_input_types(Dict[str, Any]) \
