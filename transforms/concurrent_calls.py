@@ -53,7 +53,7 @@ class ConcurrentDoFn(beam.DoFn):
                 timestamp=beam.DoFn.TimestampParam):
         if len(self._pending) >= 2 * self.max_running:
             yield from self._emit(self._done.get())  # waits for the first to finish
-        future = self.worker.submit(self._in_turn(element))
+        future = self.worker.hand_over(self._in_turn(element))
         self._pending[future] = (timestamp, window)
         future.add_done_callback(self._done.put)  # finished ones queue up: no polling
         yield from self._emit_finished()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as futures
+import functools
 import threading
 import uuid
 import weakref
@@ -62,6 +63,8 @@ class WorkerState:
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="vertex-calls", daemon=True).start()
         self._lock = threading.Lock()
+        self._arrivals: list[tuple[Coroutine, futures.Future]] = []  # see hand_over
+        self._woken = False
         self._clients: dict[VertexConnection, VertexClient] = {}
         self._progress: dict[ProgressSettings, Progress] = {}
         # Closes the connection pools and stops the loop once nothing holds this.
@@ -69,6 +72,31 @@ class WorkerState:
 
     def submit(self, coroutine: Coroutine) -> futures.Future:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    def hand_over(self, coroutine: Coroutine) -> futures.Future:
+        """submit(), for many coroutines from a busy thread: they queue here,
+        and the loop is woken once for all that arrive before it gets to
+        them. (Waking it for each one costs both threads a trip through the
+        GIL, and a thread that gives up the GIL waits to get it back.)"""
+        future: futures.Future = futures.Future()
+        with self._lock:
+            self._arrivals.append((coroutine, future))
+            if self._woken:
+                return future
+            self._woken = True
+        self.loop.call_soon_threadsafe(self._start_arrivals)
+        return future
+
+    def _start_arrivals(self) -> None:
+        with self._lock:
+            arrivals, self._arrivals, self._woken = self._arrivals, [], False
+        for coroutine, future in arrivals:
+            if future.cancelled():  # before it started
+                coroutine.close()
+                continue
+            task = self.loop.create_task(coroutine)
+            task.add_done_callback(functools.partial(_settle, future))
+            future.add_done_callback(functools.partial(_cancel_on, self.loop, task))
 
     def client(self, connection: VertexConnection) -> VertexClient:
         with self._lock:
@@ -79,6 +107,24 @@ class WorkerState:
     def progress(self, settings: ProgressSettings) -> Progress:
         with self._lock:
             return self._progress.setdefault(settings, Progress(settings))
+
+
+def _settle(future: futures.Future, task: asyncio.Task) -> None:
+    # As run_coroutine_threadsafe's future: pending (so cancellable) until settled.
+    if task.cancelled():
+        future.cancel()
+    elif not future.set_running_or_notify_cancel():  # cancelled meanwhile
+        return
+    elif task.exception() is not None:
+        future.set_exception(task.exception())
+    else:
+        future.set_result(task.result())
+
+
+def _cancel_on(loop: asyncio.AbstractEventLoop, task: asyncio.Task,
+               future: futures.Future) -> None:
+    if future.cancelled():  # the bundle gave up on it: stop the work too
+        loop.call_soon_threadsafe(task.cancel)
 
 
 def _shut_down(loop: asyncio.AbstractEventLoop, clients: dict[Any, VertexClient]) -> None:
