@@ -32,10 +32,11 @@ def write_image_records(path: Path, count: int, sample_count: int) -> Path:
 
 def run_pipeline(input_path: Path, output: Path, url: str, *flags: str,
                  checkout: Path = ROOT) -> dict:
-    """Runs `python -m pipeline`; returns wall time, the process's peak memory
-    and its CPU seconds (user and system). `checkout`: the code to run (another
+    """Runs `python -m pipeline`; returns wall time, the process's peak memory,
+    its CPU seconds (user and system), and when it started and ended (wall
+    clock, as the emulator's stats). `checkout`: the code to run (another
     commit's worktree, say)."""
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "--input", str(input_path), "--output", str(output),
          "--endpoint", url, "--progress_s", "0", *flags],
@@ -45,7 +46,8 @@ def run_pipeline(input_path: Path, output: Path, url: str, *flags: str,
     if status != 0:
         raise RuntimeError(f"the pipeline failed: {stderr[-2000:]}")
     return {"wall_s": time.perf_counter() - started, "peak_mib": usage.ru_maxrss / 1024,
-            "cpu_s": usage.ru_utime + usage.ru_stime}
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "started_at": started_at, "ended_at": time.time()}  # wall clock, as the emulator's
 
 
 def table_rows(output: Path, table: str, columns=("id", "status")) -> list[dict]:
