@@ -33,8 +33,7 @@ def test_many_arrivals_share_one_wake_up(worker):
     wake_ups = []
     start_arrivals = worker._start_arrivals
     worker._start_arrivals = lambda: (wake_ups.append(1), start_arrivals())
-    release = threading.Event()
-    blocker = worker.submit(_block(release))  # the loop is busy meanwhile
+    blocker, release = _busy(worker)
 
     async def nothing():
         pass
@@ -45,14 +44,22 @@ def test_many_arrivals_share_one_wake_up(worker):
     assert wake_ups == [1]
 
 
-async def _block(release: threading.Event):
-    while not release.is_set():  # keeps the loop itself busy, as a burst of answers would
-        pass
+def _busy(worker) -> tuple[futures.Future, threading.Event]:
+    """Keeps the loop itself busy (as a burst of answers would) until the
+    returned event is set; returns once the loop is busy."""
+    started, release = threading.Event(), threading.Event()
+
+    async def block():
+        started.set()
+        while not release.is_set():
+            pass
+    blocker = worker.submit(block())
+    assert started.wait(5)
+    return blocker, release
 
 
 def test_cancelled_before_it_starts_it_never_runs(worker):
-    release = threading.Event()
-    blocker = worker.submit(_block(release))
+    blocker, release = _busy(worker)
     ran = []
 
     async def work():
@@ -79,3 +86,20 @@ def test_cancelled_while_running_the_work_stops(worker):
     assert started.wait(5)
     future.cancel()
     assert stopped.wait(5)
+
+
+def test_a_new_client_is_made_while_records_arrive(worker):
+    # client() waits for the loop to make a client; records handed over
+    # meanwhile from another thread must not make the loop wait for client().
+    from transforms.vertex_connection import VertexConnection
+    blocker, release = _busy(worker)  # so that both queue up behind it
+    made = futures.ThreadPoolExecutor(1).submit(
+        worker.client, VertexConnection(endpoint_url="http://127.0.0.1:9"))
+
+    async def nothing():
+        pass
+    handed = worker.hand_over(nothing())
+    release.set()
+    blocker.result(timeout=5)
+    assert made.result(timeout=5) is not None
+    assert handed.result(timeout=5) is None

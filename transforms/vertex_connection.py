@@ -63,7 +63,10 @@ class WorkerState:
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="vertex-calls", daemon=True).start()
         self._lock = threading.Lock()
-        self._arrivals: list[tuple[Coroutine, futures.Future]] = []  # see hand_over
+        # See hand_over. A lock of their own: client() holds _lock while it
+        # waits for the loop, which must never wait for that lock in turn.
+        self._arrivals_lock = threading.Lock()
+        self._arrivals: list[tuple[Coroutine, futures.Future]] = []
         self._woken = False
         self._clients: dict[VertexConnection, VertexClient] = {}
         self._progress: dict[ProgressSettings, Progress] = {}
@@ -79,7 +82,7 @@ class WorkerState:
         them. (Waking it for each one costs both threads a trip through the
         GIL, and a thread that gives up the GIL waits to get it back.)"""
         future: futures.Future = futures.Future()
-        with self._lock:
+        with self._arrivals_lock:
             self._arrivals.append((coroutine, future))
             if self._woken:
                 return future
@@ -88,7 +91,7 @@ class WorkerState:
         return future
 
     def _start_arrivals(self) -> None:
-        with self._lock:
+        with self._arrivals_lock:
             arrivals, self._arrivals, self._woken = self._arrivals, [], False
         for coroutine, future in arrivals:
             if future.cancelled():  # before it started
