@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 
-
 from transforms import metrics, schemas
 from transforms.call_vertex import CallHandler, record_row
 from transforms.progress import ProgressSettings

@@ -19,10 +19,9 @@ walk let through can disagree with Google's own parser.
 """
 from __future__ import annotations
 
-import json
-
 import base64
 import binascii
+import json
 import math
 import re
 
