@@ -9,7 +9,8 @@
 Nothing is flattened before it is written: the in-process runner holds every
 element of a flatten in memory (measured: 789 MiB instead of 388 at 30,000
 records when the answers were flattened with the carried rows), so each
-stream writes files of its own. For the same reason the records are read twice:
+stream is written where it is made, to files of its own; one
+WriteParquetTables writes them all, with one set-up and one finalize step. For the same reason the records are read twice:
 once for their ids (PlanCalls' index, transforms/id_index.py), then to be
 called, flowing from the read to the files without being held.
 """
@@ -27,7 +28,7 @@ from transforms.progress import ProgressSettings
 from transforms.read_prompt_records import ReadPromptRecords, ReadRecordIds
 from transforms.resume import (CheckpointRows, PlanCalls, ReadEarlierResults, Resume,
                                carried_tag)
-from transforms.write_parquet import WriteParquetTable
+from transforms.write_parquet import TableFiles, WriteParquetTables
 
 
 def _counted(row: dict, counter) -> dict:
@@ -35,9 +36,10 @@ def _counted(row: dict, counter) -> dict:
     return row
 
 
-def _answer(calls, config: JobConfig, progress: ProgressSettings, part: str | None = None):
-    """Calls records of every task and writes their tables (with `part` in
-    the file names, for a second stream of the same run)."""
+def _answer(calls, config: JobConfig, progress: ProgressSettings, streams: dict,
+            part: str | None = None):
+    """Calls records of every task; adds their tables' streams to `streams`
+    (with `part` in the file names, for a second stream of the same run)."""
     suffix = f" {part}" if part else ""
     text, image, live = calls | f"ByTask{suffix}" >> beam.Partition(
         lambda record, _: TASKS.index(record.task), len(TASKS))
@@ -53,12 +55,12 @@ def _answer(calls, config: JobConfig, progress: ProgressSettings, part: str | No
                       prices=config.prices)))
     for records, table, name, generate in steps:
         schema = schemas.schema(table)
-        (records
-         | f"{name}{suffix}" >> generate
-         | f"Checkpoint {table}{suffix}" >> CheckpointRows(config.output, config.run_id, table,
-                                                           schema, as_tables=True)
-         | f"Write {table}{suffix}" >> WriteParquetTable(config.output, table, config.run_id,
-                                                         schema, part=part, tables=True))
+        streams[f"{table}{suffix}"] = (
+            TableFiles(table, schema, part, tables=True),
+            records
+            | f"{name}{suffix}" >> generate
+            | f"Checkpoint {table}{suffix}" >> CheckpointRows(config.output, config.run_id, table,
+                                                              schema, as_tables=True))
 
 
 def build(p: beam.Pipeline, config: JobConfig,
@@ -72,16 +74,19 @@ def build(p: beam.Pipeline, config: JobConfig,
     planned = read.records | "PlanCalls" >> PlanCalls(config.resume, config.run_id, previous,
                                                       ids=ids,
                                                       spread=config.spread_calls)
-    _answer(planned.calls, config, progress)
-    _answer(planned.checked_calls, config, progress, part="checked")
+    streams: dict = {}  # name: (TableFiles, PCollection), all written by one WriteParquetTables
+    _answer(planned.calls, config, progress, streams)
+    _answer(planned.checked_calls, config, progress, streams, part="checked")
     if previous is not None:  # rows carried from runs that died
         for table in ("responses", "images", "live"):
-            planned[carried_tag(table)] | f"WriteCarried{table}" >> WriteParquetTable(
-                config.output, table, config.run_id, schemas.schema(table), part="carried")
+            streams[f"{table} carried"] = (TableFiles(table, schemas.schema(table), "carried"),
+                                           planned[carried_tag(table)])
     for rejected, part in ((read.rejected, None), (planned.rejected, "duplicates")):
         suffix = f" {part}" if part else ""
-        (rejected
-         | f"CountRejected{suffix}" >> beam.Map(_counted, metrics.counter(metrics.REJECTED_ROWS))
-         | f"WriteRejected{suffix}" >> WriteParquetTable(config.output, "rejected",
-                                                         config.run_id, schemas.REJECTED,
-                                                         part=part))
+        streams[f"rejected{suffix}"] = (
+            TableFiles("rejected", schemas.REJECTED, part),
+            rejected | f"CountRejected{suffix}" >> beam.Map(
+                _counted, metrics.counter(metrics.REJECTED_ROWS)))
+    ({name: stream for name, (_, stream) in streams.items()}
+     | "WriteTables" >> WriteParquetTables(config.output, config.run_id,
+                                            {name: files for name, (files, _) in streams.items()}))

@@ -10,6 +10,7 @@
     GenerateImages       CallVertexAI(ImagenHandler) + SaveFiles
     CheckpointRows       saves rows as they come, so a dead job's answers are kept
     WriteParquetTable    rows -> Parquet files, one schema per table (schemas.py)
+    WriteParquetTables   several streams -> their tables' files, with one set-up and finalize
 """
 from transforms.call_vertex import CallHandler, CallVertexAI
 from transforms.generate_content import GeminiHandler, GenerateContent
@@ -18,9 +19,9 @@ from transforms.prompt_records import PromptRecord, RecordDefaults
 from transforms.read_prompt_records import BuildPromptRecords, ReadPromptRecords
 from transforms.save_files import SaveFiles
 from transforms.vertex_connection import VertexConnection
-from transforms.write_parquet import WriteParquetTable
+from transforms.write_parquet import TableFiles, WriteParquetTable, WriteParquetTables
 
 __all__ = ["BuildPromptRecords", "CallHandler", "CallVertexAI", "GeminiHandler",
            "GenerateContent", "GenerateImages", "ImagenHandler", "PromptRecord",
-           "ReadPromptRecords", "RecordDefaults", "SaveFiles", "VertexConnection",
-           "WriteParquetTable"]
+           "ReadPromptRecords", "RecordDefaults", "SaveFiles", "TableFiles",
+           "VertexConnection", "WriteParquetTable", "WriteParquetTables"]
