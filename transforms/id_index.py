@@ -29,6 +29,10 @@ class IdIndex:
     def __init__(self, fingerprints: np.ndarray):
         self.fingerprints = fingerprints
 
+    @classmethod
+    def empty(cls) -> "IdIndex":
+        return cls(np.empty(0, dtype=np.uint64))
+
     def __len__(self) -> int:
         return len(self.fingerprints)
 

@@ -158,11 +158,15 @@ class _PlanCallsFn(beam.DoFn):
         self.carried = metrics.counter(metrics.CARRIED_OVER)
 
     def process(self, item):
+        """item: (id, records) from a GroupByKey, or (id, {"records", "previous"})
+        from a CoGroupByKey with the earlier runs' rows."""
         record_id, groups = item
-        records = sorted(groups["records"], key=lambda r: (r.source or "", r.line_number or 0))
+        records, previous = ((groups["records"], groups["previous"]) if isinstance(groups, dict)
+                             else (groups, ()))
+        records = sorted(records, key=lambda r: (r.source or "", r.line_number or 0))
         if records:  # (an id that only earlier runs know needs nothing)
             yield from self._duplicates(record_id, records)
-            yield from self._plan(records[0], list(groups["previous"]))
+            yield from self._plan(records[0], list(previous))
 
     def _duplicates(self, record_id: str, records: list[PromptRecord]):
         first = records[0]
@@ -250,29 +254,39 @@ class PlanCalls(beam.PTransform):
     def expand(self, records):
         ids = self.ids if self.ids is not None else (
             records | "Ids" >> beam.Map(lambda r: r.id).with_output_types(str))
-        previous = self.previous if self.previous is not None else (
-            records.pipeline | "NoPrevious" >> beam.Create([]).with_output_types(
-                Tuple[str, Previous]))
-        repeated = ids | "RepeatedIds" >> beam.CombineGlobally(RepeatedIds())
-        earlier = (previous | "EarlierIds" >> beam.Map(lambda kv: kv[0]).with_output_types(str)
-                   | "EarlierIndex" >> beam.CombineGlobally(AllIds()))
+        repeated = _index(ids, "RepeatedIds", RepeatedIds())
+        if self.previous is None:  # a first run: only repeated ids need a look
+            earlier = IdIndex.empty()
+        else:
+            earlier = _index(self.previous | "EarlierIds" >> beam.Map(lambda kv: kv[0])
+                             .with_output_types(str), "EarlierIndex", AllIds())
         split = records | "SplitById" >> beam.ParDo(
-            _SplitByIdFn(self.fn.resume), beam.pvalue.AsSingleton(repeated),
-            beam.pvalue.AsSingleton(earlier)
+            _SplitByIdFn(self.fn.resume), repeated, earlier
         ).with_output_types(PromptRecord).with_outputs(_SplitByIdFn.CHECKED, main="calls")
-        split[_SplitByIdFn.CHECKED].element_type = Tuple[str, PromptRecord]
+        checked = split[_SplitByIdFn.CHECKED]
+        checked.element_type = beam.typehints.KV[str, PromptRecord]
         calls = split.calls
         if self.spread:
             calls = calls | "Spread" >> beam.Reshuffle()
-        planned = ({"records": split[_SplitByIdFn.CHECKED], "previous": previous}
-                   | "Group" >> beam.CoGroupByKey()
-                   | "Plan" >> beam.ParDo(self.fn).with_output_types(PromptRecord).with_outputs(
-                       _PlanCallsFn.REJECTED, *(carried_tag(t) for t in TABLES),
-                       main="checked_calls"))
+        if self.previous is None:
+            grouped = checked | "Group" >> beam.GroupByKey()
+        else:
+            grouped = {"records": checked, "previous": self.previous} | "Group" >> beam.CoGroupByKey()
+        planned = grouped | "Plan" >> beam.ParDo(self.fn).with_output_types(
+            PromptRecord).with_outputs(_PlanCallsFn.REJECTED, *(carried_tag(t) for t in TABLES),
+                                       main="checked_calls")
         return PlannedCalls({
             "calls": calls, "checked_calls": planned.checked_calls,
             _PlanCallsFn.REJECTED: planned[_PlanCallsFn.REJECTED],
             **{carried_tag(t): planned[carried_tag(t)] for t in TABLES}})
+
+
+def _index(ids, label: str, combine) -> beam.pvalue.AsSingleton:
+    """An IdIndex of `ids`, as a side input (empty when there are none; no
+    default value is computed in the graph: Beam's takes five more steps)."""
+    return beam.pvalue.AsSingleton(
+        ids | label >> beam.CombineGlobally(combine).without_defaults(),
+        default_value=IdIndex.empty())
 
 
 # Checkpoints, while a run goes on
