@@ -97,24 +97,21 @@ class ReadEarlierResults(beam.PTransform):
         self.output = output
 
     def expand(self, pbegin):
-        parts = []
-        for table in TABLES:
-            for kind, pattern, columns in (
-                    ("final", FileSystems.join(self.output, f"{table}-*.parquet"),
-                     ["id", "status"]),
-                    ("checkpoint", FileSystems.join(self.output, CHECKPOINTS, "*",
-                                                    f"{table}-part-*.parquet"), None)):
-                label = f"{kind} {table}"
-                parts.append(
-                    pbegin
-                    | f"Pattern {label}" >> beam.Create([pattern])
-                    | f"Match {label}" >> fileio.MatchAll(
-                        fileio.EmptyMatchTreatment.ALLOW)
-                    | f"Path {label}" >> beam.FlatMap(_usable_path, kind).with_output_types(str)
-                    | f"Read {label}" >> ReadAllFromParquet(columns=columns)
-                    | f"Key {label}" >> beam.Map(_keyed, table, kind)
-                    .with_output_types(Tuple[str, Previous]))
-        return parts | "All" >> beam.Flatten()
+        kinds = []  # one read for the final tables, one for the checkpoints
+        for kind, patterns, columns in (
+                ("final", [FileSystems.join(self.output, f"{table}-*.parquet")
+                           for table in TABLES], ["id", "status"]),
+                ("checkpoint", [FileSystems.join(self.output, CHECKPOINTS, "*",
+                                                 f"{table}-part-*.parquet")
+                                for table in TABLES], None)):
+            kinds.append(
+                pbegin
+                | f"Patterns {kind}" >> beam.Create(patterns)
+                | f"Match {kind}" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+                | f"Path {kind}" >> beam.FlatMap(_usable_path, kind).with_output_types(str)
+                | f"Read {kind}" >> ReadAllFromParquet(columns=columns, with_filename=True)
+                | f"Key {kind}" >> beam.Map(_keyed, kind).with_output_types(Tuple[str, Previous]))
+        return kinds | "All" >> beam.Flatten()
 
 
 def _usable_path(metadata: FileMetadata, kind: str):
@@ -122,7 +119,10 @@ def _usable_path(metadata: FileMetadata, kind: str):
         yield metadata.path
 
 
-def _keyed(row: dict, table: str, kind: str) -> tuple[str, Previous]:
+def _keyed(path_and_row: tuple[str, dict], kind: str) -> tuple[str, Previous]:
+    """(id, Previous) of a row, its table named by its file ({table}-...)."""
+    path, row = path_and_row
+    table = path.rstrip("/").rsplit("/", 1)[-1].split("-", 1)[0]
     return row["id"], Previous(table, row["status"], row if kind == "checkpoint" else None)
 
 
