@@ -1,7 +1,7 @@
 """Overhead: the pipeline beside (a) the practical ceiling, a minimal asyncio
-loop sending the same requests with the same HTTP client and concurrency, and
-(b) Beam's RunInference with GeminiModelHandler, against one emulator with no
-quota and 50 ms latency, 64 requests in flight.
+loop sending the same requests through the same HTTP client call (post_json)
+at the same concurrency, and (b) Beam's RunInference with GeminiModelHandler,
+against one emulator with no quota and 50 ms latency, 64 requests in flight.
 
 Targets: the pipeline end to end (its whole process: Python and Beam start-up,
 the run, the summary and report) >= 0.6 of the ceiling's rate; >= 3x
@@ -39,7 +39,7 @@ async def _minimal_loop(url: str, records: int, concurrency: int) -> float:
         for i in pending:
             body = {"contents": [{"role": "user", "parts": [
                 {"text": f"Label item {i}: blue mug, good."}]}]}
-            (await client.post(url + MODEL_PATH, json=body)).json()
+            (await client.post_json(url + MODEL_PATH, body, {})).json()
     started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu

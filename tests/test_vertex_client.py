@@ -9,6 +9,7 @@ from transforms.vertex_connection import VertexConnection
 from vertex.auth import ApiKeySource
 from vertex.client import CallSettings
 from vertex.errors import FatalApiError, VertexApiError, error_from_response
+from vertex.http import TRANSPORTS, make_http_client
 from vertex.request_body import user_content
 from vertex.retry import wait_for_server_hint
 
@@ -135,3 +136,26 @@ def test_express_mode_sends_the_key_in_a_header_and_wrong_keys_stop_the_job(star
 
 def test_regional_project_paths_reach_the_emulator(emulator):
     assert call(emulator.url, "x", project="my-project").ok
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_json_posts_read_each_answer_and_give_its_connection_back(emulator, transport):
+    """post_json hands the request to the transport (aiohttp) or to httpx's
+    client (its own transport): either way each answer, a refusal too, is
+    read whole, and two connections serve 60 requests, 20 of them at once."""
+    url = emulator.url + "/v1/publishers/google/models/gemini-2.5-flash:generateContent"
+    good = {"contents": [user_content("Hello")]}
+
+    async def go():
+        http = make_http_client(2, 10.0, transport)
+        try:
+            answers = [await http.post_json(url, good, {}) for _ in range(40)]
+            answers += await asyncio.gather(*(http.post_json(url, good, {}) for _ in range(20)))
+            refused = await http.post_json(url, {"contents": [], "bogus": 1}, {})
+        finally:
+            await http.aclose()
+        return answers, refused
+    answers, refused = asyncio.run(go())
+    assert [a.status_code for a in answers] == [200] * 60
+    assert all(a.json()["candidates"][0]["content"]["parts"][0]["text"] for a in answers)
+    assert refused.status_code == 400 and b"bogus" in refused.content

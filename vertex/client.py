@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import aiohttp
-import httpx
 
 from vertex.auth import Auth
 from vertex.endpoints import Endpoint
@@ -27,7 +26,7 @@ from vertex.response_rows import merge_stream_chunks
 from vertex.retry import retry_policy, with_retries
 from vertex import live, service_tiers
 from vertex.budget import Budget
-from vertex.http import make_websocket_session
+from vertex.http import HttpClient, make_websocket_session
 
 
 @dataclass
@@ -87,7 +86,7 @@ class CallSettings:
 class VertexClient:
     """One per worker process and configuration; use it from one event loop."""
 
-    def __init__(self, endpoint: Endpoint, auth: Auth, http: httpx.AsyncClient,
+    def __init__(self, endpoint: Endpoint, auth: Auth, http: HttpClient,
                  settings: CallSettings = CallSettings()):
         self.endpoint, self.auth, self.http, self.settings = endpoint, auth, http, settings
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
@@ -261,7 +260,7 @@ class VertexClient:
                 f"at {self.endpoint.host}: {error.message} ({hint})")) from None
 
     async def _post(self, url: str, body: dict, headers: dict[str, str]) -> dict:
-        response = await self.http.post(url, json=body, headers=headers)
+        response = await self.http.post_json(url, body, headers)
         if response.status_code >= 400:
             raise error_from_response(response.status_code, response.content, response.headers)
         try:

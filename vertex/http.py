@@ -23,8 +23,39 @@ def tls_verification() -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=cafile, capath=capath)
 
 
+class HttpClient(httpx.AsyncClient):
+    """httpx's client, and post_json: a JSON POST handed straight to the
+    client's transport.
+
+    A Vertex AI call uses none of the client's own per-request layers (the
+    cookie jar, the auth and redirect flows, event hooks), and they cost about
+    100 us of CPU a request, a fifth of its HTTP work (measured against the
+    emulator, 64 in flight). The request is the one client.post would send:
+    build_request merges the client's headers and timeouts. Only a transport
+    given to the client is used this way: httpx honours the environment's
+    proxies (HTTPS_PROXY, ...) only with a transport of its own making, and
+    then post_json goes through the client."""
+
+    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None, **kwargs):
+        super().__init__(transport=transport, **kwargs)
+        self._direct = transport
+
+    async def post_json(self, url: str, body, headers: dict[str, str]) -> httpx.Response:
+        """The answer, read to its end."""
+        if self._direct is None:
+            return await self.post(url, json=body, headers=headers)
+        response = await self._direct.handle_async_request(
+            self.build_request("POST", url, json=body, headers=headers))
+        try:
+            await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
+
+
 def make_http_client(max_connections: int, timeout_s: float,
-                     transport: str = "aiohttp") -> httpx.AsyncClient:
+                     transport: str = "aiohttp") -> HttpClient:
     """Must be called on the event loop that will use the client."""
     limits = httpx.Limits(max_connections=max_connections,
                           max_keepalive_connections=max_connections)
@@ -32,10 +63,10 @@ def make_http_client(max_connections: int, timeout_s: float,
     verify = tls_verification()
     if transport == "aiohttp":
         from httpx_aiohttp import AiohttpTransport
-        return httpx.AsyncClient(transport=AiohttpTransport(limits=limits, verify=verify),
-                                 timeout=timeout)
+        return HttpClient(transport=AiohttpTransport(limits=limits, verify=verify),
+                          timeout=timeout)
     if transport == "httpx":
-        return httpx.AsyncClient(limits=limits, timeout=timeout, verify=verify)
+        return HttpClient(limits=limits, timeout=timeout, verify=verify)
     raise ValueError(f"unknown transport {transport!r}; one of {TRANSPORTS}")
 
 
