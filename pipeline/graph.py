@@ -9,10 +9,11 @@
 Nothing is flattened before it is written: the in-process runner holds every
 element of a flatten in memory (measured: 789 MiB instead of 388 at 30,000
 records when the answers were flattened with the carried rows), so each
-stream is written where it is made, to files of its own; one
-WriteParquetTables writes them all, with one set-up and one finalize step. For the same reason the records are read twice:
-once for their ids (PlanCalls' index, transforms/id_index.py), then to be
-called, flowing from the read to the files without being held.
+stream is written where it is made, to files of its own (one
+WriteParquetTables writes them all, with one set-up and one finalize step).
+For the same reason the records are read twice: once for their ids
+(PlanCalls' index, transforms/id_index.py), then to be called, flowing from
+the read to the files without being held.
 """
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.transforms.window import FixedWindows, TimestampedValue
 
 from transforms.write_parquet import TableFiles, WriteParquetTable, WriteParquetTables
 
@@ -56,6 +57,16 @@ def test_one_table_alone(tmp_path):
     with beam.Pipeline() as p:
         p | beam.Create(_rows(3)) | WriteParquetTable(str(tmp_path), "rows", "run2", SCHEMA)
     assert sorted(r["id"] for r in _read(tmp_path, "rows-run2")) == ["r0", "r1", "r2"]
+
+
+def test_rows_in_windows_of_their_own_are_all_written(tmp_path):
+    with beam.Pipeline() as p:
+        (p
+         | beam.Create(_rows(30))
+         | beam.Map(lambda row: TimestampedValue(row, row["n"]))
+         | beam.WindowInto(FixedWindows(10))
+         | WriteParquetTable(str(tmp_path), "rows", "run4", SCHEMA))
+    assert sorted(r["n"] for r in _read(tmp_path, "rows-run4")) == list(range(30))
 
 
 def test_streams_and_files_must_match(tmp_path):

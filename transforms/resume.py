@@ -271,7 +271,8 @@ class PlanCalls(beam.PTransform):
         if self.previous is None:
             grouped = checked | "Group" >> beam.GroupByKey()
         else:
-            grouped = {"records": checked, "previous": self.previous} | "Group" >> beam.CoGroupByKey()
+            grouped = ({"records": checked, "previous": self.previous}
+                       | "Group" >> beam.CoGroupByKey())
         planned = grouped | "Plan" >> beam.ParDo(self.fn).with_output_types(
             PromptRecord).with_outputs(_PlanCallsFn.REJECTED, *(carried_tag(t) for t in TABLES),
                                        main="checked_calls")

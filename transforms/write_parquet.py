@@ -82,6 +82,8 @@ class WriteParquetTables(beam.PTransform):
         folders = beam.pvalue.AsSingleton(once | "Initialize" >> beam.Map(_initialize, self.sinks))
         written = []
         for name, stream in streams.items():
+            if not isinstance(stream.windowing.windowfn, GlobalWindows):  # files span windows
+                stream = stream | f"Global {name}" >> beam.WindowInto(GlobalWindows())
             if self.files[name].tables:
                 groups = stream | f"RowGroups {name}" >> beam.ParDo(_RowGroups(ROW_GROUP_BYTES))
             else:
