@@ -1,6 +1,10 @@
 """One schema authority: Google's protos plus the documented rules judge every
 request the same way in vertex_schema, in the emulator (over HTTP) and in the
 pipeline's pre-flight (a real DirectRunner job), and invalid ones cost no call."""
+import os
+import subprocess
+import sys
+
 import httpx
 import pytest
 from google.cloud import aiplatform_v1
@@ -156,3 +160,27 @@ def test_the_pipeline_refuses_before_paying_what_vertex_ai_would_refuse(emulator
     stats = emulator.stats()
     assert stats["requests"] == len(VALID) and "400" not in stats["by_status"]
     assert summary(out)["all_lines_accounted_for"]
+
+
+def test_the_schema_loads_only_the_messages_it_needs_and_leaves_the_packages_whole():
+    """In a fresh interpreter: the request messages load without the
+    packages' __init__ (service clients, 120 type modules); anyone who then
+    asks for more gets the whole package, with the same classes."""
+    script = """
+import sys, vertex_schema
+for version in ("v1", "v1beta1"):
+    types = vertex_schema.proto_module(version)
+    assert types.GenerateContentRequest and types.Tool and types.GenerationConfig
+package = "google.cloud.aiplatform_v1"
+print(len([m for m in sys.modules if m.startswith(package + ".types.")]))
+print(package + ".services" in "".join(sys.modules))
+from google.cloud.aiplatform_v1.types import Endpoint
+from google.cloud.aiplatform_v1 import PredictionServiceClient
+from google.cloud import aiplatform_v1
+print(aiplatform_v1.types.GenerateContentRequest is vertex_schema.proto_module("v1").GenerateContentRequest)
+print(len([m for m in sys.modules if m.startswith(package + ".types.")]))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, cwd=os.path.dirname(os.path.dirname(__file__))).stdout.split()
+    needed, services, same, all_types = int(out[0]), out[1], out[2], int(out[3])
+    assert needed < 30 and services == "False" and same == "True" and all_types > 100
