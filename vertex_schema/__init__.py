@@ -48,8 +48,8 @@ _LOCK = threading.Lock()
 def _without_init(name: str):
     """The package `name`, usable before its __init__ has run (a PEP 562
     module __getattr__): a submodule asked for is imported alone, and a
-    message or enum is taken from the submodule that defines it, once that
-    submodule is loaded; any other name runs the __init__ first.
+    message or enum is taken from the loaded submodule that defines it; any
+    other name runs the __init__ first.
 
     The aiplatform package's __init__ imports every service client with its
     gRPC and REST transports (about a second), and its `types` imports some
@@ -67,7 +67,7 @@ def _without_init(name: str):
             return importlib.import_module(f"{name}.{attr}")
         if not attr.startswith("__"):
             for key, loaded in list(sys.modules.items()):
-                value = getattr(loaded, attr, None) if key.startswith(name + ".") else None
+                value = vars(loaded).get(attr) if key.rpartition(".")[0] == name else None
                 if isinstance(value, type) and value.__module__ == key:  # defined there
                     setattr(module, attr, value)
                     return value
