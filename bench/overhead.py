@@ -94,12 +94,14 @@ def run(records: int = 5000, concurrency: int = 64, runinference_records: int = 
         rows.append({"section": "overhead", "case": "pipeline CPU per record / minimal loop's",
                      "records": records, "ratio": job["cpu_s"] / ceiling_cpu,
                      "ratio_of": "ceiling CPU"})
+        start_up = stats["first_request_at"] - job["started_at"]
+        calls = stats["last_answer_at"] - stats["first_request_at"]
+        tail = job["ended_at"] - stats["last_answer_at"]
         rows.append({"section": "overhead", "case": "pipeline: where the wall time goes",
                      "records": records, "note": (
-                         f"start-up to the first request {stats['first_request_at'] - job['started_at']:.1f} s, "
-                         f"calls {stats['last_answer_at'] - stats['first_request_at']:.1f} s "
+                         f"start-up to the first request {start_up:.1f} s, calls {calls:.1f} s "
                          f"(the minimal loop: {records / ceiling:.1f} s), "
-                         f"last answer to exit {job['ended_at'] - stats['last_answer_at']:.1f} s")})
+                         f"last answer to exit {tail:.1f} s")})
         if amortized_records:
             ceiling, _, job, written, _ = _side_by_side(
                 emulator, Path(tmp), amortized_records, concurrency)

@@ -158,12 +158,11 @@ class _PlanCallsFn(beam.DoFn):
         self.carried = metrics.counter(metrics.CARRIED_OVER)
 
     def process(self, item):
-        """item: (id, records) from a GroupByKey, or (id, {"records", "previous"})
-        from a CoGroupByKey with the earlier runs' rows."""
+        """item: (id, {"records": ..., "previous": earlier runs' rows, when
+        there are earlier runs})."""
         record_id, groups = item
-        records, previous = ((groups["records"], groups["previous"]) if isinstance(groups, dict)
-                             else (groups, ()))
-        records = sorted(records, key=lambda r: (r.source or "", r.line_number or 0))
+        previous = groups.get("previous", ())
+        records = sorted(groups["records"], key=lambda r: (r.source or "", r.line_number or 0))
         if records:  # (an id that only earlier runs know needs nothing)
             yield from self._duplicates(record_id, records)
             yield from self._plan(records[0], list(previous))
@@ -268,14 +267,14 @@ class PlanCalls(beam.PTransform):
         calls = split.calls
         if self.spread:
             calls = calls | "Spread" >> beam.Reshuffle()
-        if self.previous is None:
-            grouped = checked | "Group" >> beam.GroupByKey()
-        else:
-            grouped = ({"records": checked, "previous": self.previous}
-                       | "Group" >> beam.CoGroupByKey())
-        planned = grouped | "Plan" >> beam.ParDo(self.fn).with_output_types(
-            PromptRecord).with_outputs(_PlanCallsFn.REJECTED, *(carried_tag(t) for t in TABLES),
-                                       main="checked_calls")
+        groups = {"records": checked}
+        if self.previous is not None:
+            groups["previous"] = self.previous
+        planned = (groups
+                   | "Group" >> beam.CoGroupByKey()
+                   | "Plan" >> beam.ParDo(self.fn).with_output_types(PromptRecord).with_outputs(
+                       _PlanCallsFn.REJECTED, *(carried_tag(t) for t in TABLES),
+                       main="checked_calls"))
         return PlannedCalls({
             "calls": calls, "checked_calls": planned.checked_calls,
             _PlanCallsFn.REJECTED: planned[_PlanCallsFn.REJECTED],

@@ -84,12 +84,10 @@ class WriteParquetTables(beam.PTransform):
         for name, stream in streams.items():
             if not isinstance(stream.windowing.windowfn, GlobalWindows):  # files span windows
                 stream = stream | f"Global {name}" >> beam.WindowInto(GlobalWindows())
-            if self.files[name].tables:
-                groups = stream | f"RowGroups {name}" >> beam.ParDo(_RowGroups(ROW_GROUP_BYTES))
-            else:
-                groups = (stream
-                          | f"Batches {name}" >> beam.ParDo(_RowsAsTables(self.files[name].schema))
-                          | f"RowGroups {name}" >> beam.ParDo(_RowGroups(ROW_GROUP_BYTES)))
+            if not self.files[name].tables:  # rows: to Arrow first
+                stream = stream | f"Batches {name}" >> beam.ParDo(
+                    _RowsAsTables(self.files[name].schema))
+            groups = stream | f"RowGroups {name}" >> beam.ParDo(_RowGroups(ROW_GROUP_BYTES))
             written.append(groups | f"Write {name}" >> beam.ParDo(
                 _WriteBundleFn(name, self.sinks[name]), folders))
         shards = beam.pvalue.AsIter(
