@@ -21,13 +21,17 @@ import json
 import random
 import re
 import sys
-from array import array
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.output_files import is_local_path, matching_paths, parquet_rows, write_run_file
+from transforms.output_files import (first_rows, is_local_path, matching_paths, or_default,
+                                     parquet_batches, write_run_file)
+from transforms.schemas import schema
 
 THUMBNAILS = 48        # images shown at most, sampled evenly
 AUDIO_CLIPS = 12       # players shown at most
@@ -68,86 +72,155 @@ def summaries(output: str, run_id: str | None) -> list[dict]:
 
 
 class _Sample:
-    """Up to `size` items spread over a stream of unknown length (reservoir
-    sampling, seeded: the same rows give the same report), in stream order."""
+    """Up to `size` rows spread over a stream of unknown length (reservoir
+    sampling, seeded: the same rows give the same report), in stream order.
+    Rows arrive as Arrow batches; only those taken become Python dicts."""
 
     def __init__(self, size: int):
         self.size, self.seen, self.items = size, 0, []
         self._random = random.Random(0)
 
-    def add(self, item) -> None:
-        self.seen += 1
-        if len(self.items) < self.size:
-            self.items.append((self.seen, item))
-        elif (slot := self._random.randrange(self.seen)) < self.size:
-            self.items[slot] = (self.seen, item)
+    def add(self, batch: pa.RecordBatch) -> None:
+        for i in range(batch.num_rows):
+            self.seen += 1
+            if len(self.items) < self.size:
+                self.items.append(None)
+                slot = len(self.items) - 1
+            elif (slot := self._random.randrange(self.seen)) >= self.size:
+                continue
+            self.items[slot] = (self.seen, batch.slice(i, 1).to_pylist()[0])
 
     def __iter__(self):
         return (item for _, item in sorted(self.items, key=lambda pair: pair[0]))
 
 
 class _Tally:
-    """What the report shows, gathered in one pass over the rows: counts and
-    sums, compact arrays of times and latencies, samples of images and clips.
-    Memory grows by some 30 bytes a record, never by the rows themselves."""
+    """What the report shows, gathered in one pass over the rows, a batch at
+    a time in Arrow (no Python object a row: a million rows take seconds, not
+    a minute): counts and sums, arrays of times and latencies, samples of
+    images and clips. Memory grows by some 35 bytes a record, never by the
+    rows themselves."""
 
     def __init__(self):
         self.records, self.cost = 0, 0.0
         self.by_status: Counter = Counter()                  # (task, status)
-        self.started, self.finished = array("d"), array("d")  # epoch seconds
-        self.sent, self.sent_429, self.sent_retry = array("d"), array("b"), array("b")
-        self.latency: dict[str, array] = defaultdict(lambda: array("d"))
-        self.tokens: dict = defaultdict(int)
-        self.spend: dict = defaultdict(float)
+        self.latency: dict[str, list] = defaultdict(list)    # model: arrays of ms
+        self.tokens: dict = defaultdict(int)                 # (model, tier)
+        self.spend: dict = defaultdict(float)                # (model, tier)
         self.errors, self.error_example = Counter(), {}
         self.rejected, self.reasons, self.reason_where = 0, Counter(), {}
         self.images, self.clips = _Sample(THUMBNAILS), _Sample(AUDIO_CLIPS)
+        # Epoch seconds, an array a batch (joined by done()): when records
+        # started and finished, when each request was sent, and whether that
+        # request was answered 429 or was a retry.
+        self.started, self.finished, self.sent, self.sent_429, self.sent_retry = (
+            [], [], [], [], [])
 
-    def add(self, r: dict, task: str) -> None:
-        self.records += 1
-        self.cost += r.get("cost_usd") or 0
-        self.by_status[(task, r["status"])] += 1
-        if r.get("started_at"):
-            base = r["started_at"].timestamp()
-            self.started.append(base)
-            for i, attempt in enumerate(r.get("attempt_log") or []):
-                self.sent.append(base + (attempt["offset_ms"] or 0) / 1000)
-                self.sent_429.append(attempt["http_status"] == 429)
-                self.sent_retry.append(i > 0)
-        if r.get("finished_at"):
-            self.finished.append(r["finished_at"].timestamp())
-        if r.get("latency_ms") is not None and r["status"] != "error":
-            self.latency[r["model"]].append(r["latency_ms"])
-        tier = r.get("traffic_type") or ("per image" if task == "image" else "-")
-        self.tokens[(r["model"], tier)] += (r.get("usage") or {}).get("total_token_count") or 0
-        self.spend[(r["model"], tier)] += r.get("cost_usd") or 0
-        if r["status"] == "error":
-            key = f"{r.get('error_code')}: {_first_line(r.get('error_message'))}"
-            self.errors[key] += 1
-            self.error_example.setdefault(key, r["id"])
+    def add(self, batch: pa.RecordBatch, task: str) -> None:
+        """A batch of a table's rows. Images have a row a picture: each row's
+        cost counts, a record's first row (image 0) stands for the record."""
+        rows = pa.Table.from_batches([batch])
+        self.cost += pc.sum(rows["cost_usd"]).as_py() or 0
+        self._spend(rows, task)
+        if task == "image":
+            rows = rows.filter(first_rows(rows["image_index"]))
+        self.records += rows.num_rows
+        for group in rows.group_by("status").aggregate([([], "count_all")]).to_pylist():
+            self.by_status[(task, group["status"])] += group["count_all"]
+        self._times(rows)
+        answered = rows.filter(pc.and_(pc.is_valid(rows["latency_ms"]),
+                                       pc.not_equal(rows["status"], "error")))
+        by_model = answered.group_by("model").aggregate([("latency_ms", "list")])
+        for model, values in zip(by_model["model"].to_pylist(), by_model["latency_ms_list"]):
+            self.latency[model].append(values.values.to_numpy())
+        failed = rows.filter(pc.equal(rows["status"], "error"))
+        for group in failed.group_by(["error_code", "error_message"], use_threads=False).aggregate(
+                [("id", "first"), ([], "count_all")]).to_pylist():  # in the order first met
+            key = f"{group['error_code']}: {_first_line(group['error_message'])}"
+            self.errors[key] += group["count_all"]
+            self.error_example.setdefault(key, group["id_first"])
 
-    def add_rejected(self, r: dict) -> None:
-        self.rejected += 1
-        key = _first_line(r["reason"])
-        self.reasons[key] += 1
-        self.reason_where.setdefault(key, f"{r['source']}:{r['line_number']}")
+    def _times(self, rows: pa.Table) -> None:
+        self.finished.append(_epoch_s(rows["finished_at"].drop_null()))
+        started = rows.filter(pc.is_valid(rows["started_at"]))
+        base = _epoch_s(started["started_at"])
+        self.started.append(base)
+        log = started["attempt_log"].combine_chunks()
+        tries = pc.fill_null(pc.list_value_length(log), 0).to_numpy()
+        attempts = pc.list_flatten(log)
+        offset_ms = pc.fill_null(pc.struct_field(attempts, "offset_ms"), 0).to_numpy()
+        self.sent.append(np.repeat(base, tries) + offset_ms / 1000)
+        self.sent_429.append(pc.fill_null(pc.equal(pc.struct_field(attempts, "http_status"),
+                                                   429), False).to_numpy(zero_copy_only=False))
+        first_of_record = np.repeat(np.cumsum(tries) - tries, tries)
+        self.sent_retry.append(np.arange(len(attempts)) > first_of_record)
+
+    def _spend(self, rows: pa.Table, task: str) -> None:
+        default_tier = "per image" if task == "image" else "-"
+        tier = (or_default(rows["traffic_type"], default_tier)
+                if "traffic_type" in rows.column_names else pa.repeat(default_tier, len(rows)))
+        tokens = (pc.struct_field(rows["usage"], "total_token_count")
+                  if "usage" in rows.column_names else pa.nulls(len(rows), pa.int64()))
+        keyed = pa.table({"model": rows["model"], "tier": tier, "tokens": tokens,
+                          "cost": rows["cost_usd"]})
+        for group in keyed.group_by(["model", "tier"]).aggregate(
+                [("tokens", "sum"), ("cost", "sum")]).to_pylist():
+            key = (group["model"], group["tier"])
+            self.tokens[key] += group["tokens_sum"] or 0
+            self.spend[key] += group["cost_sum"] or 0
+
+    def add_rejected(self, batch: pa.RecordBatch) -> None:
+        rows = pa.Table.from_batches([batch])
+        self.rejected += rows.num_rows
+        for group in rows.group_by("reason", use_threads=False).aggregate(
+                [("source", "first"), ("line_number", "first"), ([], "count_all")]).to_pylist():
+            key = _first_line(group["reason"])
+            self.reasons[key] += group["count_all"]
+            self.reason_where.setdefault(key, f"{group['source_first']}:"
+                                              f"{group['line_number_first']}")
+
+    def done(self) -> "_Tally":
+        for name in ("started", "finished", "sent"):
+            setattr(self, name, np.concatenate(getattr(self, name) or [np.empty(0)]))
+        for name in ("sent_429", "sent_retry"):
+            setattr(self, name, np.concatenate(getattr(self, name) or [np.empty(0, bool)]))
+        self.latency = {model: np.concatenate(parts) for model, parts in self.latency.items()}
+        return self
+
+
+def _epoch_s(times: pa.ChunkedArray) -> np.ndarray:
+    """Timestamps (the tables' milliseconds, UTC) as epoch seconds."""
+    return pc.cast(times, pa.timestamp("ms", "UTC")).cast(pa.int64()).to_numpy() / 1000
+
+
+def _table_batches(output: str, table: str, run_id: str | None):
+    """A run's (or every run's) rows of one table, the report's columns only;
+    a column a file lacks (written by an older version) comes as nulls."""
+    names, types = _COLUMNS[table], schema(table)
+    for path in table_files(output, table, run_id):
+        for batch in parquet_batches(path, names):
+            yield pa.RecordBatch.from_arrays(
+                [batch.column(n) if n in batch.schema.names
+                 else pa.nulls(batch.num_rows, types.field(n).type) for n in names], names=names)
 
 
 def tally(output: str, run_id: str | None) -> _Tally:
     tally = _Tally()
     for table, task in _TASK.items():
-        for path in table_files(output, table, run_id):
-            for r in parquet_rows(path, _COLUMNS[table]):
-                if table == "images" and (r.get("uri") or r["status"] != "ok"):
-                    tally.images.add(r)
-                if table == "live" and r.get("audio_uri"):
-                    tally.clips.add(r)
-                if table != "images" or r.get("image_index") in (None, 0):  # a record's first row
-                    tally.add(r, task)
-    for path in table_files(output, "rejected", run_id):
-        for r in parquet_rows(path, _COLUMNS["rejected"]):
-            tally.add_rejected(r)
-    return tally
+        for batch in _table_batches(output, table, run_id):
+            if table == "images":
+                tally.images.add(batch.filter(pc.or_(_nonempty(batch["uri"]),
+                                                     pc.not_equal(batch["status"], "ok"))))
+            if table == "live":
+                tally.clips.add(batch.filter(_nonempty(batch["audio_uri"])))
+            tally.add(batch, task)
+    for batch in _table_batches(output, "rejected", run_id):
+        tally.add_rejected(batch)
+    return tally.done()
+
+
+def _nonempty(strings) -> pa.Array:
+    return pc.fill_null(pc.not_equal(strings, ""), False)
 
 
 def build(output: str, run_id: str | None = None) -> str:
@@ -208,46 +281,46 @@ def _counts(t: _Tally) -> str:
 def _timeline(t: _Tally, runs) -> str:
     """Records finished and requests sent per second, 429s and retries marked,
     against the rate limit."""
-    if not t.started:
+    if not len(t.started):
         return ""
-    origin = min(t.started)
-    span = max(1e-3, max(t.finished) - origin) if t.finished else 1.0
+    origin = t.started.min()
+    span = max(1e-3, t.finished.max() - origin) if len(t.finished) else 1.0
     width = max(0.1, span / 80)  # about 80 bins, none shorter than 0.1 s
-    finished, sent, throttled, retried = Counter(), Counter(), Counter(), Counter()
-    for at in t.finished:
-        finished[int((at - origin) / width)] += 1
-    for at, was_429, is_retry in zip(t.sent, t.sent_429, t.sent_retry):
-        slot = int((at - origin) / width)
-        sent[slot] += 1
-        throttled[slot] += was_429
-        retried[slot] += is_retry
-    end = max(list(finished) + list(sent) + [0]) + 1
-    slots = list(range(end))
-    x = [slot * width for slot in slots]
+
+    def slot(at):  # a time's bin; anything before the first call falls outside them all
+        return np.trunc((at - origin) / width).astype(np.int64)
+    finished_slots, sent_slots = slot(t.finished), slot(t.sent)
+    end = max(finished_slots.max(initial=0), sent_slots.max(initial=0)) + 1
+
+    def per_slot(slots, weights=None):
+        kept = slots >= 0
+        return np.bincount(slots[kept], None if weights is None else weights[kept],
+                           minlength=end)
+    finished, sent = per_slot(finished_slots), per_slot(sent_slots)
+    throttled, retried = per_slot(sent_slots, t.sent_429), per_slot(sent_slots, t.sent_retry)
+    x = np.arange(end) * width
     figure = _figure(9, 3.2)
     ax = figure.add_subplot()
-    ax.plot(x, [finished[s] / width for s in slots], label="records finished /s",
-            color="#2c6fbb")
-    ax.plot(x, [sent[s] / width for s in slots], label="requests sent /s", color="#888",
-            linewidth=1)
-    marks = [s for s in slots if throttled[s]]
-    ax.scatter([s * width for s in marks], [sent[s] / width for s in marks], color="#c0392b",
-               s=[8 + 4 * throttled[s] for s in marks], label="429s", zorder=3)
-    marks = [s for s in slots if retried[s]]
-    ax.scatter([s * width for s in marks], [0] * len(marks), marker="|", color="#d9a21b",
-               s=60, label="retries", zorder=3)
+    ax.plot(x, finished / width, label="records finished /s", color="#2c6fbb")
+    ax.plot(x, sent / width, label="requests sent /s", color="#888", linewidth=1)
+    marks = throttled > 0
+    ax.scatter(x[marks], sent[marks] / width, color="#c0392b", s=8 + 4 * throttled[marks],
+               label="429s", zorder=3)
+    marks = retried > 0
+    ax.scatter(x[marks], np.zeros(marks.sum()), marker="|", color="#d9a21b", s=60,
+               label="retries", zorder=3)
     limit = _rate_limit_per_s(runs)
     if limit:
         ax.axhline(limit, color="#c0392b", linestyle="--", linewidth=1,
                    label=f"rate limit ({limit * 60:g}/min)")
     ax.set_xlabel("seconds from the first call")
     ax.legend(fontsize=8, frameon=False, loc="upper right")
-    requests = sum(sent.values())
+    requests, throttled_total = int(sent.sum()), int(throttled.sum())
     quota = (f"{requests / span:.1f} requests/s on average over {span:.1f} s"
              + (f", {requests / span / limit:.0%} of the rate limit" if limit else
                 " (no --rpm: the rate adapted to the quota met)")
-             + f"; 429s: {sum(throttled.values())} ({sum(throttled.values()) / max(requests, 1):.1%}"
-             " of requests); retries: " + str(sum(retried.values())))
+             + f"; 429s: {throttled_total} ({throttled_total / max(requests, 1):.1%}"
+             f" of requests); retries: {int(retried.sum())}")
     return _section("Throughput over time and quota use", f"<p>{quota}</p>", figure)
 
 
@@ -258,7 +331,7 @@ def _rate_limit_per_s(runs) -> float | None:
 
 
 def _latency(t: _Tally) -> str:
-    by_model = {model: sorted(values) for model, values in t.latency.items()}
+    by_model = {model: np.sort(values) for model, values in t.latency.items()}
     if not by_model:
         return ""
     rows = [[m, len(v), *(f"{_percentile(v, q):.0f}" for q in (50, 90, 99))]

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
@@ -10,7 +13,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from pipeline.options import JobConfig
 from pipeline.preflight import run_files
 from transforms import metrics
-from transforms.output_files import parquet_rows, write_run_file
+from transforms.output_files import first_rows, or_default, parquet_batches, write_run_file
 
 
 def _value(result):
@@ -52,9 +55,9 @@ def written_records(output: str, run_id: str) -> dict[str, int]:
         with FileSystems.open(path) as f:
             return pq.ParquetFile(f).metadata.num_rows
 
-    def first_image_rows(path):  # a record's first row (image 0, or the one saying why none)
-        return sum(1 for row in parquet_rows(path, ["image_index"])
-                   if row["image_index"] in (None, 0))
+    def first_image_rows(path):
+        return sum(pc.sum(first_rows(batch["image_index"])).as_py() or 0
+                   for batch in parquet_batches(path, ["image_index"]))
     return {"responses": rows("responses", all_rows),
             "image_records": rows("images", first_image_rows),
             "live": rows("live", all_rows),
@@ -67,29 +70,31 @@ NOT_CALLED_LISTED = 10_000  # ids listed in the summary; the rows say it for eve
 def spending(output: str, run_id: str, max_cost_usd: float | None) -> dict:
     """What the run's rows cost, by model, tier (trafficType; `per image` for
     Imagen) and status, and the records the budget left uncalled. Read from
-    the files written, a few columns at a time."""
-    total, by_model, by_tier, by_status = 0.0, {}, {}, {}
-    unpriced, not_called = 0, []
+    the files written, a few columns at a time, in Arrow."""
+    total, unpriced, not_called = 0.0, 0, []
+    sums = {key: defaultdict(float) for key in ("model", "tier", "status")}
     for table in ("responses", "images", "live"):
-        columns = ["id", "model", "status", "cost_usd", "error_code"] + (
-            ["traffic_type"] if table == "responses" else [])
+        columns = ["id", "model", "status", "cost_usd", "error_code", "traffic_type"]
+        no_tier = "per image" if table == "images" else "no answer"
         for path in run_files(output, run_id, table):
-            for row in parquet_rows(path, columns):
-                if row["error_code"] == "budget_exhausted":
-                    not_called.append(row["id"])
-                cost = row["cost_usd"]
-                if cost is None:
-                    unpriced += 1
-                    continue
-                tier = row.get("traffic_type") or ("per image" if table == "images"
-                                                   else "no answer")
-                total += cost
-                for bucket, key in ((by_model, row["model"]), (by_tier, tier),
-                                    (by_status, row["status"])):
-                    bucket[key] = bucket.get(key, 0.0) + cost
+            for batch in parquet_batches(path, columns):
+                rows = pa.Table.from_batches([batch])
+                not_called += rows.filter(
+                    pc.equal(rows["error_code"], "budget_exhausted"))["id"].to_pylist()
+                priced = rows.filter(pc.is_valid(rows["cost_usd"]))
+                unpriced += rows.num_rows - priced.num_rows
+                total += pc.sum(priced["cost_usd"]).as_py() or 0
+                tier = (or_default(priced["traffic_type"], no_tier)
+                        if "traffic_type" in priced.column_names
+                        else pa.repeat(no_tier, priced.num_rows))
+                keyed = pa.table({"model": priced["model"], "tier": tier,
+                                  "status": priced["status"], "cost": priced["cost_usd"]})
+                for key, bucket in sums.items():
+                    for group in keyed.group_by(key).aggregate([("cost", "sum")]).to_pylist():
+                        bucket[group[key]] += group["cost_sum"]
     rounded = lambda d: {k: round(v, 6) for k, v in sorted(d.items())}  # noqa: E731
-    return {"total_usd": round(total, 6), "by_model": rounded(by_model),
-            "by_tier": rounded(by_tier), "by_status": rounded(by_status),
+    return {"total_usd": round(total, 6), "by_model": rounded(sums["model"]),
+            "by_tier": rounded(sums["tier"]), "by_status": rounded(sums["status"]),
             "rows_without_price": unpriced, "max_cost_usd": max_cost_usd,
             "not_called": len(not_called), "not_called_ids": sorted(not_called)[:NOT_CALLED_LISTED]}
 

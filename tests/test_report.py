@@ -2,10 +2,14 @@
 headless Chromium with the network cut, rebuilt for any run or the union."""
 import asyncio
 import re
+from datetime import datetime, timezone
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from pipeline.report import main as report_main
+from pipeline.report import main as report_main, tally
+from transforms.schemas import blank_row, schema
 from tests.browser import chromium, render
 from tests.pipeline_runs import run_job, write_jsonl
 
@@ -75,3 +79,69 @@ def test_the_report_does_not_grow_with_the_records(emulator, tmp_path):
         assert run_job(write_jsonl(tmp_path / f"{n}.jsonl", records), out, emulator.url) == 0
         sizes[n] = (out / "report.html").stat().st_size
     assert sizes[1000] < 1.2 * sizes[100]
+
+
+def _at(seconds):
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def _write_rows(folder, table, name, rows):
+    full = [{**blank_row(schema(table)), **row} for row in rows]
+    pq.write_table(pa.Table.from_pylist(full, schema=schema(table)),
+                   folder / f"{table}-{name}-00000-of-00001.parquet")
+
+
+def test_the_tally_counts_every_row_as_written(tmp_path):
+    """The report reads its tables in Arrow, a batch at a time: the same
+    answers a row-by-row reading gives, worked out here by hand."""
+    def text(id, status, started=None, attempts=(), **more):
+        return {"id": id, "model": "m1", "status": status, "started_at": started and _at(started),
+                "finished_at": started and _at(started + 1),
+                "attempt_log": [{"offset_ms": at, "http_status": code} for at, code in attempts],
+                **more}
+    _write_rows(tmp_path, "responses", "r1", [
+        text("a", "ok", 1000.0, [(0, 429), (100, 200)], latency_ms=500.0, cost_usd=0.5,
+             traffic_type="ON_DEMAND", usage={"total_token_count": 10}),
+        text("b", "error", 1000.2, [(0, 503)], latency_ms=800.0, error_code="UNAVAILABLE",
+             error_message="down\nand more"),
+        text("c", "error", error_code="budget_exhausted", error_message="budget"),  # never sent
+    ])
+    _write_rows(tmp_path, "responses", "r2", [
+        text("d", "error", 1002.0, [(0, 503), (50, 503), (150, 503)],
+             error_code="UNAVAILABLE", error_message="down"),
+    ])
+    image = {"model": "imagen", "started_at": _at(1003.0), "latency_ms": 300.0}
+    _write_rows(tmp_path, "images", "r1", [
+        {**image, "id": "i1", "status": "ok", "image_index": 0, "uri": "x.png", "cost_usd": 0.02,
+         "attempt_log": [{"offset_ms": 0, "http_status": 200}]},
+        {**image, "id": "i1", "status": "ok", "image_index": 1, "uri": "y.png", "cost_usd": 0.02},
+        {**image, "id": "i2", "status": "blocked", "rai_filtered_reason": "filtered"},
+    ])
+    _write_rows(tmp_path, "rejected", "r1", [
+        {"source": "in.jsonl", "line_number": n, "reason": "not valid JSON: x\nat 1"}
+        for n in (3, 7)])
+
+    t = tally(str(tmp_path), None)
+
+    assert t.records == 6  # the four text records and the two image records
+    assert dict(t.by_status) == {("text", "ok"): 1, ("text", "error"): 3,
+                                 ("image", "ok"): 1, ("image", "blocked"): 1}
+    assert t.cost == pytest.approx(0.54)  # every picture's cost, not only a record's first
+    assert sorted(t.started) == [1000.0, 1000.2, 1002.0, 1003.0, 1003.0]
+    sent = sorted(zip(t.sent, t.sent_429, t.sent_retry))
+    assert [(round(at, 3), bool(was_429), bool(retry)) for at, was_429, retry in sent] == [
+        (1000.0, True, False), (1000.1, False, True), (1000.2, False, False),
+        (1002.0, False, False), (1002.05, False, True), (1002.15, False, True),
+        (1003.0, False, False)]
+    assert {model: sorted(ms) for model, ms in t.latency.items()} == {
+        "m1": [500.0], "imagen": [300.0, 300.0]}  # b failed: not an answer's latency
+    assert dict(t.tokens) == {("m1", "ON_DEMAND"): 10, ("m1", "-"): 0,
+                              ("imagen", "per image"): 0}
+    assert t.spend[("m1", "ON_DEMAND")] == 0.5
+    assert t.spend[("imagen", "per image")] == pytest.approx(0.04)
+    assert dict(t.errors) == {"UNAVAILABLE: down": 2, "budget_exhausted: budget": 1}
+    assert t.error_example == {"UNAVAILABLE: down": "b", "budget_exhausted: budget": "c"}
+    assert [(r["id"], r["image_index"]) for r in t.images] == [("i1", 0), ("i1", 1), ("i2", None)]
+    assert t.images.seen == 3 and t.clips.seen == 0
+    assert (t.rejected, dict(t.reasons)) == (2, {"not valid JSON: x": 2})
+    assert t.reason_where == {"not valid JSON: x": "in.jsonl:3"}

@@ -1,7 +1,7 @@
 """Paths under an output, through Beam's filesystems: listing by pattern,
 telling local folders from object stores, removing folders left empty
 (object stores have none), writing a run's file beside the latest one, and
-reading a table's rows back a batch at a time."""
+reading a table's rows back a batch at a time, in Arrow."""
 from __future__ import annotations
 
 import os
@@ -38,13 +38,31 @@ def write_run_file(output: str, stem: str, run_id: str | None, data: bytes,
     return path
 
 
-def parquet_rows(path: str, columns: Iterable[str], batch_rows: int = 10_000):
-    """The rows of a Parquet file, only the given columns it has, read a batch
-    at a time: what reads a run's tables back (summary, report) holds one
-    batch, however many rows the run wrote."""
+def parquet_batches(path: str, columns: Iterable[str], batch_rows: int = 10_000):
+    """A Parquet file as Arrow record batches of the given columns it has:
+    what reads a run's tables back (summary, report) holds one batch, however
+    many rows the run wrote."""
     import pyarrow.parquet as pq
     with FileSystems.open(path) as f:
         parquet = pq.ParquetFile(f)
         present = [c for c in columns if c in parquet.schema_arrow.names]
-        for batch in parquet.iter_batches(batch_size=batch_rows, columns=present):
-            yield from batch.to_pylist()
+        yield from parquet.iter_batches(batch_size=batch_rows, columns=present)
+
+
+def parquet_rows(path: str, columns: Iterable[str], batch_rows: int = 10_000):
+    """The same, as Python dicts."""
+    for batch in parquet_batches(path, columns, batch_rows):
+        yield from batch.to_pylist()
+
+
+def first_rows(image_index):
+    """Which rows of the images table are a record's first (image 0, or the
+    one row saying why there is none): a boolean Arrow array."""
+    import pyarrow.compute as pc
+    return pc.fill_null(pc.equal(image_index, 0), True)
+
+
+def or_default(strings, default: str):
+    """A string column with its nulls and empty strings given as `default`."""
+    import pyarrow.compute as pc
+    return pc.if_else(pc.fill_null(pc.not_equal(strings, ""), False), strings, default)
