@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from typing import Iterable
 
+import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 
@@ -49,20 +50,12 @@ def parquet_batches(path: str, columns: Iterable[str], batch_rows: int = 10_000)
         yield from parquet.iter_batches(batch_size=batch_rows, columns=present)
 
 
-def parquet_rows(path: str, columns: Iterable[str], batch_rows: int = 10_000):
-    """The same, as Python dicts."""
-    for batch in parquet_batches(path, columns, batch_rows):
-        yield from batch.to_pylist()
-
-
 def first_rows(image_index):
     """Which rows of the images table are a record's first (image 0, or the
     one row saying why there is none): a boolean Arrow array."""
-    import pyarrow.compute as pc
     return pc.fill_null(pc.equal(image_index, 0), True)
 
 
 def or_default(strings, default: str):
     """A string column with its nulls and empty strings given as `default`."""
-    import pyarrow.compute as pc
     return pc.if_else(pc.fill_null(pc.not_equal(strings, ""), False), strings, default)
