@@ -27,8 +27,8 @@ from transforms.generate_images import GenerateImages
 from transforms.generate_live import GenerateLive
 from transforms.progress import ProgressSettings
 from transforms.read_prompt_records import ReadPromptRecords, ReadRecordIds
-from transforms.resume import (CheckpointRows, PlanCalls, ReadEarlierResults, Resume,
-                               carried_tag)
+from transforms.resume import (CheckpointRows, PlanCalls, ReadEarlierResults, ReadEarlierVerdicts,
+                               Resume, carried_tag)
 from transforms.write_parquet import TableFiles, WriteParquetTables
 
 
@@ -69,11 +69,12 @@ def build(p: beam.Pipeline, config: JobConfig,
     read = p | "ReadPromptRecords" >> ReadPromptRecords(config.input, config.defaults,
                                                         config.run_id)
     ids = p | "ReadRecordIds" >> ReadRecordIds(config.input, config.defaults)
-    previous = None
-    if config.resume != Resume.NONE:
+    previous = verdicts = None
+    if config.resume != Resume.NONE:  # read twice, as the records are (see PlanCalls)
         previous = p | "ReadEarlierResults" >> ReadEarlierResults(config.output)
+        verdicts = p | "ReadEarlierVerdicts" >> ReadEarlierVerdicts(config.output)
     planned = read.records | "PlanCalls" >> PlanCalls(config.resume, config.run_id, previous,
-                                                      ids=ids,
+                                                      ids=ids, verdicts=verdicts,
                                                       spread=config.spread_calls)
     streams: dict = {}  # name: (TableFiles, PCollection), all written by one WriteParquetTables
     _answer(planned.calls, config, progress, streams)

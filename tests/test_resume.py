@@ -215,3 +215,46 @@ def test_spread_calls_are_the_same_calls():
                     equal_to([f"r{i}" for i in range(20) if i != 3]))
         assert_that(planned.checked_calls | beam.Map(lambda r: r.line_number), equal_to([4]),
                     label="checked")
+
+
+@pytest.mark.parametrize("shared_fingerprint", [False, True])
+@pytest.mark.parametrize("resume", ["skip_existing", "errors_only"])
+def test_earlier_verdicts_decide_without_grouping_what_they_can(monkeypatch, resume,
+                                                                shared_fingerprint):
+    """What earlier runs said of an id (answered, failed, or saved by a run
+    that died) is an index; only records sharing an id with another record,
+    or with rows to carry over, are grouped. Ids are told apart exactly, even
+    when every id shares one fingerprint."""
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    import transforms.id_index as id_index
+    from transforms.resume import PlanCalls, Previous, Resume
+    if shared_fingerprint:
+        monkeypatch.setattr(id_index, "fingerprint", lambda record_id: 7)
+    records = _records([f'{{"id": "{i}", "prompt": "x"}}' for i in
+                        ("answered", "failed", "saved", "new", "twice", "twice", "answered2")])
+    dead = {"id": "saved", "run_id": "dead", "status": "ok", "finished_at": None}
+    with beam.Pipeline() as p:
+        final = p | "Final" >> beam.Create([
+            ("answered", Previous("responses", "ok")), ("answered", Previous("responses", "error")),
+            ("failed", Previous("responses", "error")), ("twice", Previous("responses", "error")),
+            ("answered2", Previous("images", "blocked")), ("gone", Previous("responses", "ok"))])
+        checkpoints = p | "Checkpoints" >> beam.Create([
+            ("saved", Previous("responses", "ok", dead)),
+            ("failed", Previous("responses", "error", {**dead, "status": "error"}))])
+        planned = p | beam.Create(records) | PlanCalls(Resume(resume), "now",
+                                                       (final, checkpoints))
+        line = {"failed": 2, "new": 4, "twice": 5}  # twice: its earlier answer failed
+        called = {"skip_existing": ["failed", "new", "twice"],
+                  "errors_only": ["failed", "twice"]}[resume]
+        assert_that((planned.calls, planned.checked_calls) | beam.Flatten()
+                    | beam.Map(lambda r: (r.id, r.line_number)),
+                    equal_to([(i, line[i]) for i in called]))
+        if not shared_fingerprint:  # (else the index names every record: all are grouped)
+            assert_that(planned.checked_calls | beam.Map(lambda r: r.id), equal_to(["twice"]),
+                        label="grouped")
+        assert_that(planned.rejected | beam.Map(lambda r: r["line_number"]), equal_to([6]),
+                    label="rejected")
+        assert_that(planned.carried_responses | beam.Map(lambda row: row["id"]),
+                    equal_to(["saved"]), label="carried")

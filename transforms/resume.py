@@ -8,10 +8,12 @@ Layout under the output:
                                                   answers saved every half
                                                   second while a run goes on
 
-A run reads the earlier files at run time (ReadEarlierResults: a match, then
-a ReadAll). PlanCalls sends the records whose id no other record and no
-earlier run has straight on to be called; it groups the others by id with
-the earlier rows (transforms/id_index.py says which) and decides:
+A run reads the earlier files at run time, twice (a match, then a ReadAll):
+their ids and statuses for an index of what earlier runs said of each id
+(ReadEarlierVerdicts), and their rows (ReadEarlierResults), of which only
+those of ids PlanCalls groups are kept. PlanCalls decides most records from
+the indexes and sends them straight on; it groups the others by id with the
+earlier rows (transforms/id_index.py says which) and decides:
 - one record per id is called; the others are rejected as `duplicate_id`;
 - with Resume.SKIP_EXISTING, an id that already has a final answer (ok or
   blocked) in an earlier run's tables is skipped, and one answered by a run
@@ -40,11 +42,11 @@ import pyarrow as pa
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.parquetio import ReadAllFromParquet
+from apache_beam.io.parquetio import ReadAllFromParquetBatched
 from apache_beam.transforms.window import GlobalWindows
 
 from transforms import metrics
-from transforms.id_index import AllIds, IdIndex, RepeatedIds
+from transforms.id_index import IdCodes, IdIndex, LargestCodes, RepeatedIds
 from transforms.output_files import matching_paths, remove_empty_folders
 from transforms.prompt_records import PromptRecord, SourceLine
 from transforms.read_prompt_records import rejected_row
@@ -88,42 +90,96 @@ def checkpoint_parts(output: str, run_id: str = "*") -> list[str]:
 
 # Reading what earlier runs left, at run time
 
+def _earlier_paths(output: str, kind: str) -> list[str]:
+    if kind == "final":
+        return [FileSystems.join(output, f"{table}-*.parquet") for table in TABLES]
+    return [FileSystems.join(output, CHECKPOINTS, "*", f"{table}-part-*.parquet")
+            for table in TABLES]
+
+
+def _read_earlier(pbegin, output: str, kinds: tuple[str, ...], columns, key, keyed_type,
+                  label: str):
+    """Rows of earlier runs' files of the given kinds, keyed by
+    `key(file, row, in_checkpoints)` (of type `keyed_type`). Read a row group at a time as Arrow,
+    and made rows a slice at a time: Beam's row reader turns a whole row
+    group (tens of thousands of rows) into Python objects at once."""
+    checkpoints = FileSystems.join(output, CHECKPOINTS) + "/"
+
+    def keyed(file_and_table):
+        path, table = file_and_table
+        for start in range(0, table.num_rows, 10_000):
+            for row in table.slice(start, 10_000).to_pylist():
+                yield key(path, row, path.startswith(checkpoints))
+    return (pbegin
+            | f"Patterns {label}" >> beam.Create(
+                [path for kind in kinds for path in _earlier_paths(output, kind)])
+            | f"Match {label}" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+            | f"Path {label}" >> beam.FlatMap(_usable_path, checkpoints).with_output_types(str)
+            | f"Read {label}" >> ReadAllFromParquetBatched(columns=columns, with_filename=True)
+            | f"Key {label}" >> beam.FlatMap(keyed).with_output_types(keyed_type))
+
+
 class ReadEarlierResults(beam.PTransform):
     """(id, Previous) for every row of the earlier runs' final tables and
-    checkpoints under `output`, matched when the pipeline runs."""
+    checkpoints under `output`, matched when the pipeline runs: two
+    PCollections, the final tables' (ids and statuses) and the checkpoints'
+    (whole rows). They are kept apart because the in-process runner holds
+    every element of a flatten, and PlanCalls keeps only a few of them."""
 
     def __init__(self, output: str):
         super().__init__()
         self.output = output
 
     def expand(self, pbegin):
-        kinds = []  # one read for the final tables, one for the checkpoints
-        for kind, patterns, columns in (
-                ("final", [FileSystems.join(self.output, f"{table}-*.parquet")
-                           for table in TABLES], ["id", "status"]),
-                ("checkpoint", [FileSystems.join(self.output, CHECKPOINTS, "*",
-                                                 f"{table}-part-*.parquet")
-                                for table in TABLES], None)):
-            kinds.append(
-                pbegin
-                | f"Patterns {kind}" >> beam.Create(patterns)
-                | f"Match {kind}" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
-                | f"Path {kind}" >> beam.FlatMap(_usable_path, kind).with_output_types(str)
-                | f"Read {kind}" >> ReadAllFromParquet(columns=columns, with_filename=True)
-                | f"Key {kind}" >> beam.Map(_keyed, kind).with_output_types(Tuple[str, Previous]))
-        return kinds | "All" >> beam.Flatten()
+        return tuple(_read_earlier(pbegin, self.output, (kind,), columns, _keyed,
+                                   Tuple[str, Previous], kind)
+                     for kind, columns in (("final", ["id", "status"]), ("checkpoint", None)))
 
 
-def _usable_path(metadata: FileMetadata, kind: str):
-    if kind == "final" or is_checkpoint_part(metadata.path):
+class ReadEarlierVerdicts(beam.PTransform):
+    """(id, verdict) for every row of the earlier runs' final tables and
+    checkpoints under `output`, from their ids and statuses: what PlanCalls
+    indexes (ANSWERED, SAVED or FAILED)."""
+
+    def __init__(self, output: str):
+        super().__init__()
+        self.output = output
+
+    def expand(self, pbegin):
+        return _read_earlier(pbegin, self.output, ("final", "checkpoint"), ["id", "status"],
+                             _verdict_of_row, Tuple[str, int], "verdicts")
+
+
+def _usable_path(metadata: FileMetadata, checkpoints: str):
+    if not metadata.path.startswith(checkpoints) or is_checkpoint_part(metadata.path):
         yield metadata.path
 
 
-def _keyed(path_and_row: tuple[str, dict], kind: str) -> tuple[str, Previous]:
+def _keyed(path: str, row: dict, in_checkpoints: bool) -> tuple[str, Previous]:
     """(id, Previous) of a row, its table named by its file ({table}-...)."""
-    path, row = path_and_row
     table = path.rstrip("/").rsplit("/", 1)[-1].split("-", 1)[0]
-    return row["id"], Previous(table, row["status"], row if kind == "checkpoint" else None)
+    return row["id"], Previous(table, row["status"], row if in_checkpoints else None)
+
+
+# What earlier runs say of an id, the strongest of its rows: answered (an ok
+# or blocked row in a final table: skip it), saved (such a row only in a dead
+# run's checkpoints: carry it over), failed (error rows only: call it again).
+ANSWERED, SAVED, FAILED = 3, 2, 1
+
+
+def _verdict(status: str, in_checkpoints: bool) -> int:
+    if status not in FINAL:
+        return FAILED
+    return SAVED if in_checkpoints else ANSWERED
+
+
+def _verdict_of_row(path: str, row: dict, in_checkpoints: bool) -> tuple[str, int]:
+    return row["id"], _verdict(row["status"], in_checkpoints)
+
+
+def _verdict_of_previous(id_and_previous: tuple[str, Previous]) -> tuple[str, int]:
+    record_id, previous = id_and_previous
+    return record_id, _verdict(previous.status, previous.row is not None)
 
 
 # Deciding what this run calls
@@ -201,9 +257,11 @@ class PlannedCalls(dict):
 
 
 class _SplitByIdFn(beam.DoFn):
-    """Records whose id the indexes name go to the grouping (keyed by id);
-    the others are called straight away (or, retrying errors only, skipped:
-    no earlier run answered them)."""
+    """Decides what it can from the indexes: a record whose id earlier runs
+    answered is skipped, one they failed is called again, one no earlier run
+    knows is called (or, retrying errors only, skipped). Records whose id
+    another record of this input may share, or whose answer a dead run saved,
+    go to the grouping (keyed by id), to be decided with the others."""
     CHECKED = "checked"
 
     def __init__(self, resume: Resume):
@@ -212,53 +270,69 @@ class _SplitByIdFn(beam.DoFn):
     def setup(self):
         self.skipped = metrics.counter(metrics.SKIPPED_EXISTING)
 
-    def process(self, record: PromptRecord, repeated: IdIndex, earlier: IdIndex):
-        if record.id in repeated or record.id in earlier:
+    def process(self, record: PromptRecord, repeated: IdIndex, earlier: IdCodes):
+        said = earlier.get(record.id)
+        if record.id in repeated or said == SAVED:
             yield beam.pvalue.TaggedOutput(self.CHECKED, (record.id, record))
-        elif self.resume == Resume.ERRORS_ONLY:
+        elif said == ANSWERED or (said != FAILED and self.resume == Resume.ERRORS_ONLY):
             self.skipped.inc()
         else:
             yield record
 
 
+def _to_group(id_and_previous: tuple[str, Previous], repeated: IdIndex, earlier: IdCodes):
+    """Only the earlier rows of ids that go to the grouping are grouped."""
+    return id_and_previous[0] in repeated or earlier.get(id_and_previous[0]) == SAVED
+
+
 class PlanCalls(beam.PTransform):
-    """records: PromptRecords; previous: (id, Previous) from
-    ReadEarlierResults, or None for a first run. Returns a tagged result:
-    `.calls` (records whose id no other record and no earlier run has: most
-    of them), `.checked_calls` (the records to call among those whose id
-    needed a look at the others), `.rejected` (duplicate ids),
-    `.carried_responses`, `.carried_images` and `.carried_live` (rows of dead
-    runs).
+    """records: PromptRecords; previous: the PCollections of (id, Previous)
+    of ReadEarlierResults (or one), or None for a first run. Returns a tagged
+    result:
+    `.calls` (records decided without a look at any other: most of them),
+    `.checked_calls` (the records to call among those whose id needed a look
+    at the others), `.rejected` (duplicate ids), `.carried_responses`,
+    `.carried_images` and `.carried_live` (rows of dead runs).
 
     Both call outputs are to be called. They stay apart because a runner that
     shuffles in memory (Beam's in-process runner) holds every element of a
     flatten; on Dataflow, flattening them costs nothing. Only the records of
-    `.checked_calls` are grouped by id (see transforms/id_index.py).
+    `.checked_calls` and their earlier rows are grouped by id (see
+    transforms/id_index.py): records an earlier run answered or failed are
+    decided from an index of its verdicts.
 
     Args:
       ids: the records' ids, read from the input a second time (ReadRecordIds):
         then the records flow from the read to the calls without being held
         while the index is built. Default: taken from `records`.
+      verdicts: (id, verdict) of the earlier rows, read a second time
+        (ReadEarlierVerdicts), for the same reason: `previous` then flows from
+        its read to the grouping, filtered, without being held. Default:
+        taken from `previous`.
       spread: reshuffle `.calls` across workers (a file is read by one worker;
         on Dataflow or with several local processes, this is what spreads the
         calls). On one in-process worker, a reshuffle would hold every record.
     """
 
     def __init__(self, resume: Resume = Resume.NONE, run_id: str | None = None, previous=None,
-                 ids=None, spread: bool = False):
+                 ids=None, verdicts=None, spread: bool = False):
         super().__init__()
         self.fn, self.previous = _PlanCallsFn(resume, run_id), previous
-        self.ids, self.spread = ids, spread
+        self.ids, self.verdicts, self.spread = ids, verdicts, spread
 
     def expand(self, records):
         ids = self.ids if self.ids is not None else (
             records | "Ids" >> beam.Map(lambda r: r.id).with_output_types(str))
-        repeated = _index(ids, "RepeatedIds", RepeatedIds())
-        if self.previous is None:  # a first run: only repeated ids need a look
-            earlier = IdIndex.empty()
+        repeated = _index(ids, "RepeatedIds", RepeatedIds(), IdIndex.empty())
+        previous = ((self.previous,) if isinstance(self.previous, beam.PCollection)
+                    else tuple(self.previous or ()))
+        if not previous:  # a first run: only repeated ids need a look
+            earlier = IdCodes.empty()
         else:
-            earlier = _index(self.previous | "EarlierIds" >> beam.Map(lambda kv: kv[0])
-                             .with_output_types(str), "EarlierIndex", AllIds())
+            verdicts = self.verdicts if self.verdicts is not None else (
+                previous | "AllEarlier" >> beam.Flatten()
+                | "Verdicts" >> beam.Map(_verdict_of_previous).with_output_types(Tuple[str, int]))
+            earlier = _index(verdicts, "EarlierVerdicts", LargestCodes(), IdCodes.empty())
         split = records | "SplitById" >> beam.ParDo(
             _SplitByIdFn(self.fn.resume), repeated, earlier
         ).with_output_types(PromptRecord).with_outputs(_SplitByIdFn.CHECKED, main="calls")
@@ -268,8 +342,10 @@ class PlanCalls(beam.PTransform):
         if self.spread:
             calls = calls | "Spread" >> beam.Reshuffle()
         groups = {"records": checked}
-        if self.previous is not None:
-            groups["previous"] = self.previous
+        if previous:  # filtered before they meet: a flatten would hold them all
+            groups["previous"] = [
+                rows | f"ToGroup {i}" >> beam.Filter(_to_group, repeated, earlier)
+                for i, rows in enumerate(previous)] | "Kept" >> beam.Flatten()
         planned = (groups
                    | "Group" >> beam.CoGroupByKey()
                    | "Plan" >> beam.ParDo(self.fn).with_output_types(PromptRecord).with_outputs(
@@ -281,12 +357,13 @@ class PlanCalls(beam.PTransform):
             **{carried_tag(t): planned[carried_tag(t)] for t in TABLES}})
 
 
-def _index(ids, label: str, combine) -> beam.pvalue.AsSingleton:
-    """An IdIndex of `ids`, as a side input (empty when there are none; no
-    default value is computed in the graph: Beam's takes five more steps)."""
+def _index(items, label: str, combine, empty) -> beam.pvalue.AsSingleton:
+    """The index `combine` makes of `items`, as a side input (`empty` when
+    there are none; no default value is computed in the graph: Beam's takes
+    five more steps)."""
     return beam.pvalue.AsSingleton(
-        ids | label >> beam.CombineGlobally(combine).without_defaults(),
-        default_value=IdIndex.empty())
+        items | label >> beam.CombineGlobally(combine).without_defaults(),
+        default_value=empty)
 
 
 # Checkpoints, while a run goes on
