@@ -81,7 +81,7 @@ class RepeatedIds(_Fingerprints):
 
 class IdCodes:
     """Ids, each with a small code, told apart exactly: found by fingerprint
-    (sorted, numpy), then compared as text (Arrow): some 8 + 4 bytes an id
+    (sorted, numpy), then compared as text (Arrow): some 17 bytes an id
     beside its own."""
 
     def __init__(self, fingerprints: np.ndarray, ids: pa.Array, codes: np.ndarray):
