@@ -1,6 +1,7 @@
 """The job's graph, one way: read -> plan (dedupe, resume) -> call -> write.
 
     ReadRecordIds ----ids----------v
+    ReadEarlierVerdicts --verdicts-v
     ReadPromptRecords --records--> PlanCalls --calls---------> answer(): by task, call, checkpoint, write
             |   ReadEarlierResults -^   |  \\--checked_calls--> answer(), to files of their own
             |                          +--rows carried from runs that died------> responses/images/live (-carried)
@@ -13,7 +14,9 @@ stream is written where it is made, to files of its own (one
 WriteParquetTables writes them all, with one set-up and one finalize step).
 For the same reason the records are read twice: once for their ids
 (PlanCalls' index, transforms/id_index.py), then to be called, flowing from
-the read to the files without being held.
+the read to the files without being held; and a rerun reads the earlier
+runs' files twice: once for what they said of each id, then for the rows of
+the few ids PlanCalls groups.
 """
 from __future__ import annotations
 

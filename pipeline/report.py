@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.output_files import (first_rows, is_local_path, matching_paths, or_default,
-                                     parquet_batches, write_run_file)
+from transforms.output_files import (first_rows, is_local_path, matching_paths,
+                                     parquet_batches, traffic_tier, write_run_file)
 from transforms.schemas import schema
 
 THUMBNAILS = 48        # images shown at most, sampled evenly
@@ -156,9 +156,7 @@ class _Tally:
         self.sent_retry.append(np.arange(len(attempts)) > first_of_record)
 
     def _spend(self, rows: pa.Table, task: str) -> None:
-        default_tier = "per image" if task == "image" else "-"
-        tier = (or_default(rows["traffic_type"], default_tier)
-                if "traffic_type" in rows.column_names else pa.repeat(default_tier, len(rows)))
+        tier = traffic_tier(rows, "per image" if task == "image" else "-")
         tokens = (pc.struct_field(rows["usage"], "total_token_count")
                   if "usage" in rows.column_names else pa.nulls(len(rows), pa.int64()))
         keyed = pa.table({"model": rows["model"], "tier": tier, "tokens": tokens,

@@ -13,7 +13,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from pipeline.options import JobConfig
 from pipeline.preflight import run_files
 from transforms import metrics
-from transforms.output_files import first_rows, or_default, parquet_batches, write_run_file
+from transforms.output_files import first_rows, parquet_batches, traffic_tier, write_run_file
 
 
 def _value(result):
@@ -84,10 +84,7 @@ def spending(output: str, run_id: str, max_cost_usd: float | None) -> dict:
                 priced = rows.filter(pc.is_valid(rows["cost_usd"]))
                 unpriced += rows.num_rows - priced.num_rows
                 total += pc.sum(priced["cost_usd"]).as_py() or 0
-                tier = (or_default(priced["traffic_type"], no_tier)
-                        if "traffic_type" in priced.column_names
-                        else pa.repeat(no_tier, priced.num_rows))
-                keyed = pa.table({"model": priced["model"], "tier": tier,
+                keyed = pa.table({"model": priced["model"], "tier": traffic_tier(priced, no_tier),
                                   "status": priced["status"], "cost": priced["cost_usd"]})
                 for key, bucket in sums.items():
                     for group in keyed.group_by(key).aggregate([("cost", "sum")]).to_pylist():

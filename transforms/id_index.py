@@ -27,6 +27,12 @@ def fingerprint(record_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(record_id.encode(), digest_size=8).digest(), "little")
 
 
+def _first_at(fingerprints: np.ndarray, record_id: str) -> tuple[int, np.uint64]:
+    """Where the id's fingerprint is, or would be, in sorted fingerprints."""
+    value = np.uint64(fingerprint(record_id))
+    return int(np.searchsorted(fingerprints, value)), value
+
+
 class IdIndex:
     """A sorted set of id fingerprints."""
 
@@ -43,17 +49,12 @@ class IdIndex:
     def __contains__(self, record_id: str) -> bool:
         if not len(self.fingerprints):  # the usual case: nothing to look at
             return False
-        value = np.uint64(fingerprint(record_id))
-        at = int(np.searchsorted(self.fingerprints, value))
+        at, value = _first_at(self.fingerprints, record_id)
         return at < len(self.fingerprints) and self.fingerprints[at] == value
 
 
-def _sorted(fingerprints: array) -> np.ndarray:
-    return np.sort(np.frombuffer(fingerprints, dtype=np.uint64))
-
-
-class _Fingerprints(beam.CombineFn):
-    """Ids to an IdIndex (which ids, the subclass says). Accumulators are
+class RepeatedIds(beam.CombineFn):
+    """Ids to an IdIndex of those seen more than once. Accumulators are
     arrays of 8-byte fingerprints, merged by concatenation; Beam lifts the
     combine, so each bundle adds its own ids before anything is shuffled."""
 
@@ -70,12 +71,8 @@ class _Fingerprints(beam.CombineFn):
             merged.extend(accumulator)
         return merged
 
-
-class RepeatedIds(_Fingerprints):
-    """The ids seen more than once."""
-
     def extract_output(self, accumulator: array) -> IdIndex:
-        ids = _sorted(accumulator)
+        ids = np.sort(np.frombuffer(accumulator, dtype=np.uint64))
         return IdIndex(np.unique(ids[1:][ids[1:] == ids[:-1]]))
 
 
@@ -99,8 +96,7 @@ class IdCodes:
         """The id's code; 0 for an id not here."""
         if not len(self.fingerprints):  # the usual case: a first run
             return 0
-        value = np.uint64(fingerprint(record_id))
-        at = int(np.searchsorted(self.fingerprints, value))
+        at, value = _first_at(self.fingerprints, record_id)
         while at < len(self.fingerprints) and self.fingerprints[at] == value:
             if self.ids[at].as_py() == record_id:
                 return int(self.codes[at])

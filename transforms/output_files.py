@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from typing import Iterable
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
@@ -56,6 +57,10 @@ def first_rows(image_index):
     return pc.fill_null(pc.equal(image_index, 0), True)
 
 
-def or_default(strings, default: str):
-    """A string column with its nulls and empty strings given as `default`."""
-    return pc.if_else(pc.fill_null(pc.not_equal(strings, ""), False), strings, default)
+def traffic_tier(rows, default: str):
+    """The tier that served each row (its `traffic_type`), `default` where a
+    row has none (or its table no such column): a string Arrow array."""
+    if "traffic_type" not in rows.column_names:
+        return pa.repeat(default, rows.num_rows)
+    tier = rows["traffic_type"]
+    return pc.if_else(pc.fill_null(pc.not_equal(tier, ""), False), tier, default)
