@@ -14,6 +14,7 @@ Every record gives at least one row (an error row when the call failed); with
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from typing import Any, Callable, Dict
 
@@ -28,6 +29,7 @@ from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
 from transforms.vertex_connection import VertexConnection
 from vertex.client import CallResult, VertexClient, call_times
+from vertex.errors import UnreadableAnswerError
 
 FAILURES = "failures"
 
@@ -96,7 +98,10 @@ class _CallFn(ConcurrentDoFn):
 
     async def outputs(self, record: PromptRecord):
         result = await self._call_within_budget(record)
-        rows = self.handler.rows(record, result, self._client.redact)
+        try:
+            rows = self.handler.rows(record, result, self._client.redact)
+        except Exception as error:  # noqa: BLE001 - one odd answer must not stop the job
+            rows = self.handler.rows(record, _unreadable(result, error), self._client.redact)
         return rows + [TaggedOutput(FAILURES, rows[0])] if rows[0]["status"] == "error" else rows
 
     async def _call_within_budget(self, record: PromptRecord) -> CallResult:
@@ -107,7 +112,11 @@ class _CallFn(ConcurrentDoFn):
         if not budget.reserve(estimate):
             return CallResult(error=budget.refusal(), started_at=time.time(), cost_usd=0.0)
         result = await self.handler.call(self._client, record)
-        result.cost_usd = self.handler.cost(record, result)
+        try:
+            result.cost_usd = self.handler.cost(record, result)
+        except Exception as error:  # noqa: BLE001 - an answer its handler cannot read
+            result = _unreadable(result, error)
+            result.cost_usd = None
         budget.settle(estimate, result.cost_usd)
         if result.cost_usd:
             self._progress.add_cost(result.cost_usd)
@@ -131,6 +140,17 @@ class _CallFn(ConcurrentDoFn):
             self._throttled_s -= int(self._throttled_s)
         for row in rows:
             self.handler.count(row, self.counter)
+
+
+def _unreadable(result: CallResult, error: Exception) -> CallResult:
+    """The call's result, as an error that keeps the answer its handler could
+    not read: the record's error row (malformed_response) says why, and the
+    job goes on."""
+    if result.error is not None:
+        raise error  # a failure row that cannot be built is a bug of ours, not an answer
+    body = result.response
+    return dataclasses.replace(result, response=None, error=UnreadableAnswerError(
+        f"the answer could not be read: {type(error).__name__}: {error}", body))
 
 
 class CallVertexAI(beam.PTransform):

@@ -29,6 +29,9 @@ def responses_table_row(record: PromptRecord, result: CallResult, run_id: str | 
                    response_json=json.dumps(result.response, separators=(",", ":")))
     else:
         row.update(error_columns(result.error, redact), status="error", usage=usage_row(None))
+        body = getattr(result.error, "body", None)  # an answer that could not be read
+        if body is not None:
+            row["response_json"] = redact(json.dumps(body, separators=(",", ":"), default=str))
     return row
 
 

@@ -15,11 +15,12 @@ from datetime import datetime, timedelta, timezone
 
 import aiohttp
 
+import vertex_schema
 from vertex.auth import Auth
 from vertex.endpoints import Endpoint
 from vertex.errors import (DeadlineExceededError, FatalApiError, MalformedResponseError,
-                           ModelNotFoundError, VertexApiError, cannot_connect,
-                           error_code_and_message, error_from_response)
+                           ModelNotFoundError, UnreadableAnswerError, VertexApiError,
+                           cannot_connect, error_code_and_message, error_from_response)
 from vertex.rate_limit import AdaptiveRateLimiter, RateLimiter
 from vertex.request_body import estimate_tokens
 from vertex.response_rows import merge_stream_chunks
@@ -120,7 +121,7 @@ class VertexClient:
         async def exchange(result: CallResult, headers: dict) -> dict:
             if stream:
                 return await self._stream(url, body, result, headers)
-            return await self._post(url, body, headers)
+            return read_answer(await self._post(url, body, headers), self.endpoint.api_version)
         return await self._call(model, exchange, estimate_tokens(body), timeout,
                                 service_tiers.headers(tier, self.settings.provisioned_throughput))
 
@@ -287,16 +288,30 @@ class VertexClient:
                     chunk = json.loads(event)
                 except ValueError:
                     raise MalformedResponseError("a streamed chunk is not valid JSON") from None
-                if "error" in chunk:  # an error in the middle of the stream
-                    raise error_from_response(int(chunk["error"].get("code") or 500),
+                if isinstance(chunk, dict) and isinstance(chunk.get("error"), dict):
+                    code = chunk["error"].get("code")  # an error in the middle of the stream
+                    raise error_from_response(code if isinstance(code, int) else 500,
                                               event.encode())
                 if result.first_token_ms is None:
                     result.first_token_ms = (time.monotonic() - started) * 1000.0
-                chunks.append(chunk)
+                chunks.append(read_answer(chunk, self.endpoint.api_version))
         merged = merge_stream_chunks(chunks)
-        if not _stream_complete(merged):
+        if not chunks or not _stream_complete(merged):
             raise MalformedResponseError("the stream ended before the answer was finished")
         return merged
+
+
+def read_answer(answer: dict, version: str = "v1") -> dict:
+    """A generateContent answer as Google's response protos read it (enums
+    by number, numbers as strings, ...), or UnreadableAnswerError keeping
+    the body when nothing makes it one."""
+    try:
+        return vertex_schema.read_generate_content_response(answer, version)
+    except vertex_schema.InvalidRequest as error:
+        raise UnreadableAnswerError(
+            "the answer is not a GenerateContentResponse: "
+            + "; ".join(m.replace("Invalid JSON payload received. ", "")
+                        for m in error.messages[:3]), answer) from None
 
 
 async def _sse_events(lines):
@@ -314,7 +329,7 @@ async def _sse_events(lines):
 
 
 def _stream_complete(response: dict) -> bool:
-    if (response.get("promptFeedback") or {}).get("blockReason"):
-        return True
+    """An answer with no candidates is read as the unstreamed one is (no
+    answer: blocked); one whose candidates have not all finished was cut off."""
     candidates = response.get("candidates") or []
-    return bool(candidates) and all(c.get("finishReason") for c in candidates)
+    return all(isinstance(c, dict) and c.get("finishReason") for c in candidates)

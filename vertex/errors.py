@@ -43,6 +43,18 @@ class MalformedResponseError(Exception):
     (cut off, not JSON). Retried, since a new attempt usually succeeds."""
 
 
+class UnreadableAnswerError(Exception):
+    """The service answered 200 with JSON that no reading of Google's response
+    protos makes an answer (a null candidate, an enum or a count out of range,
+    bad base64, ...). Not retried: the call was paid, and the same request
+    would likely get the same answer. The record's error row keeps the body."""
+    error_code = "malformed_response"
+
+    def __init__(self, reason: str, body: Any = None):
+        super().__init__(reason)
+        self.body = body
+
+
 class FatalApiError(Exception):
     """The job cannot succeed as configured; stop it with one clear message."""
 

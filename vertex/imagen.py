@@ -2,6 +2,7 @@
 (Requests are judged by vertex_schema.imagen, before money is spent.)"""
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
 # File extensions of the image types Imagen returns (what it may return:
@@ -24,17 +25,31 @@ def read_predictions(response: dict) -> tuple[list[Prediction], str | None]:
     """The images of a predict answer, and the Responsible AI filter's reason
     for the ones it withheld (if any)."""
     images, reasons = [], []
-    for item in response.get("predictions") or []:
+    predictions = response.get("predictions") or []
+    if not isinstance(predictions, list):
+        raise ValueError("predictions is not a list")
+    for position, item in enumerate(predictions):
         if not isinstance(item, dict):
             continue
+        data = item.get("bytesBase64Encoded")
+        if data is not None and not _is_base64(data):
+            raise ValueError(f"predictions[{position}].bytesBase64Encoded is not base64")
         if item.get("raiFilteredReason") and not (item.get("bytesBase64Encoded") or item.get("gcsUri")):
             reasons.append(item["raiFilteredReason"])
             continue
         attributes = item.get("safetyAttributes") or {}
         images.append(Prediction(
             index=len(images), mime_type=item.get("mimeType") or "image/png",
-            data_base64=item.get("bytesBase64Encoded"), gcs_uri=item.get("gcsUri"),
+            data_base64=data, gcs_uri=item.get("gcsUri"),
             enhanced_prompt=item.get("prompt"),
             safety_attributes=[{"category": c, "score": float(s)} for c, s in zip(
                 attributes.get("categories") or [], attributes.get("scores") or [])]))
     return images, ("; ".join(reasons) or None)
+
+
+def _is_base64(data) -> bool:
+    try:
+        base64.b64decode(data, validate=True)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(data, str)

@@ -200,9 +200,9 @@ def merge_stream_chunks(chunks: list[dict]) -> dict:
     merged: dict[str, Any] = {}
     by_index: dict[int, dict] = {}
     for chunk in chunks:
-        for key in ("usageMetadata", "modelVersion", "promptFeedback", "responseId", "createTime"):
-            if chunk.get(key):
-                merged[key] = chunk[key]
+        for key, value in chunk.items():  # a field Google adds tomorrow is kept too
+            if key != "candidates" and value:
+                merged[key] = value
         for position, candidate in enumerate(chunk.get("candidates") or []):
             index = candidate.get("index", position)
             target = by_index.setdefault(index, {"content": {"role": "model", "parts": []}})

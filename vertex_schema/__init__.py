@@ -21,7 +21,7 @@ from vertex_schema.rules import generate_content_rules
 
 __all__ = ["InvalidRequest", "check_generate_content", "check_count_tokens", "check_live_setup",
            "check_response", "judge_generate_content", "loads", "proto_module",
-           "read_generate_content"]
+           "read_generate_content", "read_generate_content_response"]
 
 
 def proto_module(version: str):
@@ -121,6 +121,22 @@ def check_response(answer: dict, version: str = "v1") -> None:
     """Raises InvalidRequest if an answer is not a strictly valid
     GenerateContentResponse (for checking what an emulator sends)."""
     parse_strictly(proto_module(version).GenerateContentResponse.pb(), answer)
+
+
+def read_generate_content_response(answer, version: str = "v1") -> dict:
+    """A GenerateContentResponse as Google's own parsers read it: enums given
+    by number become their names, numbers given as strings become numbers, a
+    single object stands for a list; a field or enum value the protos do not
+    know yet is kept as it is. InvalidRequest (its messages say where) for
+    what no reading makes a GenerateContentResponse: a candidate that is
+    null, a promptFeedback that is a string, a token count beyond int32,
+    bytes that are not base64."""
+    errors: list[str] = []
+    response = read_message(proto_module(version).GenerateContentResponse.pb().DESCRIPTOR,
+                            answer, "", errors, keep_unknown=True)
+    if errors:
+        raise InvalidRequest(errors)
+    return response
 
 
 def _check(message_class, body, rules) -> dict:

@@ -62,18 +62,28 @@ class InvalidRequest(ValueError):
         self.messages = messages
 
 
-def read_message(descriptor: Descriptor, value, path: str, errors: list[str]) -> dict:
+def read_message(descriptor: Descriptor, value, path: str, errors: list[str],
+                 keep_unknown: bool = False) -> dict:
     """The message's JSON with the leniencies applied, names in camelCase;
-    problems are appended to errors (the walk goes on, to report them all)."""
+    problems are appended to errors (the walk goes on, to report them all).
+    keep_unknown: a field the protos do not know is kept as it is, not an
+    error (answers: Google adds fields to them before the protos know them)."""
     if not isinstance(value, dict):
         errors.append(f"Invalid value at '{path}' (type.googleapis.com/{descriptor.full_name}), "
                       f"{_show(value)}")
         return {}
     result: dict = {}
     oneofs: dict[str, str] = {}
+    fields = _FIELDS.get(descriptor)
+    if fields is None:
+        fields = _FIELDS[descriptor] = {
+            key: (f, proto_name(f)) for f in descriptor.fields for key in (f.name, f.json_name)}
     for key, item in value.items():
-        field = descriptor.fields_by_camelcase_name.get(key) or descriptor.fields_by_name.get(key)
+        field, name = fields.get(key, (None, None))
         if field is None:
+            if keep_unknown:
+                result[key] = item
+                continue
             at = f" at '{path}'" if path else ""
             errors.append(f'Invalid JSON payload received. Unknown name "{key}"{at}: '
                           "Cannot find field.")
@@ -86,34 +96,43 @@ def read_message(descriptor: Descriptor, value, path: str, errors: list[str]) ->
                 at = f" at '{path}'" if path else ""
                 errors.append(f'Invalid JSON payload received. Unknown name "{key}"{at}: '
                               f"Oneof field '{oneof.name}' is already set. "
-                              f"Cannot set '{proto_name(field)}'")
+                              f"Cannot set '{name}'")
                 continue
             oneofs[oneof.name] = field.name
-        field_path = f"{path}.{proto_name(field)}" if path else proto_name(field)
-        result[field.json_name] = _read_field(descriptor, field, item, field_path, errors)
+        field_path = f"{path}.{name}" if path else name
+        result[field.json_name] = _read_field(descriptor, field, item, field_path, errors,
+                                              keep_unknown)
     return result
 
 
-def _read_field(owner: Descriptor, field: FieldDescriptor, value, path: str, errors: list[str]):
+# A message's fields by JSON name and proto name (the descriptor's own maps are
+# built anew at each access).
+_FIELDS: dict[Descriptor, dict[str, tuple[FieldDescriptor, str]]] = {}
+
+
+def _read_field(owner: Descriptor, field: FieldDescriptor, value, path: str, errors: list[str],
+                keep_unknown: bool = False):
     if _is_map(field):
         if not isinstance(value, dict):
             errors.append(f"Invalid value at '{path}' (map), {_show(value)}")
             return {}
         value_field = field.message_type.fields_by_name["value"]
-        return {str(k): _read_single(owner, value_field, v, f"{path}[{k!r}]", errors)
+        return {str(k): _read_single(owner, value_field, v, f"{path}[{k!r}]", errors,
+                                     keep_unknown)
                 for k, v in value.items()}
     if _is_repeated(field):
         items = value if isinstance(value, list) else [value]  # a single value for a list
-        return [_read_single(owner, field, item, f"{path}[{i}]", errors)
+        return [_read_single(owner, field, item, f"{path}[{i}]", errors, keep_unknown)
                 for i, item in enumerate(items)]
     if isinstance(value, list) and not _opaque(field):
         errors.append(f"Invalid JSON payload received. Unknown name \"{field.json_name}\" at "
                       f"'{path.rpartition('.')[0]}': Proto field is not repeating, cannot start list.")
         return None
-    return _read_single(owner, field, value, path, errors)
+    return _read_single(owner, field, value, path, errors, keep_unknown)
 
 
-def _read_single(owner: Descriptor, field: FieldDescriptor, value, path: str, errors: list[str]):
+def _read_single(owner: Descriptor, field: FieldDescriptor, value, path: str, errors: list[str],
+                 keep_unknown: bool = False):
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         name = field.message_type.full_name
         if name in _OPAQUE:
@@ -122,8 +141,10 @@ def _read_single(owner: Descriptor, field: FieldDescriptor, value, path: str, er
             return _duration(value, path, errors)
         if name.startswith("google.protobuf."):
             return value  # Timestamp, wrappers, FieldMask: json_format judges them below
-        return read_message(field.message_type, value, path, errors)
+        return read_message(field.message_type, value, path, errors, keep_unknown)
     if field.type == FieldDescriptor.TYPE_ENUM:
+        if keep_unknown and isinstance(value, str):
+            return value  # a value named after the protos were built is still a value
         return _enum(owner, field, value, path, errors)
     return _scalar(field, value, path, errors)
 

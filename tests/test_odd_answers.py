@@ -1,0 +1,110 @@
+"""Odd 200 answers: read as Google's own parsers read them, or each made its
+record's error row (malformed_response, the body kept); never a failed job.
+
+Vertex AI's answers are well formed, so the emulator (which answers exactly
+as Vertex AI does) never sends these: a small HTTP server here does, the one
+thing in this file that stands in for the service."""
+import json
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.pipeline_runs import read_table, run_job, write_jsonl
+
+_STOP_AS_NUMBER = {"candidates": [{"content": {"role": "model", "parts": [{"text": "fine"}]},
+                                   "finishReason": 1}],
+                   "usageMetadata": {"promptTokenCount": "3", "candidatesTokenCount": 1,
+                                     "totalTokenCount": 4}}
+_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awA"
+        "AAABJRU5ErkJggg==")
+ANSWERS = {  # prompt text: the 200 answer the server sends
+    "stop-as-number": _STOP_AS_NUMBER,
+    "null-candidate": {"candidates": [None]},
+    "feedback-string": {"candidates": [], "promptFeedback": "blocked, sort of"},
+    "tokens-past-int32": {**_STOP_AS_NUMBER, "usageMetadata": {"promptTokenCount": 2**40}},
+    "bad-inline-base64": {"candidates": [{"content": {"role": "model", "parts": [
+        {"inlineData": {"mimeType": "image/png", "data": "not base64!"}}]},
+        "finishReason": "STOP"}]},
+    "empty-object": {},
+    "no-candidates": {"candidates": []},
+    "new-field": {**_STOP_AS_NUMBER, "somethingGoogleAddsTomorrow": {"x": 1}},
+    "image-bad-base64": {"predictions": [{"mimeType": "image/png",
+                                          "bytesBase64Encoded": "@@@not base64@@@"}]},
+    "image-good": {"predictions": [{"mimeType": "image/png", "bytesBase64Encoded": _PNG}]},
+}
+
+
+class _OddServer(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 - the http.server API
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+        prompt = (body["instances"][0]["prompt"] if "instances" in body
+                  else body["contents"][0]["parts"][0]["text"])
+        answer = ANSWERS[prompt]
+        if ":streamGenerateContent" in self.path:
+            data = f"data: {json.dumps(answer)}\r\n\r\n".encode()
+            content_type = "text/event-stream"
+        else:
+            data, content_type = json.dumps(answer).encode(), "application/json"
+        self.send_response(200)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def odd_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OddServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["generateContent", "stream"])
+def test_odd_answers_become_rows_never_a_failed_job(tmp_path, stream):
+    text = [k for k in ANSWERS if not k.startswith("image")]
+    lines = [{"id": k, "prompt": k} for k in text] + [
+        {"id": k, "task": "image", "prompt": k} for k in ANSWERS if k.startswith("image")]
+    sample = write_jsonl(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out"
+    with odd_server() as url:
+        assert run_job(sample, out, url, "--progress_s", "0", "--max_attempts", "2",
+                       *(["--stream"] if stream else [])) == 0
+    rows = {r["id"]: r for r in read_table(out, "responses")}
+    assert set(rows) == set(text)
+
+    # Read as Google's parsers read it: the enum's number is its name, "3" is 3.
+    ok = rows["stop-as-number"]
+    assert (ok["status"], ok["finish_reason"], ok["text"]) == ("ok", "STOP", "fine")
+    assert ok["usage"]["prompt_token_count"] == 3 and ok["cost_usd"] is not None
+    assert rows["new-field"]["status"] == "ok"
+    assert "somethingGoogleAddsTomorrow" in rows["new-field"]["response_json"]
+
+    # What no reading makes an answer: the record's error row, with the body.
+    for record_id, where in (("null-candidate", "candidates[0]"),
+                             ("feedback-string", "prompt_feedback"),
+                             ("tokens-past-int32", "prompt_token_count"),
+                             ("bad-inline-base64", "inline_data.data")):
+        row = rows[record_id]
+        assert (row["status"], row["error_code"]) == ("error", "malformed_response"), row
+        assert where in row["error_message"], row["error_message"]
+        assert json.loads(row["response_json"]) == ANSWERS[record_id]
+        assert row["attempts"] == 1  # paid once, not again
+
+    # No candidates is no answer, streamed or not.
+    for record_id in ("empty-object", "no-candidates"):
+        row = rows[record_id]
+        assert (row["status"], row["block_reason"]) == ("blocked", "NO_CANDIDATES"), row
+
+    images = {r["id"]: r for r in read_table(out, "images")}
+    assert images["image-good"]["status"] == "ok"
+    bad = images["image-bad-base64"]
+    assert (bad["status"], bad["error_code"]) == ("error", "malformed_response")
+    assert "not base64" in bad["error_message"]
