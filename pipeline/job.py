@@ -14,7 +14,8 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options import pipeline_options as beam_options
 
-from pipeline import dry_run, graph, preflight, report
+from pipeline import dry_run, graph, preflight, report, run_lease
+from pipeline.run_lease import RunLease, live_runs
 from pipeline.options import (OptionError, VertexBatchOptions, check_known_options, is_local,
                               job_config, with_flag_values, without_secrets)
 from pipeline.summary import make_summary, write_summary
@@ -160,11 +161,28 @@ def main(argv: list[str]) -> int:
 
     if config.dry_run_sample is not None:
         return _dry_run(config)
+    lease = RunLease(config.output, config.run_id)
+    lease.take()  # first, then look: of two runs starting at once, neither goes on alone
+    others = live_runs(config.output, but=config.run_id)
+    if others:
+        lease.release()
+        print(f"error: {run_lease.describe(others[0])} is still writing to {config.output}; "
+              "a second run there would pay for its records again: wait for it to end, "
+              "or give another --output", file=sys.stderr)
+        return 1
+    try:
+        return _run(config, options)
+    finally:
+        lease.release()
+
+
+def _run(config, options) -> int:
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=local_runner(options), options=options)
     expected = count_lines(config.input) if config.progress_every_s else None
-    # The dead runs' checkpoints this run may carry over, to remove once it succeeds.
-    consumed = checkpoint_parts(config.output) if config.resume != Resume.NONE else []
+    # The dead runs' checkpoints this run may carry over: removed once it
+    # succeeds, those whose every row its final tables then supersede.
+    dead_runs_parts = checkpoint_parts(config.output) if config.resume != Resume.NONE else []
     graph.build(pipeline, config, ProgressSettings(config.progress_every_s, expected,
                                                    config.run_id))
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -191,7 +209,12 @@ def main(argv: list[str]) -> int:
             signal.signal(signal.SIGTERM, previous_handler)
     summary = make_summary(config, result, time.monotonic() - started)
     path = write_summary(config, summary)
-    remove_checkpoints(config.output, config.run_id, consumed)
+    kept = remove_checkpoints(config.output, config.run_id, dead_runs_parts)
+    run_lease.remove_dead_leases(config.output)
+    if kept:
+        print(f"note: {len(kept)} checkpoint part(s) of runs that died are kept under "
+              f"{FileSystems.join(config.output, '_checkpoints')}: some of their answers are "
+              "for records this run's input does not have", file=sys.stderr)
     print(json.dumps(summary, indent=2))
     print(f"summary: {path}")
     try:

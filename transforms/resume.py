@@ -23,8 +23,9 @@ earlier rows (transforms/id_index.py says which) and decides:
   called (answers carried over from dead runs still are).
 Carried rows are written to files of their own ({table}-{run_id}-carried-*),
 never flattened with the answers (see pipeline/graph.py). After a successful
-run, remove_checkpoints deletes its own checkpoint parts and those it carried
-over, and nothing else.
+run, remove_checkpoints deletes the checkpoint parts it wrote, and those of
+dead runs whose every row its final tables supersede, and nothing else
+(pipeline/run_lease.py tells dead runs from live ones).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from typing import Any, Dict, NamedTuple, Tuple
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
@@ -47,7 +49,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from transforms import metrics
 from transforms.id_index import IdCodes, IdIndex, LargestCodes, RepeatedIds
-from transforms.output_files import matching_paths, remove_empty_folders
+from transforms.output_files import matching_paths, parquet_batches, remove_empty_folders
 from transforms.prompt_records import PromptRecord, SourceLine
 from transforms.read_prompt_records import rejected_row
 from transforms.write_parquet import write_parquet_file
@@ -438,14 +440,62 @@ class CheckpointRows(beam.PTransform):
 
 # Cleanup, after a successful run
 
-def remove_checkpoints(output: str, run_id: str, consumed: list[str]) -> None:
-    """After a successful run its final tables hold everything: its own
-    checkpoint parts, and those of dead runs it carried over (`consumed`, as
-    listed before it ran), are not needed. Only files named as checkpoint
-    parts are deleted, and only folders left empty are removed."""
-    paths = sorted({p for p in checkpoint_parts(output, run_id) + list(consumed)
-                    if is_checkpoint_part(p)})
+def remove_checkpoints(output: str, run_id: str, dead_runs_parts: list[str]) -> list[str]:
+    """After a successful run its final tables hold everything: the checkpoint
+    parts it wrote are not needed. Of the parts of dead runs (as listed
+    before it ran), only those whose every row a final table now supersedes
+    are removed (see superseded_parts); the others are kept and returned.
+    Only files named as checkpoint parts are deleted, and only folders left
+    empty are removed."""
+    dead = sorted({p for p in dead_runs_parts if is_checkpoint_part(p)})
+    removable = set(superseded_parts(output, dead))
+    own = {p for p in checkpoint_parts(output, run_id) if p not in dead_runs_parts}
+    paths = sorted(own | removable)
     if paths:
         FileSystems.delete(paths)
     remove_empty_folders({os.path.dirname(p) for p in paths}
                          | {checkpoint_dir(output, run_id), FileSystems.join(output, CHECKPOINTS)})
+    return [p for p in dead if p not in removable]
+
+
+def superseded_parts(output: str, parts: list[str]) -> list[str]:
+    """The checkpoint parts whose every row a final table under `output`
+    supersedes: an ok or blocked row for its id (this run carried it, or an
+    earlier run answered it), or, for an error row, any row for its id. A
+    part that cannot be read, or with an id no final table has (a record
+    of another input), is not superseded: deleting it would lose answers."""
+    import pyarrow.parquet as pq
+    needs: dict[str, list] = {}  # id: [needs a final answer, is satisfied]
+    readable = []
+    for path in parts:
+        try:
+            with FileSystems.open(path) as f:
+                rows = pq.read_table(f, columns=["id", "status"]).to_pylist()
+        except Exception:  # noqa: BLE001 - an unreadable part stays where it is
+            continue
+        readable.append((path, rows))
+        for row in rows:
+            need = needs.setdefault(row["id"], [False, False])
+            need[0] = need[0] or row["status"] in FINAL
+    if not needs:
+        return []
+    wanted = pa.array(list(needs), pa.string())
+    for pattern in _earlier_paths(output, "final"):
+        for path in matching_paths(pattern):
+            for batch in _id_status_batches(path):
+                found = batch.filter(pc.is_in(batch["id"], value_set=wanted))
+                for record_id, status in zip(found["id"].to_pylist(),
+                                             found["status"].to_pylist()):
+                    need = needs[record_id]
+                    need[1] = need[1] or status in FINAL or not need[0]
+    return [path for path, rows in readable if all(needs[r["id"]][1] for r in rows)]
+
+
+def _id_status_batches(path: str):
+    """A final table's ids and statuses; nothing from a file that cannot be
+    read as one (a damaged or foreign file supersedes nothing)."""
+    try:
+        batches = list(parquet_batches(path, ["id", "status"]))
+    except Exception:  # noqa: BLE001
+        return []
+    return [pa.Table.from_batches([b]) for b in batches if {"id", "status"} <= set(b.schema.names)]

@@ -1,0 +1,97 @@
+"""Two runs on one output: a live run's checkpoints are never deleted, a second
+run never pays for its records again, and a rerun removes only the
+checkpoint parts of dead runs whose every row its final tables supersede."""
+import glob
+import json
+import subprocess
+import sys
+import time
+
+from pipeline.job import main
+from pipeline.run_lease import lease_path
+from tests.conftest import ROOT
+from tests.pipeline_runs import read_table, run_job, write_jsonl
+from transforms import schemas
+from transforms.resume import checkpoint_parts
+from transforms.write_parquet import write_parquet_file
+
+
+def records(n, prefix):
+    return [{"id": f"{prefix}{i}", "prompt": f"question {i}"} for i in range(n)]
+
+
+def one_line_error(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_a_second_run_on_a_live_runs_output_refuses_naming_it(start_emulator, tmp_path,
+                                                              capsys):
+    emulator = start_emulator("--latency_ms", "200")
+    sample = write_jsonl(tmp_path / "in.jsonl", records(60, "a"))
+    out = tmp_path / "out"
+    live = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "--input", str(sample), "--output", str(out),
+         "--endpoint", emulator.url, "--concurrency", "2", "--progress_s", "0",
+         "--run_id", "nightly-1"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True)
+    deadline = time.monotonic() + 60
+    while not checkpoint_parts(str(out), "nightly-1"):  # it has paid for answers
+        assert live.poll() is None and time.monotonic() < deadline, live.stderr.read()
+        time.sleep(0.05)
+    parts = checkpoint_parts(str(out), "nightly-1")
+    capsys.readouterr()
+    for mode in ([], ["--skip_existing"], ["--retry_errors_only"]):
+        paid = emulator.stats()["requests"]
+        assert run_job(sample, out, emulator.url, "--progress_s", "0", *mode) == 1
+        error = one_line_error(capsys.readouterr().err)
+        assert "run nightly-1 (process" in error and "is still writing to" in error
+        # nothing paid for by the second run (the live one goes on at 2 in flight)
+        assert emulator.stats()["requests"] - paid <= 2 + 2 * 5
+        assert all(map(lambda p: glob.glob(p), parts))  # its checkpoints untouched
+    assert live.wait(120) == 0, live.stderr.read()
+    assert len(read_table(out, "responses")) == 60
+    assert not glob.glob(f"{out}/summary-2*.json")  # the refused runs wrote nothing
+    assert not (out / "_checkpoints").exists()  # the live run, done, removed its own
+
+
+def _dead_run_part(out, run_id: str, ids: list[str]) -> str:
+    """A checkpoint part as a run that was killed leaves it (killed processes
+    leave their lease too: one of a process that no longer exists)."""
+    rows = [{**schemas.blank_row(schemas.RESPONSES), "run_id": run_id, "id": i, "model": "m",
+             "status": "ok", "text": f"paid answer {i}", "attempts": 1} for i in ids]
+    path = f"{out}/_checkpoints/{run_id}/responses-part-{'0' * 31}{len(ids) % 10}.parquet"
+    (out / "_checkpoints" / run_id).mkdir(parents=True, exist_ok=True)
+    write_parquet_file(path, rows, schemas.RESPONSES)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    import socket
+    (out / "_checkpoints" / run_id / "_lease.json").write_text(json.dumps(
+        {"run_id": run_id, "host": socket.gethostname(), "pid": int(dead.stdout),
+         "renewed_at": time.time()}))
+    assert lease_path(str(out), run_id).endswith("_lease.json")
+    return path
+
+
+def test_a_rerun_removes_only_dead_runs_parts_it_superseded(emulator, tmp_path):
+    out = tmp_path / "out"
+    mine = _dead_run_part(out, "died-1", ["x0", "x1"])
+    others = _dead_run_part(out, "died-2", ["y0", "y1", "y2"])  # another input's records
+    sample = write_jsonl(tmp_path / "x.jsonl", records(3, "x"))
+    assert run_job(sample, out, emulator.url, "--progress_s", "0", "--skip_existing") == 0
+    assert emulator.stats()["requests"] == 1  # x0, x1 carried over, x2 called
+    rows = {r["id"]: r for r in read_table(out, "responses")}
+    assert rows["x0"]["text"] == "paid answer x0" and set(rows) == {"x0", "x1", "x2"}
+    assert not glob.glob(mine) and not (out / "_checkpoints" / "died-1").exists()
+    assert glob.glob(others)  # y0..y2 are in no final table: kept, with their run's lease
+    assert (out / "_checkpoints" / "died-2" / "_lease.json").exists()
+
+    # The other input's rerun carries them, and then they go.
+    sample = write_jsonl(tmp_path / "y.jsonl", records(3, "y"))
+    emulator.reset()
+    assert main(["--input", str(sample), "--output", str(out), "--endpoint", emulator.url,
+                 "--progress_s", "0", "--skip_existing"]) == 0
+    assert emulator.stats()["requests"] == 0
+    assert not (out / "_checkpoints").exists()
