@@ -21,6 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.options import JobConfig
 from transforms.prompt_records import PromptRecord, RejectedLine, build_record
 from transforms.output_files import write_run_file
+from transforms.input_files import snapshot
 from transforms.read_prompt_records import numbered_lines
 from vertex.audio import INPUT_RATE, SAMPLE_WIDTH, TOKENS_PER_SECOND
 from vertex.client import VertexClient
@@ -49,8 +50,8 @@ def read_all(config: JobConfig, sample_size: int) -> tuple[dict[str, ModelTally]
     reasons: Counter = Counter()
     seen: set[str] = set()
     lines = 0
-    for metadata in FileSystems.match([config.input])[0].metadata_list:
-        for line in numbered_lines(metadata.path):
+    for file in snapshot(config.input):
+        for line in numbered_lines(file):
             lines += 1
             try:
                 if line.error:

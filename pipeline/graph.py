@@ -23,7 +23,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipeline.options import JobConfig
-from transforms import metrics, schemas
+from transforms import input_files, metrics, schemas
 from transforms.prompt_records import TASKS
 from transforms.generate_content import GenerateContent
 from transforms.generate_images import GenerateImages
@@ -69,9 +69,10 @@ def _answer(calls, config: JobConfig, progress: ProgressSettings, streams: dict,
 
 def build(p: beam.Pipeline, config: JobConfig,
           progress: ProgressSettings = ProgressSettings()) -> None:
+    files = input_files.snapshot(config.input)  # both reads see the input as it is now
     read = p | "ReadPromptRecords" >> ReadPromptRecords(config.input, config.defaults,
-                                                        config.run_id)
-    ids = p | "ReadRecordIds" >> ReadRecordIds(config.input, config.defaults)
+                                                        config.run_id, files)
+    ids = p | "ReadRecordIds" >> ReadRecordIds(config.input, config.defaults, files)
     previous = verdicts = None
     if config.resume != Resume.NONE:  # read twice, as the records are (see PlanCalls)
         previous = p | "ReadEarlierResults" >> ReadEarlierResults(config.output)

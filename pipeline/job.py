@@ -148,7 +148,7 @@ def main(argv: list[str]) -> int:
         options = beam_options.PipelineOptions(without_secrets(argv))
         config = job_config(beam_options.PipelineOptions(argv))
         preflight.check_storage_credentials(config.input, config.output)
-        preflight.check_input(config.input)
+        preflight.check_input(config.input, config.output)
         preflight.check_run_id(config)
         preflight.check_output(config.output, config.run_id)
         preflight.check_credentials(config)

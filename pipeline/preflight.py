@@ -12,6 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import JobConfig, OptionError
 from transforms import schemas
+from transforms.input_files import snapshot, source_name
 from transforms.output_files import is_local_path, matching_paths, remove_empty_folders
 from transforms.resume import Resume, checkpoint_parts
 from transforms.write_parquet import PART_PATTERN
@@ -20,13 +21,31 @@ from vertex.errors import FatalApiError, first_line
 TABLES = tuple(schemas.COLUMNS)
 
 
-def check_input(pattern: str) -> None:
-    files = matching_paths(pattern)
+# What a job writes under its output: tables, run files, and the folders of
+# checkpoints, images, audio and Beam's temporary files.
+_OUTPUT_NAMES = re.compile(r"((responses|images|live|rejected)-.*\.parquet|"
+                           r"(summary|estimate)(-.*)?\.json|report(-.*)?\.html|\.write-check-.*)")
+_OUTPUT_FOLDERS = re.compile(r"(_checkpoints|images|audio|beam-temp-.*)")
+
+
+def check_input(pattern: str, output: str) -> None:
+    files = matching_paths(pattern) + [f.path for f in snapshot(pattern) if f.size is None]
     if not files:
         raise OptionError(f"--input {pattern!r} matches no files")
     if all(is_local_path(f) and os.path.isdir(f) for f in files):
         raise OptionError(f"--input {pattern!r} is a folder; give the files in it, e.g. "
                           f"{FileSystems.join(pattern, '*.jsonl')!r}")
+    def normal(path: str) -> str:
+        return os.path.abspath(path) if is_local_path(path) else path
+    prefix = normal(output).rstrip("/") + "/"
+    for path in files:
+        inside = (normal(path)[len(prefix):].split("/") if normal(path).startswith(prefix)
+                  else None)
+        if inside and (_OUTPUT_FOLDERS.fullmatch(inside[0]) if len(inside) > 1
+                       else _OUTPUT_NAMES.fullmatch(inside[0])):
+            raise OptionError(f"--input {pattern!r} matches files the job writes under "
+                              f"--output (e.g. {source_name(path)}): a run would read its own "
+                              "results as prompts; give a pattern that matches only the input")
 
 
 def table_file_name(table: str, run_id: str) -> re.Pattern:

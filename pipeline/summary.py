@@ -114,6 +114,8 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         "state": str(result.state),
         "input_lines": c(metrics.INPUT_LINES),
         "blank_lines_skipped": c(metrics.BLANK_LINES),
+        # files appended to after the run started: their new lines wait for the next run
+        "input_files_grown": sorted(string_sets.get(metrics.FILES_GROWN, ())),
         "responses": responses,
         "image_records": images,
         "live": live,

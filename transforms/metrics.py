@@ -9,6 +9,7 @@ NAMESPACE = "vertex_batch"  # the default; every transform takes its own
 INPUT_LINES = "input_lines"
 BLANK_LINES = "blank_lines"
 UNREADABLE_FILES = "unreadable_files"      # a counter and a string set (which files)
+FILES_GROWN = "input_files_grown"          # a string set: files appended to after the start
 REJECTED_ROWS = "rejected_rows"
 # Planning
 SKIPPED_EXISTING = "skipped_existing"

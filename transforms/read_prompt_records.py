@@ -7,16 +7,17 @@ import codecs
 import gzip
 import json
 import lzma
+import os
 import zlib
 from typing import Any, Dict, Union
 
 import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import CompressedFile, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.display import DisplayDataItem
 
 from transforms import metrics
+from transforms.input_files import BoundedReader, InputFile, snapshot, source_name
 from transforms.prompt_records import (PromptRecord, RecordDefaults, RejectedLine,
                                        SourceLine, build_record, parse_json_line,
                                        record_from_object)
@@ -35,12 +36,16 @@ _READ_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
 _BOM = codecs.BOM_UTF8
 
 
-def _open(path: str):
-    compression = CompressionTypes.detect_compression_type(path)
-    if compression == CompressionTypes.UNCOMPRESSED or compression in _DECOMPRESSORS:
-        raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-        return _DECOMPRESSORS[compression](fileobj=raw) if compression in _DECOMPRESSORS else raw
-    return FileSystems.open(path)  # .deflate, .zst: Beam's own decompression
+def _open(file: InputFile):
+    """The file's bytes as they were when the run started, decompressed."""
+    compression = CompressionTypes.detect_compression_type(file.path)
+    raw = FileSystems.open(file.path, compression_type=CompressionTypes.UNCOMPRESSED)
+    bounded = BoundedReader(raw, file.size)
+    if compression == CompressionTypes.UNCOMPRESSED:
+        return bounded, bounded
+    if compression in _DECOMPRESSORS:
+        return _DECOMPRESSORS[compression](fileobj=bounded), bounded
+    return CompressedFile(bounded, compression), bounded  # .deflate, .zst: Beam's own
 
 
 def _decode(source: str, number: int, raw: bytes) -> SourceLine:
@@ -54,23 +59,22 @@ def _decode(source: str, number: int, raw: bytes) -> SourceLine:
                           f"{error.start} of the line")
 
 
-def _numbered_lines(readable_file: fileio.ReadableFile, counted: bool = True):
-    return numbered_lines(readable_file.metadata.path, counted)
-
-
-def numbered_lines(source: str, counted: bool = True):
-    """Streams a file's lines with their 1-based numbers. A file that cannot be
-    read to its end (a truncated or corrupt compressed file) yields one last
-    line that says so, after the lines that could be read. `counted`: the
-    read the job's line counts come from (a second read of the same files is
-    not)."""
+def numbered_lines(file: InputFile, counted: bool = True):
+    """Streams a file's lines, as far as the file went when the run started,
+    with their 1-based numbers. A file that cannot be opened, or read to its
+    end (a truncated or corrupt compressed file), yields one last line that
+    says so, after the lines that could be read. `counted`: the read the
+    job's line counts come from (a second read of the same files is not)."""
     def counter(name: str):
         return metrics.counter(name) if counted else _NOT_COUNTED
     lines, blank = counter(metrics.INPUT_LINES), counter(metrics.BLANK_LINES)
-    number = 0
+    source, number = source_name(file.path), 0
     try:
-        with _open(source) as f:
-            for number, raw in enumerate(iter(f.readline, b""), start=1):
+        if file.size is None:
+            os.stat(file.path)  # says why it cannot be looked at (a dangling link, a loop)
+        stream, bounded = _open(file)
+        with stream:
+            for number, raw in enumerate(iter(stream.readline, b""), start=1):
                 if number == 1 and raw.startswith(_BOM):
                     raw = raw[len(_BOM):]
                 if not raw.strip():
@@ -78,17 +82,20 @@ def numbered_lines(source: str, counted: bool = True):
                     continue
                 lines.inc()
                 yield _decode(source, number, raw)
+        if counted and bounded.grew:
+            metrics.string_set(metrics.FILES_GROWN).add(source)
     except IsADirectoryError:
         pass  # a pattern such as data/* also matches folders
     except _READ_ERRORS as error:
+        why = source_name(f"{type(error).__name__}: {getattr(error, 'strerror', None) or error}")
         if counted:
             metrics.counter(metrics.UNREADABLE_FILES).inc()
             metrics.string_set(metrics.UNREADABLE_FILES).add(
-                f"{source} (after line {number}: {type(error).__name__}: {error})")
-        yield SourceLine(source, number + 1, None,
-                         f"unreadable_input: the file cannot be read past line {number} "
-                         f"(corrupt or truncated: {type(error).__name__}: {error}); "
-                         "the lines after that were not read")
+                f"{source} (after line {number}: {why})" if number else f"{source} ({why})")
+        what = (f"the file cannot be read past line {number} (corrupt or truncated: {why}); "
+                "the lines after that were not read" if number
+                else f"the file cannot be read ({why})")
+        yield SourceLine(source, number + 1, None, f"unreadable_input: {what}")
 
 
 class _NotCounted:
@@ -100,19 +107,22 @@ _NOT_COUNTED = _NotCounted()
 
 
 class ReadJsonLines(beam.PTransform):
-    """SourceLines from the files that match a pattern. One file is read by
-    one worker; group or reshuffle downstream to spread the lines.
-    `counted`: whether this read counts the job's input lines."""
+    """SourceLines from the files that match a pattern, as far as each went
+    when the pipeline was built (transforms/input_files.py): give two reads
+    the same `files` (input_files.snapshot) and they read the same lines.
+    One file is read by one worker; group or reshuffle downstream to spread
+    the lines. `counted`: whether this read counts the job's input lines."""
 
-    def __init__(self, file_pattern: str, counted: bool = True):
+    def __init__(self, file_pattern: str, counted: bool = True,
+                 files: list[InputFile] | None = None):
         super().__init__()
-        self.file_pattern, self.counted = file_pattern, counted
+        self.file_pattern, self.counted, self.files = file_pattern, counted, files
 
     def expand(self, pbegin):
+        files = self.files if self.files is not None else snapshot(self.file_pattern)
         return (pbegin
-                | "Match" >> fileio.MatchFiles(self.file_pattern)
-                | "Open" >> fileio.ReadMatches()
-                | "Lines" >> beam.FlatMap(_numbered_lines, self.counted)
+                | "Files" >> beam.Create(files, reshuffle=False).with_output_types(InputFile)
+                | "Lines" >> beam.FlatMap(numbered_lines, self.counted)
                 .with_output_types(SourceLine))
 
 
@@ -161,16 +171,18 @@ class BuildPromptRecords(beam.PTransform):
 
 class ReadPromptRecords(beam.PTransform):
     """JSONL files to PromptRecords. Returns a tagged result: `.records`
-    (PromptRecords) and `.rejected` (rows)."""
+    (PromptRecords) and `.rejected` (rows). `files`: the view of the input
+    to read (input_files.snapshot; default: the pattern's files now)."""
 
     def __init__(self, file_pattern: str, defaults: RecordDefaults = RecordDefaults(),
-                 run_id: str | None = None):
+                 run_id: str | None = None, files: list[InputFile] | None = None):
         super().__init__()
         self.file_pattern, self.defaults, self.run_id = file_pattern, defaults, run_id
+        self.files = files
 
     def expand(self, pbegin):
         return (pbegin
-                | "Read" >> ReadJsonLines(self.file_pattern)
+                | "Read" >> ReadJsonLines(self.file_pattern, files=self.files)
                 | "Build" >> BuildPromptRecords(self.defaults, self.run_id))
 
     def display_data(self):
@@ -200,11 +212,12 @@ class ReadRecordIds(beam.PTransform):
     input, for PlanCalls' index (so the records themselves are read once
     the index is ready, and flow without being held)."""
 
-    def __init__(self, file_pattern: str, defaults: RecordDefaults = RecordDefaults()):
+    def __init__(self, file_pattern: str, defaults: RecordDefaults = RecordDefaults(),
+                 files: list[InputFile] | None = None):
         super().__init__()
-        self.file_pattern, self.defaults = file_pattern, defaults
+        self.file_pattern, self.defaults, self.files = file_pattern, defaults, files
 
     def expand(self, pbegin):
         return (pbegin
-                | "Read" >> ReadJsonLines(self.file_pattern, counted=False)
+                | "Read" >> ReadJsonLines(self.file_pattern, counted=False, files=self.files)
                 | "Ids" >> beam.FlatMap(line_id, self.defaults).with_output_types(str))
