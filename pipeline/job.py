@@ -51,7 +51,7 @@ def fatal_message(error: BaseException | None) -> str | None:
         text = str(error)
         marker = "FatalApiError: "
         if marker in text:
-            return text[text.rindex(marker) + len(marker):].strip().splitlines()[0]
+            return first_line(Exception(text[text.rindex(marker) + len(marker):]))
         error = error.__cause__ or error.__context__
     return None
 

@@ -243,3 +243,42 @@ def test_live_sessions_carry_the_api_key_and_a_wrong_one_stops_the_job(start_emu
     assert run_job(sample, tmp_path / "ok", emulator.url, "--api_key", "key-live-123") == 0
     assert read_table(tmp_path / "ok", "live")[0]["status"] == "ok"
     assert run_job(sample, tmp_path / "bad", emulator.url, "--api_key", "wrong-key") == 1
+
+
+def test_recordings_that_could_hang_or_never_end_are_refused_quickly(emulator, tmp_path):
+    """A FIFO (opening it would wait for a writer for good), /dev/zero (never
+    ends), and recordings longer than a Live API session takes (15 minutes):
+    each record's error row says why, nothing is read without bound, and the
+    job ends."""
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    long_raw = tmp_path / "long.pcm"
+    with open(long_raw, "wb") as f:  # 16 minutes at 16 kHz, sparse on disk
+        f.truncate(16 * 60 * 16_000 * 2)
+    long_wav = tmp_path / "long.wav"  # a header that says 20 minutes, then a little audio
+    header = io.BytesIO()
+    with wave.open(header, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframesraw(b"\0\0" * 100)
+    data = bytearray(header.getvalue())
+    data[40:44] = (20 * 60 * 16_000 * 2).to_bytes(4, "little")  # the data chunk's size
+    long_wav.write_bytes(bytes(data))
+    sample = write_jsonl(tmp_path / "in.jsonl", [
+        {"id": "fifo", "task": "live", "audio_uri": str(fifo)},
+        {"id": "zero", "task": "live", "audio_uri": "/dev/zero"},
+        {"id": "long-raw", "task": "live", "audio_uri": str(long_raw)},
+        {"id": "long-wav", "task": "live", "audio_uri": str(long_wav)},
+        {"id": "fine", "task": "live", "audio_uri": write_wav(tmp_path / "ok.wav", seconds=0.5)},
+    ])
+    out = tmp_path / "out"
+    assert run_job(sample, out, emulator.url, "--progress_s", "0") == 0
+    live = {r["id"]: r for r in read_table(out, "live")}
+    assert live["fine"]["status"] == "ok"
+    for record_id, reason in (("fifo", "not a regular file"), ("zero", "not a regular file"),
+                              ("long-raw", "longer than the 15 minutes"),
+                              ("long-wav", "20 minutes long")):
+        row = live[record_id]
+        assert (row["status"], row["attempts"]) == ("error", 0), row
+        assert reason in row["error_message"], row["error_message"]

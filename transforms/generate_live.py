@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import stat
 import time
 
 from apache_beam.io.filesystems import FileSystems
@@ -16,19 +18,32 @@ from transforms.prompt_records import PromptRecord
 from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex import audio, live
+from transforms.output_files import is_local_path
 from vertex.client import CallResult, VertexClient
+from vertex.errors import DeadlineExceededError, first_line
 from vertex.prices import PriceTable
 from vertex.request_body import ASSUMED_OUTPUT_TOKENS
 from vertex.response_rows import error_columns, usage_row
 
 def read_audio(uri: str) -> bytes:
-    """A recording (local or gs://, WAV or raw PCM) as the Live API takes it."""
+    """A recording (local or gs://, WAV or raw PCM) as the Live API takes it,
+    read no further than a session can take (audio.read_live_input). A local
+    path that is not a regular file (a FIFO, a device such as /dev/zero) is
+    refused unopened: it could block, or never end."""
+    if is_local_path(uri):
+        try:
+            mode = os.stat(uri).st_mode
+        except OSError as error:
+            raise audio.AudioError(f"cannot read {uri}: {error.strerror or error}") from None
+        if not stat.S_ISREG(mode):
+            raise audio.AudioError(f"cannot read {uri}: not a regular file")
     try:
         with FileSystems.open(uri) as f:
-            data = f.read()
+            return audio.read_live_input(f, uri)
+    except audio.AudioError:
+        raise
     except Exception as error:  # noqa: BLE001 - missing, no access: the row says which
-        raise audio.AudioError(f"cannot read {uri}: {str(error).splitlines()[0][:200]}") from None
-    return audio.to_live_input(data, uri)
+        raise audio.AudioError(f"cannot read {uri}: {first_line(error)}") from None
 
 
 class LiveHandler(CallHandler):
@@ -42,10 +57,16 @@ class LiveHandler(CallHandler):
         turn = record.body["input"]
         if "audio_uri" not in turn:
             return await client.live(record.model, record.body["setup"], text=turn["text"])
-        try:
-            pcm = await asyncio.to_thread(read_audio, turn["audio_uri"])
+        started = time.time()
+        try:  # within the record's deadline: a slow store must not hold the job
+            pcm = await asyncio.wait_for(asyncio.to_thread(read_audio, turn["audio_uri"]),
+                                         client.settings.deadline_s)
         except audio.AudioError as error:
-            return CallResult(error=error, started_at=time.time())
+            return CallResult(error=error, started_at=started)
+        except asyncio.TimeoutError:
+            return CallResult(error=DeadlineExceededError(
+                f"the record's deadline of {client.settings.deadline_s:g}s passed while reading "
+                f"{turn['audio_uri']}"), started_at=started)
         result = await client.live(record.model, record.body["setup"], audio=pcm)
         if result.ok:
             result.response["input_audio_seconds"] = audio.pcm_seconds(pcm, audio.INPUT_RATE)
