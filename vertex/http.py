@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import ssl
+import urllib.request
 
 import httpx
 
@@ -22,6 +23,11 @@ def tls_verification() -> ssl.SSLContext | bool:
     if not (cafile or capath):
         return True
     return ssl.create_default_context(cafile=cafile, capath=capath)
+
+
+def proxies_in_environment() -> bool:
+    """Whether a proxy is set for HTTP or HTTPS (HTTPS_PROXY, http_proxy, ALL_PROXY, ...)."""
+    return bool(urllib.request.getproxies_environment())
 
 
 class HttpClient(httpx.AsyncClient):
@@ -69,8 +75,19 @@ def make_http_client(max_connections: int, timeout_s: float,
     verify = tls_verification()
     if transport == "aiohttp":
         from httpx_aiohttp import AiohttpTransport
-        return HttpClient(transport=AiohttpTransport(limits=limits, verify=verify),
-                          timeout=timeout)
+        aiohttp_transport = AiohttpTransport(limits=limits, verify=verify)
+        if proxies_in_environment():
+            import aiohttp
+
+            def session_through_proxies():
+                # aiohttp honours HTTP(S)_PROXY and NO_PROXY only when told to
+                # trust the environment (as httpx and google-auth do by default);
+                # it then reads them at each request, so only when they are set.
+                return aiohttp.ClientSession(trust_env=True, connector=aiohttp.TCPConnector(
+                    limit=max_connections, keepalive_timeout=limits.keepalive_expiry,
+                    ssl=aiohttp_transport.ssl_context))
+            aiohttp_transport.client = session_through_proxies
+        return HttpClient(transport=aiohttp_transport, timeout=timeout)
     if transport == "httpx":
         return HttpClient(limits=limits, timeout=timeout, verify=verify)
     raise ValueError(f"unknown transport {transport!r}; one of {TRANSPORTS}")
@@ -80,4 +97,5 @@ def make_websocket_session():
     """An aiohttp session for the Live API's WebSockets, trusting what
     make_http_client trusts. Must be called on the event loop that uses it."""
     import aiohttp
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls_verification()))
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls_verification()),
+                                 trust_env=proxies_in_environment())
