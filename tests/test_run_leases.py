@@ -95,3 +95,29 @@ def test_a_rerun_removes_only_dead_runs_parts_it_superseded(emulator, tmp_path):
                  "--progress_s", "0", "--skip_existing"]) == 0
     assert emulator.stats()["requests"] == 0
     assert not (out / "_checkpoints").exists()
+
+
+def test_damaged_or_foreign_tables_under_the_output_do_not_block_a_rerun(emulator, tmp_path,
+                                                                         caplog):
+    out = tmp_path / "out"
+    sample = write_jsonl(tmp_path / "in.jsonl", records(4, "r"))
+    assert run_job(sample, out, emulator.url, "--progress_s", "0") == 0
+    table = sorted(out.glob("responses-*.parquet"))[0]
+    (out / "responses-cut.parquet").write_bytes(table.read_bytes()[:200])  # cut off
+    (out / "responses-export.parquet").write_bytes(b"not parquet at all")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"review": ["mine"], "score": [3]}),  # the user's own columns
+                   out / "responses-mine.parquet")
+    torn = _dead_run_part(out, "died-3", ["r9"])
+    with open(torn, "r+b") as f:
+        f.truncate(100)
+    emulator.reset()
+    caplog.set_level("WARNING")
+    assert run_job(sample, out, emulator.url, "--progress_s", "0", "--skip_existing") == 0
+    assert emulator.stats()["requests"] == 0  # the good table still says what was answered
+    warned = caplog.text
+    for name in ("responses-cut.parquet", "responses-export.parquet", "responses-mine.parquet",
+                 torn.rsplit("/", 1)[-1]):
+        assert f"{name} while reading earlier results" in warned, warned
+    assert (out / "responses-mine.parquet").exists() and glob.glob(torn)  # nothing deleted

@@ -30,6 +30,7 @@ dead runs whose every row its final tables supersede, and nothing else
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import re
 import time
@@ -44,7 +45,6 @@ import pyarrow.compute as pc
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.parquetio import ReadAllFromParquetBatched
 from apache_beam.transforms.window import GlobalWindows
 
 from transforms import metrics
@@ -53,6 +53,7 @@ from transforms.output_files import matching_paths, parquet_batches, remove_empt
 from transforms.prompt_records import PromptRecord, SourceLine
 from transforms.read_prompt_records import rejected_row
 from transforms.write_parquet import write_parquet_file
+from vertex.errors import first_line
 
 CHECKPOINTS = "_checkpoints"
 TABLES = ("responses", "images", "live")  # the tables of answers (rejected rows are not resumed)
@@ -102,23 +103,41 @@ def _earlier_paths(output: str, kind: str) -> list[str]:
 def _read_earlier(pbegin, output: str, kinds: tuple[str, ...], columns, key, keyed_type,
                   label: str):
     """Rows of earlier runs' files of the given kinds, keyed by
-    `key(file, row, in_checkpoints)` (of type `keyed_type`). Read a row group at a time as Arrow,
-    and made rows a slice at a time: Beam's row reader turns a whole row
-    group (tens of thousands of rows) into Python objects at once."""
+    `key(file, row, in_checkpoints)` (of type `keyed_type`). Read a row group
+    at a time as Arrow, and made rows a slice at a time: Beam's row reader
+    turns a whole row group (tens of thousands of rows) into Python objects
+    at once. A file that is not one of this job's tables is skipped, named
+    in a warning (_earlier_rows)."""
     checkpoints = FileSystems.join(output, CHECKPOINTS) + "/"
-
-    def keyed(file_and_table):
-        path, table = file_and_table
-        for start in range(0, table.num_rows, 10_000):
-            for row in table.slice(start, 10_000).to_pylist():
-                yield key(path, row, path.startswith(checkpoints))
     return (pbegin
             | f"Patterns {label}" >> beam.Create(
                 [path for kind in kinds for path in _earlier_paths(output, kind)])
             | f"Match {label}" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
             | f"Path {label}" >> beam.FlatMap(_usable_path, checkpoints).with_output_types(str)
-            | f"Read {label}" >> ReadAllFromParquetBatched(columns=columns, with_filename=True)
-            | f"Key {label}" >> beam.FlatMap(keyed).with_output_types(keyed_type))
+            | f"Read {label}" >> beam.FlatMap(_earlier_rows, columns, key, checkpoints)
+            .with_output_types(keyed_type))
+
+
+def _earlier_rows(path: str, columns, key, checkpoints: str):
+    """The keyed rows of one earlier file. A damaged file (cut off, torn, not
+    Parquet) or a foreign one (a table without this job's id and status
+    columns) does not stop the run: what it holds cannot be trusted as an
+    earlier answer, so it is skipped, named in one warning line."""
+    import pyarrow.parquet as pq
+    in_checkpoints = path.startswith(checkpoints)
+    try:
+        with FileSystems.open(path) as f:
+            parquet = pq.ParquetFile(f)
+            names = parquet.schema_arrow.names
+            if not {"id", "status"} <= set(names):
+                raise ValueError("it has no id and status columns: not a table of this job's")
+            present = None if columns is None else [c for c in columns if c in names]
+            for batch in parquet.iter_batches(batch_size=10_000, columns=present):
+                for row in batch.to_pylist():
+                    yield key(path, row, in_checkpoints)
+    except Exception as error:  # noqa: BLE001 - whatever is wrong with the file, one line
+        logging.getLogger(__name__).warning(
+            "skipped %s while reading earlier results: %s", path, first_line(error))
 
 
 class ReadEarlierResults(beam.PTransform):
