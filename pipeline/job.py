@@ -16,6 +16,7 @@ from apache_beam.options import pipeline_options as beam_options
 
 from pipeline import dry_run, graph, preflight, report, run_lease
 from pipeline.run_lease import RunLease, live_runs
+from pipeline.space_reserve import SpaceReserve, disk_full
 from pipeline.options import (OptionError, VertexBatchOptions, check_known_options, is_local,
                               job_config, with_flag_values, without_secrets)
 from pipeline.summary import make_summary, write_summary
@@ -68,12 +69,14 @@ def was_interrupted(error: BaseException | None) -> bool:
 
 class _HideExplainedTracebacks(logging.Filter):
     """In-process runners log a worker's exception before re-raising it; for a
-    FatalApiError or an interruption the job prints one clear line instead."""
+    FatalApiError, an interruption or a full disk the job prints one clear
+    line instead."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         return fatal_message(error) is None and not was_interrupted(error) \
-            and "FatalApiError" not in record.getMessage() \
+            and not disk_full(error) and "FatalApiError" not in record.getMessage() \
+            and "No space left on device" not in record.getMessage() \
             and not record.getMessage().startswith("KeyboardInterrupt")
 
 
@@ -170,13 +173,35 @@ def main(argv: list[str]) -> int:
               "a second run there would pay for its records again: wait for it to end, "
               "or give another --output", file=sys.stderr)
         return 1
+    reserve = SpaceReserve(config.output, config.run_id)
     try:
-        return _run(config, options)
+        reserve.take()
+    except OSError as error:
+        lease.release()
+        print(f"error: cannot keep {reserve.size >> 20} MiB free under --output {config.output} "
+              f"for the answers of a run that fills the disk: {first_line(error)}",
+              file=sys.stderr)
+        return 1
+    try:
+        return _run(config, options, reserve)
+    except OSError as error:
+        if not disk_full(error):
+            raise
+        print(f"error: the disk of --output {config.output} is full; {_after_a_full_disk(config)}",
+              file=sys.stderr)
+        return 1
     finally:
+        reserve.release()
         lease.release()
 
 
-def _run(config, options) -> int:
+def _after_a_full_disk(config) -> str:
+    return (f"the answers received so far are saved under "
+            f"{checkpoint_dir(config.output, config.run_id)}: free some space, then rerun with "
+            "--skip_existing to go on without paying for them again")
+
+
+def _run(config, options, reserve: SpaceReserve) -> int:
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=local_runner(options), options=options)
     expected = count_lines(config.input) if config.progress_every_s else None
@@ -199,6 +224,12 @@ def _run(config, options) -> int:
                   f"{checkpoint_dir(config.output, config.run_id)}; rerun with --skip_existing "
                   "to go on without paying for them again", file=sys.stderr)
             return 130
+        if disk_full(error):  # the reserve makes room for the rows still in hand
+            reserve.release()
+            flush_checkpoints()
+            print(f"error: the job was stopped: no space left on the disk of --output "
+                  f"{config.output}; {_after_a_full_disk(config)}", file=sys.stderr)
+            return 1
         message = fatal_message(error)
         if message is None:
             raise

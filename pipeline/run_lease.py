@@ -16,6 +16,7 @@ import time
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.space_reserve import SpaceReserve
 from transforms.output_files import matching_paths, remove_empty_folders
 from transforms.resume import checkpoint_dir, checkpoint_parts
 
@@ -83,14 +84,17 @@ def live_runs(output: str, but: str | None = None) -> list[dict]:
 
 
 def remove_dead_leases(output: str) -> None:
-    """The leases dead runs left (a killed process cannot release its own),
-    once no checkpoint part of theirs is left beside them; then their
-    folders, when empty."""
+    """What dead runs left beside their checkpoints (a killed process cannot
+    clean up after itself): the room it kept on the disk, and its lease once
+    no checkpoint part of its is left; then its folder, when empty."""
     pattern = FileSystems.join(checkpoint_dir(output, "*"), LEASE_NAME)
     for path in matching_paths(pattern):
         lease, folder = _read(path), path.rstrip("/").rsplit("/", 1)[0]
-        if (lease is None or not _alive(lease)) and not checkpoint_parts(
-                output, folder.rsplit("/", 1)[-1]):
+        if lease is not None and _alive(lease):
+            continue
+        run_id = folder.rsplit("/", 1)[-1]
+        SpaceReserve(output, run_id).release()
+        if not checkpoint_parts(output, run_id):
             FileSystems.delete([path])
             remove_empty_folders([folder, folder.rsplit("/", 1)[0]])
 

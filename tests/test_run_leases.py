@@ -121,3 +121,67 @@ def test_damaged_or_foreign_tables_under_the_output_do_not_block_a_rerun(emulato
                  torn.rsplit("/", 1)[-1]):
         assert f"{name} while reading earlier results" in warned, warned
     assert (out / "responses-mine.parquet").exists() and glob.glob(torn)  # nothing deleted
+
+
+def test_a_full_disk_stops_the_job_in_one_line_and_loses_no_answer(start_emulator, tmp_path):
+    """The output on a small tmpfs of its own (mounting one needs root, as CI
+    and the developers' machines are); the disk fills while the job runs."""
+    import os
+    import pytest
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)], check=True)
+    try:
+        emulator = start_emulator("--latency_ms", "20")
+        total = 1500
+        sample = write_jsonl(tmp_path / "in.jsonl", records(total, "d"))
+        out = disk / "out"
+        command = [sys.executable, "-m", "pipeline", "--input", str(sample), "--output",
+                   str(out), "--endpoint", emulator.url, "--concurrency", "8",
+                   "--progress_s", "0"]
+        job = subprocess.Popen(command + ["--run_id", "full"], cwd=ROOT, text=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while emulator.stats()["requests"] < 50:
+            assert job.poll() is None and time.monotonic() < deadline, job.stderr.read()
+            time.sleep(0.02)
+        calling_since, paid_then = time.monotonic(), emulator.stats()["requests"]
+        while emulator.stats()["requests"] < 200:
+            assert job.poll() is None and time.monotonic() < deadline, job.stderr.read()
+            time.sleep(0.02)
+        answers_per_s = (emulator.stats()["requests"] - paid_then) / (
+            time.monotonic() - calling_since)
+        with open(disk / "filler", "wb") as f:  # someone else fills the disk
+            try:
+                while True:
+                    f.write(bytes(1 << 20))
+            except OSError:
+                pass
+        stderr = job.communicate(timeout=120)[1]
+        assert job.returncode == 1, stderr
+        error = one_line_error(stderr)
+        assert "no space left on the disk of --output" in error and "--skip_existing" in error
+        paid_first = emulator.stats()["requests"]
+        assert not glob.glob(f"{out}/_checkpoints/full/*.partial")
+
+        (disk / "filler").unlink()
+        emulator.reset()
+        rerun = subprocess.run(command + ["--skip_existing"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stderr
+        rows = read_table(out, "responses")
+        assert sorted(r["id"] for r in rows) == sorted(f"d{i}" for i in range(total))
+        carried = json.loads((out / "summary.json").read_text())["carried_over"]
+        assert emulator.stats()["requests"] == total - carried
+        # Paid again: only the calls the job had under way when it stopped, at
+        # most twice --concurrency (those running and those waiting their turn,
+        # transforms/concurrent_calls.py): every answer that reached the
+        # checkpoint step is saved, by the reserve's room.
+        repaid = paid_first - carried
+        print(f"\nfull disk at {paid_first} paid calls ({answers_per_s:.0f} answers/s): "
+              f"the rerun paid {repaid} again")
+        assert 0 <= repaid <= 2 * 8
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

@@ -432,7 +432,7 @@ class _CheckpointRowsFn(beam.DoFn):
         if self._rows:
             saved = pa.Table.from_pylist(self._rows, schema=self.schema)
             path = FileSystems.join(self.directory, f"{self.table}-part-{uuid.uuid4().hex}.parquet")
-            write_parquet_file(path, saved, self.schema)
+            write_parquet_file(path, saved, self.schema)  # failing (a full disk), rows stay in hand
         self._rows, self._flushed_at = [], time.monotonic()
         return saved
 

@@ -225,8 +225,13 @@ def write_parquet_file(path: str, rows: list[dict] | pa.Table, schema: pa.Schema
 
     table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=schema)
     target = path + ".partial" if is_local_path(path) else path  # objects have no half files
-    with FileSystems.create(target, mime_type="application/x-parquet") as f:
-        pq.write_table(table, f, compression="snappy")
+    try:
+        with FileSystems.create(target, mime_type="application/x-parquet") as f:
+            pq.write_table(table, f, compression="snappy")
+    except BaseException:
+        if target != path and os.path.exists(target.removeprefix("file://")):
+            os.remove(target.removeprefix("file://"))  # no half file left (a full disk)
+        raise
     if target != path:
         # On disk before its name says it is whole: a crash of the machine
         # right after the rename must not leave a torn file under that name.
