@@ -218,6 +218,13 @@ def _json_option(name: str, value: str | None, kind: type):
     return parsed
 
 
+# Bounds beyond which a value is a slip, not a plan: past them the job would
+# fail later with a traceback (a thread or connection that cannot be made).
+MAX_ATTEMPTS = 1000
+MAX_CONCURRENCY = 10_000
+MAX_DIRECT_WORKERS = 512
+
+
 def _positive(name: str, value, allow_none: bool = True):
     if value is None and allow_none:
         return value
@@ -310,8 +317,16 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
     if job.run_id is not None and not RUN_ID.fullmatch(job.run_id):
         raise OptionError("--run_id is a name, not a path: letters, digits, '_', '.' and '-', "
                           "starting with a letter or digit, 64 at most")
-    if job.max_attempts is None or job.max_attempts < 1:
-        raise OptionError(f"--max_attempts must be at least 1, got {job.max_attempts}")
+    if job.max_attempts is None or not 1 <= job.max_attempts <= MAX_ATTEMPTS:
+        raise OptionError(f"--max_attempts must be from 1 to {MAX_ATTEMPTS}, "
+                          f"got {job.max_attempts}")
+    if job.concurrency is not None and job.concurrency > MAX_CONCURRENCY:
+        raise OptionError(f"--concurrency is {MAX_CONCURRENCY} at most (requests in flight "
+                          f"per process, each an open connection), got {job.concurrency}")
+    direct_workers = options.view_as(DirectOptions).direct_num_workers
+    if local and not 0 <= direct_workers <= MAX_DIRECT_WORKERS:
+        raise OptionError(f"--direct_num_workers must be from 1 to {MAX_DIRECT_WORKERS} "
+                          f"(0: one per CPU), got {direct_workers}")
     _positive("worker_processes", job.worker_processes)
     processes = worker_processes(options, job.worker_processes)
     rpm, tpm = _positive("rpm", job.rpm), _positive("tpm", job.tpm)

@@ -4,6 +4,8 @@ record's error row (malformed_response, the body kept); never a failed job.
 Vertex AI's answers are well formed, so the emulator (which answers exactly
 as Vertex AI does) never sends these: a small HTTP server here does, the one
 thing in this file that stands in for the service."""
+import base64
+import glob
 import json
 import threading
 from contextlib import contextmanager
@@ -41,6 +43,18 @@ class _OddServer(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
         prompt = (body["instances"][0]["prompt"] if "instances" in body
                   else body["contents"][0]["parts"][0]["text"])
+        if prompt == "echo-key":  # a server that quotes the key back, disguised
+            key = self.headers["x-goog-api-key"]
+            message = (f"key {key.upper()} refused; token "
+                       f"{base64.b64encode(b'k=' + key.encode()).decode()}")
+            data = json.dumps({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                                         "message": message}}).encode()
+            self.send_response(400)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         answer = ANSWERS[prompt]
         if ":streamGenerateContent" in self.path:
             data = f"data: {json.dumps(answer)}\r\n\r\n".encode()
@@ -108,3 +122,19 @@ def test_odd_answers_become_rows_never_a_failed_job(tmp_path, stream):
     bad = images["image-bad-base64"]
     assert (bad["status"], bad["error_code"]) == ("error", "malformed_response")
     assert "not base64" in bad["error_message"]
+
+
+def test_a_key_echoed_back_disguised_never_reaches_the_output(tmp_path):
+    key = "AQ.Ab8RN6Kfake-express-key_0123456789abcdef"
+    sample = write_jsonl(tmp_path / "in.jsonl", [{"id": "k", "prompt": "echo-key"}])
+    out = tmp_path / "out"
+    with odd_server() as url:
+        assert run_job(sample, out, url, "--progress_s", "0", "--api_key", key) == 0
+    row = read_table(out, "responses")[0]
+    assert row["error_code"] == "INVALID_ARGUMENT" and "****" in row["error_message"]
+    encoded = base64.b64encode(b"k=" + key.encode()).decode()
+    for path in glob.glob(f"{out}/**/*", recursive=True):
+        if path.endswith((".parquet", ".json", ".html")):
+            data = open(path, "rb").read()
+            for form in (key, key.upper(), encoded[4:-4]):
+                assert form.encode() not in data, (path, form)

@@ -8,7 +8,10 @@ enabled, unknown model) raises FatalApiError.
 from __future__ import annotations
 
 import asyncio
+import base64
+import functools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -161,11 +164,9 @@ class VertexClient:
             await self._ws_http.close()
 
     def redact(self, text: str) -> str:
-        """Removes every secret the client holds from a text meant for output."""
-        for secret in self.auth.secrets():
-            if secret:
-                text = text.replace(secret, "****")
-        return text
+        """Removes every secret the client holds from a text meant for output,
+        as it is and as a server may echo it back (see redaction)."""
+        return redaction(tuple(s for s in self.auth.secrets() if s)).sub("****", text)
 
     async def _call(self, model: str, exchange, estimated_tokens: int, timeout_s: float,
                     headers: dict[str, str] | None = None,
@@ -312,6 +313,28 @@ def read_answer(answer: dict, version: str = "v1") -> dict:
             "the answer is not a GenerateContentResponse: "
             + "; ".join(m.replace("Invalid JSON payload received. ", "")
                         for m in error.messages[:3]), answer) from None
+
+
+@functools.lru_cache(maxsize=8)  # a token is the same for an hour
+def redaction(secrets: tuple[str, ...]) -> re.Pattern:
+    """What finds the secrets in a text: each in any letter case (a server
+    may echo a key upper-cased), and in base64, standard or URL-safe, at any
+    of the three alignments it can have inside a longer encoded text (the
+    characters that encode only the secret's own bytes)."""
+    forms = set()
+    for secret in secrets:
+        forms.add(re.escape(secret))
+        data = secret.encode()
+        for offset, skip in ((0, 0), (1, 2), (2, 3)):
+            encoded = base64.b64encode(bytes(offset) + data).decode().rstrip("=")
+            end = len(encoded) - (1 if (offset + len(data)) % 3 else 0)
+            core = encoded[skip:end]
+            if len(core) >= 8:
+                forms.add(re.escape(core))
+                forms.add(re.escape(core.replace("+", "-").replace("/", "_")))
+    if not forms:
+        return re.compile(r"(?!x)x")  # matches nothing
+    return re.compile("|".join(sorted(forms, key=len, reverse=True)), re.IGNORECASE)
 
 
 async def _sse_events(lines):
