@@ -15,7 +15,6 @@ many at a time, each as soon as its row arrives.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import io
 import re
@@ -29,7 +28,7 @@ from transforms.call_vertex import CallHandler, CallVertexAI
 from transforms.concurrent_calls import ConcurrentDoFn
 from transforms.progress import ProgressSettings
 from transforms.vertex_connection import VertexConnection
-from vertex.imagen import MIME_TYPES
+from vertex.imagen import MIME_TYPES, decode_base64
 
 EXTENSIONS = {**MIME_TYPES, "audio/wav": "wav"}
 
@@ -77,7 +76,7 @@ class GeneratedFiles:
         """Decodes and writes one file; returns its uri, size, dimensions (of
         an image) and sha256. Blocking I/O: call it from a thread, not the
         event loop."""
-        data = base64.b64decode(data_base64)
+        data = decode_base64(data_base64)  # as the answer's protos read it
         described = describe(data, mime_type)
         path = self.path(record_id, index, mime_type, described["sha256"])
         with FileSystems.create(path, mime_type="application/octet-stream") as f:

@@ -32,8 +32,12 @@ def read_predictions(response: dict) -> tuple[list[Prediction], str | None]:
         if not isinstance(item, dict):
             continue
         data = item.get("bytesBase64Encoded")
-        if data is not None and not _is_base64(data):
-            raise ValueError(f"predictions[{position}].bytesBase64Encoded is not base64")
+        if data is not None:
+            try:
+                decode_base64(data)
+            except ValueError:
+                raise ValueError(f"predictions[{position}].bytesBase64Encoded is not base64") \
+                    from None
         if item.get("raiFilteredReason") and not (item.get("bytesBase64Encoded") or item.get("gcsUri")):
             reasons.append(item["raiFilteredReason"])
             continue
@@ -47,9 +51,10 @@ def read_predictions(response: dict) -> tuple[list[Prediction], str | None]:
     return images, ("; ".join(reasons) or None)
 
 
-def _is_base64(data) -> bool:
-    try:
-        base64.b64decode(data, validate=True)
-    except (TypeError, ValueError):
-        return False
-    return isinstance(data, str)
+def decode_base64(data) -> bytes:
+    """Base64 as protobuf reads it: the standard or URL-safe alphabet,
+    padding optional. ValueError for anything else."""
+    if not isinstance(data, str):
+        raise ValueError("not a string")
+    cleaned = data.replace("-", "+").replace("_", "/").rstrip("=")
+    return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
