@@ -22,7 +22,7 @@ from pipeline.options import JobConfig
 from transforms.prompt_records import PromptRecord, RejectedLine, build_record
 from transforms.output_files import write_run_file
 from transforms.input_files import snapshot
-from transforms.read_prompt_records import numbered_lines
+from transforms.read_prompt_records import duplicate_reason, numbered_lines
 from vertex.audio import INPUT_RATE, SAMPLE_WIDTH, TOKENS_PER_SECOND
 from vertex.client import VertexClient
 from vertex.request_body import ASSUMED_OUTPUT_TOKENS, estimate_tokens, expected_output_tokens
@@ -48,7 +48,7 @@ def read_all(config: JobConfig, sample_size: int) -> tuple[dict[str, ModelTally]
     tallies: dict[str, ModelTally] = {}
     rejected: list[dict] = []
     reasons: Counter = Counter()
-    seen: set[str] = set()
+    seen: dict[str, tuple] = {}  # id: where it was first seen
     lines = 0
     for file in snapshot(config.input):
         for line in numbered_lines(file):
@@ -58,14 +58,14 @@ def read_all(config: JobConfig, sample_size: int) -> tuple[dict[str, ModelTally]
                     raise RejectedLine(line.error)
                 record = build_record(line, config.defaults)
                 if record.id in seen:
-                    raise RejectedLine(f"duplicate id {record.id!r}")
+                    raise RejectedLine(duplicate_reason(record.id, *seen[record.id]))
             except RejectedLine as error:
                 reasons[str(error).split(":")[0]] += 1
                 if len(rejected) < REJECTED_LISTED:
                     rejected.append({"source": line.source, "line_number": line.line_number,
                                      "reason": str(error)})
                 continue
-            seen.add(record.id)
+            seen[record.id] = (line.source, line.line_number)
             tally = tallies.setdefault(record.model, ModelTally(record.task))
             tally.records += 1
             if record.task == "image":

@@ -15,7 +15,7 @@ from transforms import schemas
 from transforms.input_files import snapshot, source_name
 from transforms.output_files import is_local_path, matching_paths, remove_empty_folders
 from transforms.resume import Resume, checkpoint_parts
-from transforms.write_parquet import PART_PATTERN
+from transforms.write_parquet import PART_PATTERN, run_files
 from vertex.errors import FatalApiError, first_line
 
 TABLES = tuple(schemas.COLUMNS)
@@ -46,18 +46,6 @@ def check_input(pattern: str, output: str) -> None:
             raise OptionError(f"--input {pattern!r} matches files the job writes under "
                               f"--output (e.g. {source_name(path)}): a run would read its own "
                               "results as prompts; give a pattern that matches only the input")
-
-
-def table_file_name(table: str, run_id: str) -> re.Pattern:
-    """The exact names of a run's Parquet files: Beam's shard names, with
-    or without a part (write_parquet.PARTS)."""
-    return re.compile(rf"{table}-{re.escape(run_id)}{PART_PATTERN}-\d{{5}}-of-\d{{5}}\.parquet")
-
-
-def run_files(output: str, run_id: str, table: str) -> list[str]:
-    name = table_file_name(table, run_id)
-    return [p for p in matching_paths(FileSystems.join(output, f"{table}-{run_id}-*.parquet"))
-            if name.fullmatch(p.rsplit("/", 1)[-1])]
 
 
 def check_run_id(config: JobConfig) -> None:

@@ -32,6 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.output_files import (first_rows, is_local_path, matching_paths,
                                      parquet_batches, traffic_tier, write_run_file)
 from transforms.schemas import schema
+from transforms.write_parquet import run_files
 
 THUMBNAILS = 48        # images shown at most, sampled evenly
 AUDIO_CLIPS = 12       # players shown at most
@@ -53,8 +54,9 @@ _TASK = {"responses": "text", "images": "image", "live": "live"}
 
 
 def table_files(output: str, table: str, run_id: str | None) -> list[str]:
-    pattern = f"{table}-{run_id}-*.parquet" if run_id else f"{table}-*.parquet"
-    return matching_paths(FileSystems.join(output, pattern))
+    if run_id:
+        return run_files(output, run_id, table)
+    return matching_paths(FileSystems.join(output, f"{table}-*.parquet"))
 
 
 def summaries(output: str, run_id: str | None) -> list[dict]:

@@ -11,7 +11,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipeline.options import JobConfig
-from pipeline.preflight import run_files
+from transforms.write_parquet import run_files
 from transforms import metrics
 from transforms.output_files import first_rows, parquet_batches, traffic_tier, write_run_file
 

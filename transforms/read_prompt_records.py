@@ -23,6 +23,12 @@ from transforms.prompt_records import (PromptRecord, RecordDefaults, RejectedLin
                                        record_from_object)
 
 
+def duplicate_reason(record_id: str, first_source: str | None, first_line: int | None) -> str:
+    """Why a line is rejected whose id an earlier line of the input has: the
+    same words in the run's rejected table and the dry run's estimate."""
+    return f"duplicate_id: id {record_id!r} was first seen at {first_source}:{first_line}"
+
+
 def rejected_row(line: SourceLine, reason: str, run_id: str | None) -> dict:
     return {"run_id": run_id, "source": line.source, "line_number": line.line_number,
             "raw_line": line.text, "reason": reason}

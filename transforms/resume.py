@@ -51,7 +51,7 @@ from transforms import metrics
 from transforms.id_index import IdCodes, IdIndex, LargestCodes, RepeatedIds
 from transforms.output_files import matching_paths, parquet_batches, remove_empty_folders
 from transforms.prompt_records import PromptRecord, SourceLine
-from transforms.read_prompt_records import rejected_row
+from transforms.read_prompt_records import duplicate_reason, rejected_row
 from transforms.write_parquet import write_parquet_file
 from vertex.errors import first_line
 
@@ -249,8 +249,7 @@ class _PlanCallsFn(beam.DoFn):
         for duplicate in records[1:]:
             line = SourceLine(duplicate.source, duplicate.line_number, duplicate.raw_line)
             yield beam.pvalue.TaggedOutput(self.REJECTED, rejected_row(
-                line, f"duplicate_id: id {record_id!r} was first seen at "
-                      f"{first.source}:{first.line_number}", self.run_id))
+                line, duplicate_reason(record_id, first.source, first.line_number), self.run_id))
 
     def _plan(self, first: PromptRecord, previous: list[Previous]):
         if self.resume == Resume.NONE:
