@@ -7,12 +7,10 @@ thing in this file that stands in for the service."""
 import base64
 import glob
 import json
-import threading
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.local_http import QuietHandler, serving
 from tests.pipeline_runs import read_table, run_job, write_jsonl
 
 _STOP_AS_NUMBER = {"candidates": [{"content": {"role": "model", "parts": [{"text": "fine"}]},
@@ -38,7 +36,7 @@ ANSWERS = {  # prompt text: the 200 answer the server sends
 }
 
 
-class _OddServer(BaseHTTPRequestHandler):
+class _OddServer(QuietHandler):
     def do_POST(self):  # noqa: N802 - the http.server API
         body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
         prompt = (body["instances"][0]["prompt"] if "instances" in body
@@ -47,13 +45,8 @@ class _OddServer(BaseHTTPRequestHandler):
             key = self.headers["x-goog-api-key"]
             message = (f"key {key.upper()} refused; token "
                        f"{base64.b64encode(b'k=' + key.encode()).decode()}")
-            data = json.dumps({"error": {"code": 400, "status": "INVALID_ARGUMENT",
-                                         "message": message}}).encode()
-            self.send_response(400)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.answer(400, json.dumps({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                                                   "message": message}}).encode())
             return
         answer = ANSWERS[prompt]
         if ":streamGenerateContent" in self.path:
@@ -61,24 +54,11 @@ class _OddServer(BaseHTTPRequestHandler):
             content_type = "text/event-stream"
         else:
             data, content_type = json.dumps(answer).encode(), "application/json"
-        self.send_response(200)
-        self.send_header("content-type", content_type)
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.answer(200, data, content_type)
 
 
-@contextmanager
 def odd_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OddServer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    return serving(_OddServer)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["generateContent", "stream"])

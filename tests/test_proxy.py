@@ -6,16 +6,14 @@ import http.client
 import os
 import subprocess
 import sys
-import threading
 import urllib.parse
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.conftest import ROOT
+from tests.local_http import QuietHandler, serving
 from tests.pipeline_runs import read_table, write_jsonl
 
 
-class _ForwardProxy(BaseHTTPRequestHandler):
+class _ForwardProxy(QuietHandler):
     """Forwards absolute-URI requests (what a client sends an HTTP proxy)."""
     protocol_version = "HTTP/1.1"
     forwarded = 0
@@ -31,27 +29,14 @@ class _ForwardProxy(BaseHTTPRequestHandler):
         answer = connection.getresponse()
         data = answer.read()
         type(self).forwarded += 1
-        self.send_response(answer.status)
-        for key, value in answer.getheaders():
-            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(key, value)
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.answer(answer.status, data, answer.getheader("content-type") or "",
+                    [(k, v) for k, v in answer.getheaders() if k.lower() not in (
+                        "transfer-encoding", "connection", "content-length", "content-type")])
 
 
-@contextmanager
 def forward_proxy():
     _ForwardProxy.forwarded = 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    return serving(_ForwardProxy)
 
 
 def _run(sample, out, endpoint, **variables):

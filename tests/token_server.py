@@ -4,35 +4,23 @@ revoked credentials, with no network."""
 from __future__ import annotations
 
 import json
-import threading
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.local_http import QuietHandler, serving
 
 REFUSAL = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
 
 
-class _Refuse(BaseHTTPRequestHandler):
+class _Refuse(QuietHandler):
     def do_POST(self):  # noqa: N802 - the http.server API
         self.rfile.read(int(self.headers.get("content-length") or 0))
-        body = json.dumps(REFUSAL).encode()
-        self.send_response(400)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.answer(400, json.dumps(REFUSAL).encode())
 
 
 @contextmanager
 def refusing_token_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refuse)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/token"
-    finally:
-        server.shutdown()
+    with serving(_Refuse) as url:
+        yield f"{url}/token"
 
 
 def service_account_info(token_uri: str) -> dict:
