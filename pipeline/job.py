@@ -15,10 +15,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options import pipeline_options as beam_options
 
 from pipeline import dry_run, graph, preflight, report, run_lease
-from pipeline.run_lease import RunLease, live_runs
-from pipeline.space_reserve import SpaceReserve, disk_full
 from pipeline.options import (OptionError, VertexBatchOptions, check_known_options, is_local,
                               job_config, with_flag_values, without_secrets)
+from pipeline.space_reserve import SpaceReserve, disk_full
 from pipeline.summary import make_summary, write_summary
 from transforms.output_files import is_local_path
 from transforms.resume import (Resume, checkpoint_dir, checkpoint_parts, flush_checkpoints,
@@ -164,9 +163,9 @@ def main(argv: list[str]) -> int:
 
     if config.dry_run_sample is not None:
         return _dry_run(config)
-    lease = RunLease(config.output, config.run_id)
+    lease = run_lease.RunLease(config.output, config.run_id)
     lease.take()  # first, then look: of two runs starting at once, neither goes on alone
-    others = live_runs(config.output, but=config.run_id)
+    others = run_lease.live_runs(config.output, but=config.run_id)
     if others:
         lease.release()
         print(f"error: {run_lease.describe(others[0])} is still writing to {config.output}; "
