@@ -25,6 +25,7 @@ import vertex_schema
 from emulator import speech, text_generation
 from emulator.errors import ApiError
 from emulator.markers import parse_markers, strip_markers
+from emulator.words import sentence_text
 
 LIVE_ROUTE = re.compile(r"^/ws/google\.cloud\.aiplatform\.(v1|v1beta1)\.LlmBidiService/"
                         r"BidiGenerateContent$")
@@ -86,7 +87,7 @@ class LiveSessions:
                                            + (audio or b"") + (text or "").encode())
         rng = random.Random(hashlib.sha256(json.dumps(
             [setup.get("model"), strip_markers(prompt or "")]).encode()).digest())
-        answer, _ = text_generation.cut(text_generation.sentence_text(rng, rng.randint(8, 30)),
+        answer, _ = text_generation.cut(sentence_text(rng, rng.randint(8, 30)),
                                         config)
         if markers.active("drop", attempt):
             self.emulator.stats.dropped += 1

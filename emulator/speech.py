@@ -8,7 +8,7 @@ import random
 
 import numpy as np
 
-from emulator.text_generation import sentence_text
+from emulator.words import sentence_text
 
 OUTPUT_RATE = 24_000
 SECONDS_PER_CHARACTER = 0.065

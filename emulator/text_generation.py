@@ -14,22 +14,14 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from emulator import speech
 from emulator.markers import Markers, strip_markers
+from emulator.words import WORDS, sentence_text
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 MEDIA_PART_TOKENS = 258  # what Gemini bills for one image
 HARM_CATEGORIES = ("HARM_CATEGORY_HATE_SPEECH", "HARM_CATEGORY_DANGEROUS_CONTENT",
                    "HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_SEXUALLY_EXPLICIT")
-_WORDS = (
-    "the data shows a clear pattern across each sample and label set with strong signal "
-    "model answer record value field result quality review customer product order item "
-    "price return delivery support team issue update report summary insight trend growth "
-    "risk score rating positive negative neutral mixed clearly likely often rarely mostly "
-    "because while although however therefore overall in short note that this suggests "
-    "we can see the main point is simple fast reliable useful careful balanced accurate "
-    "river mountain city garden ocean forest morning evening light color shape texture "
-    "small large bright calm quiet busy early late new old first last next best key"
-).split()
 
 
 def count_tokens(text: str) -> int:
@@ -141,18 +133,6 @@ def safety_ratings(rng: random.Random, unsafe: list[str], thresholds: dict[str, 
     return ratings, blocked
 
 
-def sentence_text(rng: random.Random, words: int) -> str:
-    sentences, current = [], []
-    for _ in range(words):
-        current.append(rng.choice(_WORDS))
-        if len(current) >= rng.randint(6, 14):
-            sentences.append(" ".join(current).capitalize() + ".")
-            current = []
-    if current:
-        sentences.append(" ".join(current).capitalize() + ".")
-    return " ".join(sentences)
-
-
 def schema_instance(schema: dict | None, rng: random.Random, depth: int = 0):
     """A value valid against an OpenAPI (Vertex responseSchema) or JSON schema."""
     schema = schema or {}
@@ -193,7 +173,7 @@ def schema_instance(schema: dict | None, rng: random.Random, depth: int = 0):
         return f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T12:00:00Z"
     if fmt == "date":
         return f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-    text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 4)))
+    text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 4)))
     low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
     text = text.ljust(low, "x")
     return text[:int(high)] if high is not None else text
@@ -275,7 +255,7 @@ def generate_candidates(model: str, request: dict, markers: Markers,
         top = None
         if config.get("responseLogprobs") and config.get("logprobs"):
             top = [{"candidates": [c] + [
-                {"token": rng.choice(_WORDS), "logProbability": round(c["logProbability"]
+                {"token": rng.choice(WORDS), "logProbability": round(c["logProbability"]
                                                                       - rng.random() * 3, 6)}
                 for _ in range(int(config["logprobs"]) - 1)]} for c in chosen]
         thought_tokens = 0
@@ -303,7 +283,6 @@ def _answer_parts(request, config, prompt, declaration, rng, index, image_scale)
         args = schema_instance(schema, rng) if schema else {}
         return [{"functionCall": {"name": declaration["name"], "args": args}}], "STOP", {}
     if "AUDIO" in (config.get("responseModalities") or []):  # a TTS model reads the prompt
-        from emulator import speech
         pcm = speech.synthesize(prompt)
         return [{"inlineData": {"mimeType": f"audio/L16;codec=pcm;rate={speech.OUTPUT_RATE}",
                                 "data": base64.b64encode(pcm).decode()}}], "STOP", \

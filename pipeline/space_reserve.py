@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import os
 
-from apache_beam.io.filesystems import FileSystems
 
 from transforms.output_files import is_local_path, remove_empty_folders
 from transforms.resume import checkpoint_dir
