@@ -74,24 +74,18 @@ class RunLease:
 
 def live_runs(output: str, but: str | None = None) -> list[dict]:
     """The leases of the runs writing under `output` now (but run `but`)."""
-    pattern = FileSystems.join(checkpoint_dir(output, "*"), LEASE_NAME)
-    live = []
-    for path in matching_paths(pattern):
-        lease = _read(path)
-        if lease is not None and lease.get("run_id") != but and _alive(lease):
-            live.append(lease)
-    return live
+    return [lease for _, lease in _leases(output)
+            if lease is not None and lease.get("run_id") != but and _alive(lease)]
 
 
 def remove_dead_leases(output: str) -> None:
     """What dead runs left beside their checkpoints (a killed process cannot
     clean up after itself): the room it kept on the disk, and its lease once
     no checkpoint part of its is left; then its folder, when empty."""
-    pattern = FileSystems.join(checkpoint_dir(output, "*"), LEASE_NAME)
-    for path in matching_paths(pattern):
-        lease, folder = _read(path), path.rstrip("/").rsplit("/", 1)[0]
+    for path, lease in _leases(output):
         if lease is not None and _alive(lease):
             continue
+        folder = path.rstrip("/").rsplit("/", 1)[0]
         run_id = folder.rsplit("/", 1)[-1]
         SpaceReserve(output, run_id).release()
         if not checkpoint_parts(output, run_id):
@@ -99,13 +93,16 @@ def remove_dead_leases(output: str) -> None:
             remove_empty_folders([folder, folder.rsplit("/", 1)[0]])
 
 
-def _read(path: str) -> dict | None:
-    try:
-        with FileSystems.open(path) as f:
-            lease = json.loads(f.read())
-        return lease if isinstance(lease, dict) else None
-    except Exception:  # noqa: BLE001 - removed meanwhile, or torn: no live run holds it
-        return None
+def _leases(output: str):
+    """(path, lease) of every lease under the output; None for a lease that
+    cannot be read (removed meanwhile, or torn: no live run holds it)."""
+    for path in matching_paths(FileSystems.join(checkpoint_dir(output, "*"), LEASE_NAME)):
+        try:
+            with FileSystems.open(path) as f:
+                lease = json.loads(f.read())
+        except Exception:  # noqa: BLE001
+            lease = None
+        yield path, lease if isinstance(lease, dict) else None
 
 
 def _alive(lease: dict) -> bool:

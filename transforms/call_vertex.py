@@ -115,8 +115,7 @@ class _CallFn(ConcurrentDoFn):
         try:
             result.cost_usd = self.handler.cost(record, result)
         except Exception as error:  # noqa: BLE001 - an answer its handler cannot read
-            result = _unreadable(result, error)
-            result.cost_usd = None
+            result = _unreadable(result, error)  # unpriced: cost_usd stays None
         budget.settle(estimate, result.cost_usd)
         if result.cost_usd:
             self._progress.add_cost(result.cost_usd)

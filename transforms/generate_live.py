@@ -15,10 +15,10 @@ from transforms import metrics, schemas
 from transforms.call_vertex import CallHandler, record_row
 from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
+from transforms.output_files import is_local_path
 from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex import audio, live
-from transforms.output_files import is_local_path
 from vertex.client import CallResult, VertexClient
 from vertex.errors import DeadlineExceededError, first_line
 from vertex.prices import PriceTable

@@ -40,14 +40,20 @@ def write_run_file(output: str, stem: str, run_id: str | None, data: bytes,
     return path
 
 
-def parquet_batches(path: str, columns: Iterable[str], batch_rows: int = 10_000):
-    """A Parquet file as Arrow record batches of the given columns it has:
-    what reads a run's tables back (summary, report) holds one batch, however
-    many rows the run wrote."""
+def parquet_batches(path: str, columns: Iterable[str] | None, batch_rows: int = 10_000,
+                    required: Iterable[str] = ()):
+    """A Parquet file as Arrow record batches of the given columns it has
+    (None: all): what reads a run's tables back (summary, report, a rerun)
+    holds one batch, however many rows the run wrote. ValueError for a file
+    without the `required` columns (not a table of this job's)."""
     import pyarrow.parquet as pq
     with FileSystems.open(path) as f:
         parquet = pq.ParquetFile(f)
-        present = [c for c in columns if c in parquet.schema_arrow.names]
+        names = parquet.schema_arrow.names
+        missing = [c for c in required if c not in names]
+        if missing:
+            raise ValueError(f"it has no {' or '.join(missing)} column: not a table of this job's")
+        present = None if columns is None else [c for c in columns if c in names]
         yield from parquet.iter_batches(batch_size=batch_rows, columns=present)
 
 

@@ -58,6 +58,7 @@ from vertex.errors import first_line
 CHECKPOINTS = "_checkpoints"
 TABLES = ("responses", "images", "live")  # the tables of answers (rejected rows are not resumed)
 FINAL = frozenset({"ok", "blocked"})
+KEYS = ("id", "status")  # what every table of answers has, and what a rerun decides from
 PART_NAME = re.compile(r"(responses|images|live)-part-[0-9a-f]{32}\.parquet")
 
 
@@ -120,21 +121,13 @@ def _read_earlier(pbegin, output: str, kinds: tuple[str, ...], columns, key, key
 
 def _earlier_rows(path: str, columns, key, checkpoints: str):
     """The keyed rows of one earlier file. A damaged file (cut off, torn, not
-    Parquet) or a foreign one (a table without this job's id and status
-    columns) does not stop the run: what it holds cannot be trusted as an
-    earlier answer, so it is skipped, named in one warning line."""
-    import pyarrow.parquet as pq
+    Parquet) or a foreign one does not stop the run: what it holds cannot be
+    trusted as an earlier answer, so it is skipped, named in one warning line."""
     in_checkpoints = path.startswith(checkpoints)
     try:
-        with FileSystems.open(path) as f:
-            parquet = pq.ParquetFile(f)
-            names = parquet.schema_arrow.names
-            if not {"id", "status"} <= set(names):
-                raise ValueError("it has no id and status columns: not a table of this job's")
-            present = None if columns is None else [c for c in columns if c in names]
-            for batch in parquet.iter_batches(batch_size=10_000, columns=present):
-                for row in batch.to_pylist():
-                    yield key(path, row, in_checkpoints)
+        for batch in parquet_batches(path, columns, required=KEYS):
+            for row in batch.to_pylist():
+                yield key(path, row, in_checkpoints)
     except Exception as error:  # noqa: BLE001 - whatever is wrong with the file, one line
         logging.getLogger(__name__).warning(
             "skipped %s while reading earlier results: %s", path, first_line(error))
@@ -482,13 +475,12 @@ def superseded_parts(output: str, parts: list[str]) -> list[str]:
     earlier run answered it), or, for an error row, any row for its id. A
     part that cannot be read, or with an id no final table has (a record
     of another input), is not superseded: deleting it would lose answers."""
-    import pyarrow.parquet as pq
     needs: dict[str, list] = {}  # id: [needs a final answer, is satisfied]
     readable = []
     for path in parts:
         try:
-            with FileSystems.open(path) as f:
-                rows = pq.read_table(f, columns=["id", "status"]).to_pylist()
+            rows = [row for batch in parquet_batches(path, KEYS, required=KEYS)
+                    for row in batch.to_pylist()]
         except Exception:  # noqa: BLE001 - an unreadable part stays where it is
             continue
         readable.append((path, rows))
@@ -500,20 +492,13 @@ def superseded_parts(output: str, parts: list[str]) -> list[str]:
     wanted = pa.array(list(needs), pa.string())
     for pattern in _earlier_paths(output, "final"):
         for path in matching_paths(pattern):
-            for batch in _id_status_batches(path):
-                found = batch.filter(pc.is_in(batch["id"], value_set=wanted))
-                for record_id, status in zip(found["id"].to_pylist(),
-                                             found["status"].to_pylist()):
-                    need = needs[record_id]
-                    need[1] = need[1] or status in FINAL or not need[0]
+            try:  # a damaged or foreign file supersedes nothing (past where it breaks)
+                for batch in parquet_batches(path, KEYS, required=KEYS):
+                    found = batch.filter(pc.is_in(batch.column("id"), value_set=wanted))
+                    for record_id, status in zip(found.column("id").to_pylist(),
+                                                 found.column("status").to_pylist()):
+                        need = needs[record_id]
+                        need[1] = need[1] or status in FINAL or not need[0]
+            except Exception:  # noqa: BLE001
+                continue
     return [path for path, rows in readable if all(needs[r["id"]][1] for r in rows)]
-
-
-def _id_status_batches(path: str):
-    """A final table's ids and statuses; nothing from a file that cannot be
-    read as one (a damaged or foreign file supersedes nothing)."""
-    try:
-        batches = list(parquet_batches(path, ["id", "status"]))
-    except Exception:  # noqa: BLE001
-        return []
-    return [pa.Table.from_batches([b]) for b in batches if {"id", "status"} <= set(b.schema.names)]

@@ -28,7 +28,8 @@ from transforms.call_vertex import CallHandler, CallVertexAI
 from transforms.concurrent_calls import ConcurrentDoFn
 from transforms.progress import ProgressSettings
 from transforms.vertex_connection import VertexConnection
-from vertex.imagen import MIME_TYPES, decode_base64
+from vertex.imagen import MIME_TYPES
+from vertex_schema import decode_base64
 
 EXTENSIONS = {**MIME_TYPES, "audio/wav": "wav"}
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-
 import uuid
 from typing import NamedTuple
 
@@ -249,7 +248,7 @@ def write_parquet_file(path: str, rows: list[dict] | pa.Table, schema: pa.Schema
 
 def table_file_name(table: str, run_id: str) -> re.Pattern:
     """The exact names of a run's Parquet files: Beam's shard names, with
-    or without a part (write_parquet.PARTS)."""
+    or without a part (PARTS)."""
     return re.compile(rf"{table}-{re.escape(run_id)}{PART_PATTERN}-\d{{5}}-of-\d{{5}}\.parquet")
 
 

@@ -2,8 +2,9 @@
 (Requests are judged by vertex_schema.imagen, before money is spent.)"""
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
+
+from vertex_schema import decode_base64
 
 # File extensions of the image types Imagen returns (what it may return:
 # vertex_schema.imagen.MIME_TYPES).
@@ -49,12 +50,3 @@ def read_predictions(response: dict) -> tuple[list[Prediction], str | None]:
             safety_attributes=[{"category": c, "score": float(s)} for c, s in zip(
                 attributes.get("categories") or [], attributes.get("scores") or [])]))
     return images, ("; ".join(reasons) or None)
-
-
-def decode_base64(data) -> bytes:
-    """Base64 as protobuf reads it: the standard or URL-safe alphabet,
-    padding optional. ValueError for anything else."""
-    if not isinstance(data, str):
-        raise ValueError("not a string")
-    cleaned = data.replace("-", "+").replace("_", "/").rstrip("=")
-    return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)

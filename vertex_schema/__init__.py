@@ -16,10 +16,10 @@ import threading
 
 from vertex_schema.json_text import loads
 from vertex_schema.live import check_live_setup
-from vertex_schema.proto_json import InvalidRequest, parse_strictly, read_message
+from vertex_schema.proto_json import InvalidRequest, decode_base64, parse_strictly, read_message
 from vertex_schema.rules import generate_content_rules
 
-__all__ = ["InvalidRequest", "check_generate_content", "check_count_tokens", "check_live_setup",
+__all__ = ["InvalidRequest", "decode_base64", "check_generate_content", "check_count_tokens", "check_live_setup",
            "check_response", "judge_generate_content", "loads", "proto_module",
            "read_generate_content", "read_generate_content_response"]
 

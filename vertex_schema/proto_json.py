@@ -20,7 +20,6 @@ walk let through can disagree with Google's own parser.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import math
 import re
@@ -233,14 +232,21 @@ def _float(value) -> float | None:
     return None
 
 
-def _is_base64(text: str) -> bool:
-    """Standard or URL-safe alphabet, padding optional (as protobuf reads it)."""
+def decode_base64(text) -> bytes:
+    """Base64 as protobuf reads it: the standard or URL-safe alphabet,
+    padding optional. ValueError for anything else."""
+    if not isinstance(text, str):
+        raise ValueError("not a string")
     cleaned = text.replace("-", "+").replace("_", "/").rstrip("=")
-    if not re.fullmatch(r"[A-Za-z0-9+/]*", cleaned) or len(cleaned) % 4 == 1:
-        return False
+    if len(cleaned) % 4 == 1:
+        raise ValueError("a base64 text cannot be one character past a whole group")
+    return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
+
+
+def _is_base64(text) -> bool:
     try:
-        base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
-    except (binascii.Error, ValueError):
+        decode_base64(text)
+    except ValueError:  # binascii.Error is one
         return False
     return True
 
