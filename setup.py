@@ -17,6 +17,9 @@ setup(
         "apache-beam[gcp]>=2.60,<3",
         "google-cloud-storage>=2.14",
         "google-auth>=2.20",
+        # Secret Manager's own client reads --api_key_secret on each worker
+        # (apache-beam[gcp] installs it; this names the direct use).
+        "google-cloud-secret-manager>=2.16",
         "httpx>=0.27",
         # The aiohttp transport under httpx: several times the throughput of
         # httpx's own at hundreds of requests in flight (bench/transport.py).

@@ -6,7 +6,9 @@ on a sample of each model's records gives the ratio to a local estimate,
 which scales to all records; without a network the local estimate stands,
 and the estimate says so. Output tokens: assumed from maxOutputTokens (an
 upper bound) or ASSUMED_OUTPUT_TOKENS, unless --dry_run_sample N pays for N
-real calls per model and measures them. Images: sampleCount each.
+real calls per model and measures them. Images: sampleCount each. Every
+estimate is the record's handler's own (CallHandler.estimate), the one
+--max_cost_usd reserves before a call.
 Duration: at --rpm / --tpm per model, when given.
 """
 from __future__ import annotations
@@ -16,17 +18,17 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from apache_beam.io.filesystems import FileSystems
-
 from pipeline.options import JobConfig
-from transforms.prompt_records import PromptRecord, RejectedLine, build_record
-from transforms.output_files import write_run_file
+from transforms.call_vertex import CallHandler
 from transforms.input_files import snapshot
+from transforms.output_files import write_copies
+from transforms.prompt_records import PromptRecord, RejectedLine
 from transforms.read_prompt_records import duplicate_reason, numbered_lines
-from vertex.audio import INPUT_RATE, SAMPLE_WIDTH, TOKENS_PER_SECOND
+from transforms.run_files import RunFiles, latest_file
+from transforms.tasks import TASKS, Task, build_record
 from vertex.client import VertexClient
-from vertex.request_body import ASSUMED_OUTPUT_TOKENS, estimate_tokens, expected_output_tokens
-from vertex.response_rows import usage_row
+from vertex.prices import Estimate
+from vertex.request_body import ASSUMED_OUTPUT_TOKENS
 from vertex.service_tiers import TIERS
 
 COUNT_TOKENS_SAMPLE = 20   # records per model whose tokens countTokens counts
@@ -35,16 +37,19 @@ REJECTED_LISTED = 1000     # rejected lines listed in estimate.json (all are cou
 
 @dataclass
 class ModelTally:
-    task: str
+    task: Task
+    handler: CallHandler
     records: int = 0
-    local_input_tokens: int = 0     # estimate_tokens over every record
-    assumed_output_tokens: int = 0  # expected_output_tokens over every record
+    input_tokens: float = 0     # the handler's estimate over every record
+    output_tokens: float = 0    # the same: maxOutputTokens or an assumed length
     images: int = 0
     sample: list[PromptRecord] = field(default_factory=list)
 
 
 def read_all(config: JobConfig, sample_size: int) -> tuple[dict[str, ModelTally], dict]:
     """Every line of the input, checked; tallies per model and the rejected lines."""
+    handlers = {name: task.handler(config.run_id, config.prices, config.stream, False)
+                for name, task in TASKS.items()}
     tallies: dict[str, ModelTally] = {}
     rejected: list[dict] = []
     reasons: Counter = Counter()
@@ -66,67 +71,52 @@ def read_all(config: JobConfig, sample_size: int) -> tuple[dict[str, ModelTally]
                                      "reason": str(error)})
                 continue
             seen[record.id] = (line.source, line.line_number)
-            tally = tallies.setdefault(record.model, ModelTally(record.task))
+            tally = tallies.setdefault(record.model, ModelTally(TASKS[record.task],
+                                                                handlers[record.task]))
             tally.records += 1
-            if record.task == "image":
-                tally.images += (record.body.get("parameters") or {}).get("sampleCount", 1)
-            elif record.task == "live":
-                tally.local_input_tokens += _live_input_tokens(record.body["input"])
-                tally.assumed_output_tokens += ASSUMED_OUTPUT_TOKENS
-            else:
-                tally.local_input_tokens += estimate_tokens(record.body)
-                tally.assumed_output_tokens += expected_output_tokens(record.body)
+            usage = tally.handler.estimate(record) or Estimate()
+            tally.input_tokens += usage.input_tokens
+            tally.output_tokens += usage.output_tokens
+            tally.images += usage.images
             if len(tally.sample) < sample_size:
                 tally.sample.append(record)
     return tallies, {"lines": lines, "rejected": sum(reasons.values()),
                      "rejected_by_reason": dict(reasons.most_common()), "rejected_lines": rejected}
 
 
-def _live_input_tokens(turn: dict) -> int:
-    """A live turn's input: its text at about 4 characters a token, or its
-    recording's size as 16 kHz 16-bit audio at 32 tokens a second."""
-    if "text" in turn:
-        return max(1, len(turn["text"]) // 4)
+async def _measure(client: VertexClient, tally: ModelTally, paid: int) -> dict:
+    """countTokens on the sample (free, where the API has it), and with
+    paid > 0 that many real calls."""
+    handler, measured = tally.handler, {}
+    counted = local = 0
+    counts_tokens = bool(tally.input_tokens)
     try:
-        size = FileSystems.match([turn["audio_uri"]])[0].metadata_list[0].size_in_bytes
-    except Exception:  # noqa: BLE001 - a missing file is an error row at run time
-        return 0
-    return round(size / (INPUT_RATE * SAMPLE_WIDTH) * TOKENS_PER_SECOND)
-
-
-async def _measure(client: VertexClient, tally: ModelTally, model: str, paid: int) -> dict:
-    """countTokens on the sample (free), and with paid > 0 that many real calls."""
-    measured: dict = {}
-    if tally.task == "live":
-        measured["input_tokens_method"] = ("local estimate (the Live API has no countTokens): "
-                                           "text at 4 characters a token, audio at 32 tokens "
-                                           "a second")
-    if tally.task == "text":
-        counted = local = 0
-        try:
-            for record in tally.sample[:COUNT_TOKENS_SAMPLE]:
-                result = await client.count_tokens(model, record.body)
-                if not result.ok:
-                    raise result.error
-                counted += int(result.response.get("totalTokens") or 0)
-                local += estimate_tokens(record.body)
+        for record in tally.sample[:COUNT_TOKENS_SAMPLE] if counts_tokens else ():
+            tokens = await handler.count_tokens(client, record)
+            if tokens is None:
+                counts_tokens = False
+                break
+            counted += tokens
+            local += handler.estimate(record).input_tokens
+        if counts_tokens:
             measured["input_ratio"] = counted / local if local else 1.0
-            measured["input_tokens_method"] = (f"countTokens on {len(tally.sample[:COUNT_TOKENS_SAMPLE])} "
-                                               "records, scaled to all")
-        except Exception as error:  # noqa: BLE001 - no network: the local estimate stands
-            measured["input_ratio"] = 1.0
-            measured["input_tokens_method"] = (f"local estimate (about 4 characters a token; "
-                                               f"countTokens failed: {str(error)[:200]})")
-    calls = tally.sample[:paid] if tally.task != "live" else []  # sampling: text and images
+            measured["input_tokens_method"] = (
+                f"countTokens on {len(tally.sample[:COUNT_TOKENS_SAMPLE])} records, scaled to all")
+    except Exception as error:  # noqa: BLE001 - no network: the local estimate stands
+        measured["input_tokens_method"] = (f"local estimate ({handler.estimate_method}; "
+                                           f"countTokens failed: {str(error)[:200]})")
+    if "input_tokens_method" not in measured:
+        measured["input_tokens_method"] = f"local estimate ({handler.estimate_method})"
+    calls = tally.sample[:paid]
     if calls:
-        results = await asyncio.gather(*(
-            client.generate_content(model, r.body, tier=r.service_tier) if tally.task == "text"
-            else client.predict(model, r.body) for r in calls))
-        answered = [r.response for r in results if r.ok]
+        results = await asyncio.gather(*(handler.call(client, r) for r in calls))
+        answered = [(r, result) for r, result in zip(calls, results) if result.ok]
         measured["paid_calls"] = len(calls)
         measured["paid_calls_answered"] = len(answered)
-        if answered and tally.task == "text":
-            usages = [usage_row(a.get("usageMetadata")) for a in answered]
+        usages = [row["usage"] for record, result in answered
+                  for row in handler.rows(record, result, client.redact)[:1]
+                  if row.get("usage")]
+        if usages:
             measured["output_tokens_per_record"] = sum(
                 (u["candidates_token_count"] or 0) + (u["thoughts_token_count"] or 0)
                 for u in usages) / len(usages)
@@ -140,7 +130,7 @@ def estimate(config: JobConfig) -> dict:
     async def measure_all():
         client = await config.connection.create_client()
         try:
-            return {model: await _measure(client, tally, model, paid)
+            return {model: await _measure(client, tally, paid)
                     for model, tally in tallies.items()}
         finally:
             await client.aclose()
@@ -152,26 +142,25 @@ def estimate(config: JobConfig) -> dict:
     durations = []
     for model, tally in sorted(tallies.items()):
         m = measured.get(model, {})
-        entry = {"task": tally.task, "records": tally.records}
-        if tally.task == "image":
+        entry = {"task": tally.task.name, "records": tally.records}
+        if tally.images:
             entry["images"] = tally.images
-            image_cost = config.prices.estimate(model, 0, 0, images=tally.images)
-            costs = {tier: image_cost for tier in TIERS}  # Imagen has one price
-        else:
-            input_tokens = round(tally.local_input_tokens * m.get("input_ratio", 1.0))
+        input_tokens = output_tokens = 0
+        if tally.input_tokens or tally.output_tokens:
+            input_tokens = round(tally.input_tokens * m.get("input_ratio", 1.0))
             if "output_tokens_per_record" in m:
                 output_tokens = round(m["output_tokens_per_record"] * tally.records)
                 output_method = (f"measured on {m['paid_calls_answered']} paid calls "
                                  "(--dry_run_sample), scaled to all")
             else:
-                output_tokens = tally.assumed_output_tokens
+                output_tokens = round(tally.output_tokens)
                 output_method = (f"assumed: maxOutputTokens where a request sets it (an upper "
                                  f"bound), else {ASSUMED_OUTPUT_TOKENS} tokens per answer")
             entry.update(input_tokens=input_tokens, input_tokens_method=m.get(
                 "input_tokens_method"), output_tokens=output_tokens,
                 output_tokens_method=output_method)
-            costs = {tier: config.prices.estimate(model, input_tokens, output_tokens, tier)
-                     for tier in TIERS}
+        usage = Estimate(input_tokens, output_tokens, tally.images)
+        costs = {tier: config.prices.estimate(model, usage, tier) for tier in TIERS}
         if "paid_calls" in m:
             entry["paid_calls"] = m["paid_calls"]
         entry["cost_usd"] = {t: None if c is None else round(c, 6) for t, c in costs.items()}
@@ -181,7 +170,7 @@ def estimate(config: JobConfig) -> dict:
             totals[tier] += cost or 0.0
         per_min = [n / limit for n, limit in (
             (tally.records, settings.rpm and settings.rpm * config.worker_processes),
-            (entry.get("input_tokens", 0) + entry.get("output_tokens", 0),
+            (input_tokens + output_tokens,
              settings.tpm and settings.tpm * config.worker_processes)) if limit]
         if per_min:
             durations.append(max(per_min))
@@ -189,7 +178,7 @@ def estimate(config: JobConfig) -> dict:
     rpm_given = settings.rpm is not None
     by_task: Counter = Counter()
     for tally in tallies.values():
-        by_task[tally.task] += tally.records
+        by_task[tally.task.name] += tally.records
     return {
         "run_id": config.run_id, "input": config.input,
         **{k: v for k, v in lines.items() if k != "rejected_lines"},
@@ -210,5 +199,6 @@ def estimate(config: JobConfig) -> dict:
 
 def write_estimate(config: JobConfig, result: dict) -> str:
     """estimate-RUNID.json, and estimate.json for the latest dry run."""
-    return write_run_file(config.output, "estimate", config.run_id,
-                          json.dumps(result, indent=2).encode(), "application/json", "json")
+    return write_copies([RunFiles(config.output, config.run_id).run_file("estimate", "json"),
+                         latest_file(config.output, "estimate", "json")],
+                        json.dumps(result, indent=2).encode(), "application/json")

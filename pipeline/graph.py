@@ -3,7 +3,7 @@
     ReadRecordIds ----ids----------v
     ReadEarlierVerdicts --verdicts-v
     ReadPromptRecords --records--> PlanCalls --calls---------> answer(): by task, call, checkpoint, write
-            |   ReadEarlierResults -^   |  \\--checked_calls--> answer(), to files of their own
+            |   ReadEarlierResults -^   |  \\--grouped_calls--> answer(), to files of their own
             |                          +--rows carried from runs that died------> responses/images/live (-carried)
             +--rejected lines----------+--duplicate ids------------------------> rejected (-duplicates)
 
@@ -24,14 +24,13 @@ import apache_beam as beam
 
 from pipeline.options import JobConfig
 from transforms import input_files, metrics, schemas
-from transforms.prompt_records import TASKS
-from transforms.generate_content import GenerateContent
-from transforms.generate_images import GenerateImages
-from transforms.generate_live import GenerateLive
+from transforms.save_files import CallAndSaveFiles
+from transforms.tasks import TABLES, TASKS
 from transforms.progress import ProgressSettings
 from transforms.read_prompt_records import ReadPromptRecords, ReadRecordIds
-from transforms.resume import (CheckpointRows, PlanCalls, ReadEarlierResults, ReadEarlierVerdicts,
-                               Resume, carried_tag)
+from transforms.checkpoints import CheckpointRows
+from transforms.plan_calls import (PlanCalls, ReadEarlierResults, ReadEarlierVerdicts, Resume,
+                                   carried_tag)
 from transforms.write_parquet import TableFiles, WriteParquetTables
 
 
@@ -45,26 +44,19 @@ def _answer(calls, config: JobConfig, progress: ProgressSettings, streams: dict,
     """Calls records of every task; adds their tables' streams to `streams`
     (with `part` in the file names, for a second stream of the same run)."""
     suffix = f" {part}" if part else ""
-    text, image, live = calls | f"ByTask{suffix}" >> beam.Partition(
-        lambda record, _: TASKS.index(record.task), len(TASKS))
-    steps = (
-        (text, "responses", "GenerateContent",
-         GenerateContent(config.connection, config.run_id, stream=config.stream,
-                         output=config.output, progress=progress, prices=config.prices)),
-        (image, "images", "GenerateImages",
-         GenerateImages(config.connection, config.output, config.run_id, progress,
-                        prices=config.prices)),
-        (live, "live", "GenerateLive",
-         GenerateLive(config.connection, config.output, config.run_id, progress,
-                      prices=config.prices)))
-    for records, table, name, generate in steps:
-        schema = schemas.schema(table)
-        streams[f"{table}{suffix}"] = (
-            TableFiles(table, schema, part, tables=True),
+    order = {name: i for i, name in enumerate(TASKS)}
+    by_task = calls | f"ByTask{suffix}" >> beam.Partition(
+        lambda record, _: order[record.task], len(order))
+    for records, task in zip(by_task, TASKS.values()):
+        schema = schemas.schema(task.table)
+        handler = task.handler(config.run_id, config.prices, config.stream, True)
+        streams[f"{task.table}{suffix}"] = (
+            TableFiles(task.table, schema, part, tables=True),
             records
-            | f"{name}{suffix}" >> generate
-            | f"Checkpoint {table}{suffix}" >> CheckpointRows(config.output, config.run_id, table,
-                                                              schema, as_tables=True))
+            | f"Call {task.table}{suffix}" >> CallAndSaveFiles(
+                handler, config.connection, config.output, config.run_id, progress)
+            | f"Checkpoint {task.table}{suffix}" >> CheckpointRows(
+                config.files, task.table, schema, as_tables=True))
 
 
 def build(p: beam.Pipeline, config: JobConfig,
@@ -82,9 +74,9 @@ def build(p: beam.Pipeline, config: JobConfig,
                                                       spread=config.spread_calls)
     streams: dict = {}  # name: (TableFiles, PCollection), all written by one WriteParquetTables
     _answer(planned.calls, config, progress, streams)
-    _answer(planned.checked_calls, config, progress, streams, part="checked")
+    _answer(planned.grouped_calls, config, progress, streams, part="grouped")
     if previous is not None:  # rows carried from runs that died
-        for table in ("responses", "images", "live"):
+        for table in TABLES:
             streams[f"{table} carried"] = (TableFiles(table, schemas.schema(table), "carried"),
                                            planned[carried_tag(table)])
     for rejected, part in ((read.rejected, None), (planned.rejected, "duplicates")):

@@ -14,15 +14,18 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options import pipeline_options as beam_options
 
-from pipeline import dry_run, graph, preflight, report, run_lease
-from pipeline.options import (OptionError, VertexBatchOptions, check_known_options, is_local,
-                              job_config, with_flag_values, without_secrets)
+from pipeline import credentials, dry_run, graph, preflight, report, run_lease
+from pipeline.options import (OptionError, VertexBatchOptions, check_known_options, job_config,
+                              with_flag_values)
+from pipeline.runner_facts import is_local
 from pipeline.space_reserve import SpaceReserve, disk_full
 from pipeline.summary import make_summary, write_summary
+from transforms.checkpoints import flush_checkpoints, remove_checkpoints
 from transforms.output_files import is_local_path
-from transforms.resume import (Resume, checkpoint_dir, checkpoint_parts, flush_checkpoints,
-                               remove_checkpoints)
+from transforms.plan_calls import Resume
 from transforms.progress import ProgressSettings
+from transforms.run_files import checkpoint_parts, checkpoints_folder
+from transforms.tasks import TABLES
 from vertex.errors import FatalApiError, first_line
 
 
@@ -147,12 +150,14 @@ def main(argv: list[str]) -> int:
     try:
         argv = with_flag_values(argv)
         check_known_options(argv)
-        options = beam_options.PipelineOptions(without_secrets(argv))
+        options = beam_options.PipelineOptions(credentials.without_secrets(argv))
         config = job_config(beam_options.PipelineOptions(argv))
+        credentials.hand_key_to_workers(
+            beam_options.PipelineOptions(argv).view_as(VertexBatchOptions).api_key)
         preflight.check_storage_credentials(config.input, config.output)
         preflight.check_input(config.input, config.output)
         preflight.check_run_id(config)
-        preflight.check_output(config.output, config.run_id)
+        preflight.check_output(config.files)
         preflight.check_credentials(config)
     except OptionError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -163,7 +168,7 @@ def main(argv: list[str]) -> int:
 
     if config.dry_run_sample is not None:
         return _dry_run(config)
-    lease = run_lease.RunLease(config.output, config.run_id)
+    lease = run_lease.RunLease(config.files)
     lease.take()  # first, then look: of two runs starting at once, neither goes on alone
     others = run_lease.live_runs(config.output, but=config.run_id)
     if others:
@@ -172,7 +177,7 @@ def main(argv: list[str]) -> int:
               "a second run there would pay for its records again: wait for it to end, "
               "or give another --output", file=sys.stderr)
         return 1
-    reserve = SpaceReserve(config.output, config.run_id)
+    reserve = SpaceReserve(config.files)
     try:
         reserve.take()
     except OSError as error:
@@ -196,7 +201,7 @@ def main(argv: list[str]) -> int:
 
 def _after_a_full_disk(config) -> str:
     return (f"the answers received so far are saved under "
-            f"{checkpoint_dir(config.output, config.run_id)}: free some space, then rerun with "
+            f"{config.files.checkpoints}: free some space, then rerun with "
             "--skip_existing to go on without paying for them again")
 
 
@@ -216,11 +221,11 @@ def _run(config, options, reserve: SpaceReserve) -> int:
         result = pipeline.run()
         result.wait_until_finish()
     except (KeyboardInterrupt, Exception) as error:  # noqa: BLE001 - one clear line
-        preflight.cleanup_after_failure(config.output, config.run_id)
+        preflight.cleanup_after_failure(config.files)
         if was_interrupted(error):
             flush_checkpoints()
             print(f"interrupted: the answers received so far are saved under "
-                  f"{checkpoint_dir(config.output, config.run_id)}; rerun with --skip_existing "
+                  f"{config.files.checkpoints}; rerun with --skip_existing "
                   "to go on without paying for them again", file=sys.stderr)
             return 130
         if disk_full(error):  # the reserve makes room for the rows still in hand
@@ -239,11 +244,11 @@ def _run(config, options, reserve: SpaceReserve) -> int:
             signal.signal(signal.SIGTERM, previous_handler)
     summary = make_summary(config, result, time.monotonic() - started)
     path = write_summary(config, summary)
-    kept = remove_checkpoints(config.output, config.run_id, dead_runs_parts)
+    kept = remove_checkpoints(config.files, TABLES, dead_runs_parts)
     run_lease.remove_dead_leases(config.output)
     if kept:
         print(f"note: {len(kept)} checkpoint part(s) of runs that died are kept under "
-              f"{FileSystems.join(config.output, '_checkpoints')}: some of their answers are "
+              f"{checkpoints_folder(config.output)}: some of their answers are "
               "for records this run's input does not have", file=sys.stderr)
     print(json.dumps(summary, indent=2))
     print(f"summary: {path}")

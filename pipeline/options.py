@@ -11,50 +11,75 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from apache_beam.options.pipeline_options import (DebugOptions, DirectOptions, GoogleCloudOptions,
-                                                  PipelineOptions, StandardOptions, WorkerOptions,
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import (DirectOptions, GoogleCloudOptions,
+                                                  PipelineOptions, TestOptions,
                                                   _BeamArgumentParser)
 
-from transforms.prompt_records import TASKS, RecordDefaults
-from transforms.resume import Resume
+from pipeline import credentials, runner_facts
+from pipeline.credentials import API_KEY_ENV
+from transforms.plan_calls import Resume
+from transforms.run_files import RUN_ID, RunFiles
+from transforms.tasks import TASKS, RecordDefaults
 from transforms.vertex_connection import VertexConnection
-from vertex.auth import ApiKeySource
 from vertex import service_tiers
 from vertex.client import CallSettings
-from vertex.prices import PriceTable
 from vertex.endpoints import check_model_name
 from vertex.http import TRANSPORTS
-
-API_KEY_ENV = "GOOGLE_API_KEY"
-WORKER_API_KEY_ENV = "VERTEX_BATCH_API_KEY"  # how a --api_key reaches local workers
+from vertex.prices import PriceTable
 
 
 class VertexBatchOptions(PipelineOptions):
+    """The job's own options, in groups by purpose (`--help` shows them first,
+    Beam's own apart)."""
+
     @classmethod
     def _add_argparse_args(cls, parser):
-        group = parser.add_argument_group("Vertex AI batch job")
+        group = parser.add_argument_group("Input and output")
         group.add_argument("--input", help="JSONL prompt records: a local path, a glob or a "
                            "gs:// pattern (.gz and other compressed files are read too)")
         group.add_argument("--output", help="a local directory or gs:// prefix for the "
                            "Parquet tables and summary.json")
+        group.add_argument("--run_id", help="names this run's files and fills the run_id "
+                           "column (default: UTC time and a random suffix)")
+        group.add_argument("--task", default="text", choices=tuple(TASKS),
+                           help="task of records that do not name one")
+        group.add_argument("--prompt_template", help="for records that carry fields instead "
+                           "of a prompt: text with {field} placeholders")
+        group = parser.add_argument_group("Models and requests")
         group.add_argument("--model", default="gemini-2.5-flash",
                            help="Gemini model for text records without a model of their own")
         group.add_argument("--image_model", default="imagen-4.0-fast-generate-001",
                            help="Imagen model for image records without a model of their own")
-        group.add_argument("--task", default="text", choices=TASKS,
-                           help="task of records that do not name one")
+        group.add_argument("--live_model", default="gemini-live-2.5-flash",
+                           help="Live API model for live records without their own")
+        group.add_argument("--model_map", help="run records naming one model on another, e.g. "
+                           "gemini-pro=gemini-2.5-flash,gemini-pro-vision=gemini-2.5-flash "
+                           "(old files against current models); rows name the model called")
+        group.add_argument("--system_instruction", help="job-level system instruction: text, "
+                           "or a JSON Content object; a record's own wins")
+        group.add_argument("--generation_config", help="job-level generationConfig (JSON); a "
+                           "record's own fields win")
+        group.add_argument("--safety_settings", help="job-level safetySettings (JSON list); a "
+                           "record's own win per category")
+        group.add_argument("--stream", action="store_true", help="use streamGenerateContent "
+                           "(SSE) and record the time to first token")
+        group = parser.add_argument_group("Where to call, and credentials")
         group.add_argument("--vertex_location", default="us-central1",
                            help="Vertex AI location (region, or 'global'); the project "
                            "comes from --project")
+        group.add_argument("--endpoint", help="base URL of a local Vertex AI server, e.g. "
+                           "the emulator at http://127.0.0.1:8090 (no credentials are sent "
+                           "unless --api_key is given)")
         group.add_argument("--api_key", help="Vertex AI express mode API key (or set "
                            f"{API_KEY_ENV} and give neither --project nor --endpoint); never "
                            "logged, written or put in the job graph (local runs only)")
         group.add_argument("--api_key_secret", help="express mode with the key in Secret "
                            "Manager, read by each worker: projects/P/secrets/S/versions/V "
                            "(for Dataflow, where --api_key cannot reach the workers)")
-        group.add_argument("--endpoint", help="base URL of a local Vertex AI server, e.g. "
-                           "the emulator at http://127.0.0.1:8090 (no credentials are sent "
-                           "unless --api_key is given)")
+        group.add_argument("--http_transport", default="aiohttp", choices=TRANSPORTS,
+                           help="HTTP transport under httpx")
+        group = parser.add_argument_group("Quota, concurrency and retries")
         group.add_argument("--rpm", type=float, help="the job's requests-per-minute quota per "
                            "model, split evenly across worker processes; without it the job "
                            "finds the rate the server allows (as with --adaptive_rate)")
@@ -63,11 +88,11 @@ class VertexBatchOptions(PipelineOptions):
         group.add_argument("--adaptive_rate", action="store_true", help="with --rpm: take it as "
                            "a first guess and find the rate the server allows (cut on 429, "
                            "raise on success); the default when no --rpm is given")
+        group.add_argument("--live_sessions", type=int, help="Live API sessions open at once, "
+                           "job-wide, split across worker processes like --rpm")
         group.add_argument("--worker_processes", type=int, help="how many worker processes "
                            "share --rpm/--tpm (default: from the runner's options, e.g. "
                            "--direct_num_workers, or Dataflow workers times vCPUs)")
-        group.add_argument("--progress_s", type=float, help="seconds between progress lines "
-                           "(default 10 on the DirectRunner, 0 = none elsewhere)")
         group.add_argument("--concurrency", type=int, default=64,
                            help="requests in flight at most, for each worker process")
         group.add_argument("--max_attempts", type=int, default=6,
@@ -81,6 +106,15 @@ class VertexBatchOptions(PipelineOptions):
         group.add_argument("--request_timeout_s", type=float,
                            help="time limit of one attempt (default 300; 1200 for Flex, "
                            "Google's default, 1800 at most)")
+        group.add_argument("--deadline_s", type=float,
+                           help="time limit of one record, all attempts and waits included; "
+                           "each attempt gets at most the time left")
+        group.add_argument("--unreachable_after_s", type=float, default=60.0,
+                           help="stop the job when no connection to Vertex AI (or --endpoint) "
+                           "has succeeded for this long")
+        group.add_argument("--progress_s", type=float, help="seconds between progress lines "
+                           "(default 10 on the DirectRunner, 0 = none elsewhere)")
+        group = parser.add_argument_group("Cost and service tiers")
         group.add_argument("--service_tier", default="standard", choices=service_tiers.TIERS,
                            help="PayGo tier: standard, flex (half price, slower, global "
                            "only) or priority (premium, throttled less); a record's own "
@@ -97,39 +131,13 @@ class VertexBatchOptions(PipelineOptions):
         group.add_argument("--dry_run_sample", type=int, default=0, help="with --dry_run: "
                            "measure answers on this many paid calls per model instead of "
                            "assuming their length")
-        group.add_argument("--deadline_s", type=float,
-                           help="time limit of one record, all attempts and waits included; "
-                           "each attempt gets at most the time left")
-        group.add_argument("--unreachable_after_s", type=float, default=60.0,
-                           help="stop the job when no connection to Vertex AI (or --endpoint) "
-                           "has succeeded for this long")
-        group.add_argument("--stream", action="store_true", help="use streamGenerateContent "
-                           "(SSE) and record the time to first token")
-        group.add_argument("--live_model", default="gemini-live-2.5-flash",
-                           help="Live API model for live records without their own")
-        group.add_argument("--live_sessions", type=int, help="Live API sessions open at once, "
-                           "job-wide, split across worker processes like --rpm")
-        group.add_argument("--model_map", help="run records naming one model on another, e.g. "
-                           "gemini-pro=gemini-2.5-flash,gemini-pro-vision=gemini-2.5-flash "
-                           "(old files against current models); rows name the model called")
-        group.add_argument("--prompt_template", help="for records that carry fields instead "
-                           "of a prompt: text with {field} placeholders")
-        group.add_argument("--system_instruction", help="job-level system instruction: text, "
-                           "or a JSON Content object; a record's own wins")
-        group.add_argument("--generation_config", help="job-level generationConfig (JSON); a "
-                           "record's own fields win")
-        group.add_argument("--safety_settings", help="job-level safetySettings (JSON list); a "
-                           "record's own win per category")
+        group = parser.add_argument_group("Resume")
         group.add_argument("--skip_existing", action="store_true", help="do not call records "
                            "whose id already has an ok or blocked answer in earlier runs under "
                            "--output; answers saved by runs that died are carried over, "
                            "errors are called again")
         group.add_argument("--retry_errors_only", action="store_true", help="call only the "
                            "records whose earlier answer under --output was an error")
-        group.add_argument("--run_id", help="names this run's files and fills the run_id "
-                           "column (default: UTC time and a random suffix)")
-        group.add_argument("--http_transport", default="aiohttp", choices=TRANSPORTS,
-                           help="HTTP transport under httpx")
 
 
 class OptionError(ValueError):
@@ -153,57 +161,9 @@ class JobConfig:
     dry_run_sample: int | None = None   # None: a real run; 0: a dry run assuming answer lengths
     spread_calls: bool = False          # reshuffle the calls: more than one worker process
 
-
-def is_local(options: PipelineOptions) -> bool:
-    return options.view_as(StandardOptions).runner in (None, "DirectRunner")
-
-
-# Machine types whose vCPUs are not in their name.
-_VCPUS_NOT_IN_NAME = {"e2-micro": 2, "e2-small": 2, "e2-medium": 2, "f1-micro": 1,
-                      "g1-small": 1, "a2-megagpu-16g": 96}
-_GPU_VCPUS_PER_GPU = {"a2-highgpu": 12, "a2-ultragpu": 12, "a3-highgpu": 26, "a3-megagpu": 26,
-                      "a3-edgegpu": 26, "a3-ultragpu": 28}
-_GPU_TYPE = re.compile(r"(a\d-[a-z]+gpu)-(\d+)g")
-
-
-def vcpus(machine_type: str | None) -> int:
-    """vCPUs of a Compute Engine machine type: n1-standard-4 -> 4,
-    c3-standard-4-lssd -> 4, n2d-highmem-16 -> 16, e2-custom-4-8192 -> 4,
-    custom-8-30720 -> 8, a2-highgpu-1g -> 12, e2-small -> 2."""
-    name = (machine_type or "n1-standard-1").rsplit("/", 1)[-1]  # also a full URL
-    if name in _VCPUS_NOT_IN_NAME:
-        return _VCPUS_NOT_IN_NAME[name]
-    parts = name.split("-")
-    if "custom" in parts and parts.index("custom") + 1 < len(parts) \
-            and parts[parts.index("custom") + 1].isdigit():
-        return int(parts[parts.index("custom") + 1])
-    gpu = _GPU_TYPE.fullmatch(name)
-    if gpu and gpu.group(1) in _GPU_VCPUS_PER_GPU:
-        return _GPU_VCPUS_PER_GPU[gpu.group(1)] * int(gpu.group(2))
-    numbers = [p for p in parts[2:] if p.isdigit()]
-    if len(parts) >= 3 and numbers:
-        return int(numbers[0])
-    raise OptionError(f"cannot tell the vCPUs of machine type {name!r}; pass "
-                      "--worker_processes (workers times processes per worker)")
-
-
-def worker_processes(options: PipelineOptions, explicit: int | None) -> int:
-    """How many processes call Vertex AI at once, each with its own limiter."""
-    if explicit:
-        return explicit
-    if is_local(options):
-        direct = options.view_as(DirectOptions)
-        if direct.direct_running_mode == "multi_processing":
-            return direct.direct_num_workers or os.cpu_count() or 1
-        return 1
-    if "Dataflow" in (options.view_as(StandardOptions).runner or ""):
-        workers = options.view_as(WorkerOptions)
-        count = workers.max_num_workers or workers.num_workers or 1
-        experiments = options.view_as(DebugOptions).experiments or []
-        per_worker = 1 if "no_use_multiple_sdk_containers" in experiments \
-            else vcpus(workers.machine_type)
-        return count * per_worker
-    return 1
+    @property
+    def files(self) -> RunFiles:
+        return RunFiles(self.output, self.run_id)
 
 
 def _json_option(name: str, value: str | None, kind: type):
@@ -237,8 +197,6 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
 
-RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-SECRET_VERSION = re.compile(r"projects/[^/]+/secrets/[^/]+/versions/[^/]+")
 
 
 def known_options_parser() -> _BeamArgumentParser:
@@ -270,44 +228,18 @@ def check_known_options(argv: list[str]) -> None:
         raise OptionError("a value was given with no option before it (values are not shown)")
 
 
-def _api_key(job, project: str | None, runner_is_local: bool, environ) -> ApiKeySource | None:
-    """Where workers get the express-mode key, or None for no key. The key
-    itself never goes into the job graph: a key from the command line is
-    handed to local workers through their environment."""
-    if job.api_key and job.api_key_secret:
-        raise OptionError("--api_key and --api_key_secret exclude each other")
-    if job.api_key_secret:
-        if not SECRET_VERSION.fullmatch(job.api_key_secret):
-            raise OptionError("--api_key_secret must be a secret version: "
-                              "projects/P/secrets/S/versions/V")
-        return ApiKeySource(secret_version=job.api_key_secret)
-    if job.api_key:
-        if project:
-            raise OptionError("--api_key (express mode) and --project (Application Default "
-                              "Credentials) exclude each other: give one")
-        if not runner_is_local:
-            raise OptionError("--api_key cannot reach remote workers without travelling in the "
-                              "job graph: store the key in Secret Manager and pass "
-                              "--api_key_secret projects/P/secrets/S/versions/V")
-        environ[WORKER_API_KEY_ENV] = job.api_key
-        return ApiKeySource(env_var=WORKER_API_KEY_ENV)
-    if environ.get(API_KEY_ENV) and not project and not job.endpoint:
-        if not runner_is_local:
-            raise OptionError(f"{API_KEY_ENV} cannot reach remote workers; pass "
-                              "--api_key_secret projects/P/secrets/S/versions/V")
-        return ApiKeySource(env_var=API_KEY_ENV)
-    return None
-
-
 def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
     job = options.view_as(VertexBatchOptions)
     project = options.view_as(GoogleCloudOptions).project
-    local = is_local(options)
+    local = runner_facts.is_local(options)
     if not job.input:
         raise OptionError("--input is required (a path, glob or gs:// pattern of JSONL files)")
     if not job.output:
         raise OptionError("--output is required (a directory or gs:// prefix)")
-    api_key = _api_key(job, project, local, environ)
+    try:
+        api_key = credentials.api_key_source(job, project, local, environ)
+    except ValueError as error:
+        raise OptionError(str(error)) from None
     if not (project or api_key or job.endpoint):
         raise OptionError("say where to send requests: --project (with Application Default "
                           f"Credentials), --api_key (or {API_KEY_ENV}) for express mode, or "
@@ -328,7 +260,10 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         raise OptionError(f"--direct_num_workers must be from 1 to {MAX_DIRECT_WORKERS} "
                           f"(0: one per CPU), got {direct_workers}")
     _positive("worker_processes", job.worker_processes)
-    processes = worker_processes(options, job.worker_processes)
+    try:
+        processes = runner_facts.worker_processes(options, job.worker_processes)
+    except ValueError as error:
+        raise OptionError(str(error)) from None
     rpm, tpm = _positive("rpm", job.rpm), _positive("tpm", job.tpm)
     # Flex lives on the global endpoint; express mode and an endpoint without a project are global.
     location = job.vertex_location if project else None
@@ -347,10 +282,7 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
     dry_run = is_dry_run(options)
     if job.dry_run_sample < 0 or (job.dry_run_sample and not dry_run):
         raise OptionError("--dry_run_sample N (N > 0) goes with --dry_run")
-    try:
-        prices = PriceTable.load(job.prices)
-    except ValueError as error:
-        raise OptionError(str(error)) from None
+    prices = _price_table(job.prices)
     settings = CallSettings(
         max_in_flight=int(_positive("concurrency", job.concurrency, allow_none=False)),
         max_attempts=job.max_attempts,
@@ -414,6 +346,17 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
                      spread_calls=not local or processes > 1)
 
 
+def _price_table(path: str | None) -> PriceTable:
+    """The package's prices, or --prices (a local or gs:// file)."""
+    if path is None:
+        return PriceTable.load()
+    try:
+        with FileSystems.open(path) as f:
+            return PriceTable.from_json(f.read(), origin=path)
+    except Exception as error:  # noqa: BLE001 - any reason: one clear line
+        raise OptionError(f"--prices {path}: not a price table ({error})") from None
+
+
 def _model_map(text: str | None) -> tuple[tuple[str, str], ...]:
     """--model_map NAMED=CALLED[,NAMED=CALLED...]"""
     pairs = []
@@ -446,19 +389,4 @@ def with_flag_values(argv: list[str]) -> list[str]:
 
 
 def is_dry_run(options: PipelineOptions) -> bool:
-    from apache_beam.options.pipeline_options import TestOptions
     return str(options.view_as(TestOptions).dry_run).lower() in ("true", "1", "yes")
-
-
-def without_secrets(argv: list[str]) -> list[str]:
-    """The command line minus --api_key, so that the key never lands in Beam's
-    pipeline options (which runners log, display and stage with the job)."""
-    cleaned, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--api_key":
-            skip = True
-        elif not arg.startswith("--api_key="):
-            cleaned.append(arg)
-    return cleaned

@@ -6,26 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import JobConfig, OptionError
-from transforms import schemas
 from transforms.input_files import snapshot, source_name
 from transforms.output_files import is_local_path, matching_paths, remove_empty_folders
-from transforms.resume import Resume, checkpoint_parts
-from transforms.write_parquet import PART_PATTERN, run_files
+from transforms.plan_calls import Resume
+from transforms.run_files import RunFiles, is_written_by_job
+from transforms.tasks import TABLES
 from vertex.errors import FatalApiError, first_line
 
-TABLES = tuple(schemas.COLUMNS)
-
-
-# What a job writes under its output: tables, run files, and the folders of
-# checkpoints, images, audio and Beam's temporary files.
-_OUTPUT_NAMES = re.compile(r"((responses|images|live|rejected)-.*\.parquet|"
-                           r"(summary|estimate)(-.*)?\.json|report(-.*)?\.html|\.write-check-.*)")
-_OUTPUT_FOLDERS = re.compile(r"(_checkpoints|images|audio|beam-temp-.*)")
+ALL_TABLES = (*TABLES, "rejected")
 
 
 def check_input(pattern: str, output: str) -> None:
@@ -41,8 +33,7 @@ def check_input(pattern: str, output: str) -> None:
     for path in files:
         inside = (normal(path)[len(prefix):].split("/") if normal(path).startswith(prefix)
                   else None)
-        if inside and (_OUTPUT_FOLDERS.fullmatch(inside[0]) if len(inside) > 1
-                       else _OUTPUT_NAMES.fullmatch(inside[0])):
+        if inside and is_written_by_job(inside, ALL_TABLES):
             raise OptionError(f"--input {pattern!r} matches files the job writes under "
                               f"--output (e.g. {source_name(path)}): a run would read its own "
                               "results as prompts; give a pattern that matches only the input")
@@ -53,15 +44,15 @@ def check_run_id(config: JobConfig) -> None:
     under this output is refused; one whose run died may only be resumed."""
     if not config.run_id_given:
         return  # a new id (time and a random suffix)
-    output, run_id = config.output, config.run_id
-    finished = any(run_files(output, run_id, t) for t in TABLES) or FileSystems.exists(
-        FileSystems.join(output, f"summary-{run_id}.json"))
+    files = config.files
+    finished = any(files.table_files(t) for t in ALL_TABLES) or FileSystems.exists(
+        files.run_file("summary", "json"))
     if finished:
-        raise OptionError(f"--run_id {run_id} was already used by a run under {output}; "
-                          "choose another run id, or leave --run_id out")
-    if checkpoint_parts(output, run_id) and config.resume == Resume.NONE:
-        raise OptionError(f"--run_id {run_id} names a run that died under {output}; resume it "
-                          "with --skip_existing, or choose another run id")
+        raise OptionError(f"--run_id {files.run_id} was already used by a run under "
+                          f"{files.output}; choose another run id, or leave --run_id out")
+    if files.checkpoint_parts() and config.resume == Resume.NONE:
+        raise OptionError(f"--run_id {files.run_id} names a run that died under {files.output}; "
+                          "resume it with --skip_existing, or choose another run id")
 
 
 def check_storage_credentials(*paths: str) -> None:
@@ -85,11 +76,12 @@ def check_storage_credentials(*paths: str) -> None:
             auth._Credentials._credentials, auth._Credentials._credentials_init = None, True
 
 
-def check_output(output: str, run_id: str) -> None:
+def check_output(files: RunFiles) -> None:
     """The output is a folder (or prefix) where this process can write."""
+    output = files.output
     if is_local_path(output) and os.path.isfile(output):
         raise OptionError(f"--output {output!r} is a file; give a folder or a gs:// prefix")
-    marker = FileSystems.join(output, f".write-check-{run_id}")
+    marker = files.write_check
     try:
         with FileSystems.create(marker) as f:
             f.write(b"")
@@ -113,15 +105,14 @@ def check_credentials(config: JobConfig) -> None:
                             f"{first_line(error)}") from None
 
 
-def cleanup_after_failure(output: str, run_id: str) -> None:
+def cleanup_after_failure(files: RunFiles) -> None:
     """Beam's temporary files of this run's tables (beam-temp-TABLE-RUNID-HEX),
     which a failed run leaves behind; nothing else."""
-    temp_dir = re.compile(rf"beam-temp-({'|'.join(TABLES)})-{re.escape(run_id)}"
-                          rf"{PART_PATTERN}-[0-9a-f]{{32}}")
-    files = [p for p in matching_paths(FileSystems.join(output, "beam-temp-*", "*"))
-             if temp_dir.fullmatch(p.rstrip("/").rsplit("/", 2)[-2])]
-    if files:
-        FileSystems.delete(files)
+    output = files.output
+    temp = [p for p in matching_paths(FileSystems.join(output, "beam-temp-*", "*"))
+            if files.is_beam_temp_folder(p.rstrip("/").rsplit("/", 2)[-2], ALL_TABLES)]
+    if temp:
+        FileSystems.delete(temp)
     if is_local_path(output) and os.path.isdir(output):  # the folders, now empty
         remove_empty_folders(os.path.join(output, name) for name in os.listdir(output)
-                             if temp_dir.fullmatch(name))
+                             if files.is_beam_temp_folder(name, ALL_TABLES))

@@ -17,211 +17,19 @@ import argparse
 import base64
 import html
 import io
-import json
-import random
 import re
 import sys
-from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.output_files import (first_rows, is_local_path, matching_paths,
-                                     parquet_batches, traffic_tier, write_run_file)
-from transforms.schemas import schema
-from transforms.write_parquet import run_files
+from pipeline.run_tables import Sample, Tally, first_line, summaries, table_files, tally
+from transforms.output_files import is_local_path, write_copies
+from transforms.run_files import RunFiles, latest_file
+from transforms.tasks import TABLES
 
-THUMBNAILS = 48        # images shown at most, sampled evenly
-AUDIO_CLIPS = 12       # players shown at most
 TOP_REASONS = 10
-_COLUMNS = {
-    "responses": ["id", "model", "status", "error_code", "error_message", "latency_ms",
-                  "started_at", "finished_at", "attempts", "throttled_attempts", "attempt_log",
-                  "usage", "cost_usd", "traffic_type"],
-    "images": ["id", "model", "status", "error_code", "error_message", "latency_ms",
-               "started_at", "finished_at", "attempts", "throttled_attempts", "attempt_log",
-               "cost_usd", "image_index", "uri", "mime_type", "rai_filtered_reason"],
-    "live": ["id", "model", "status", "error_code", "error_message", "latency_ms",
-             "started_at", "finished_at", "attempts", "throttled_attempts", "attempt_log",
-             "usage", "cost_usd", "audio_uri", "audio_seconds", "output_transcript",
-             "input_transcript"],
-    "rejected": ["source", "line_number", "reason"],
-}
-_TASK = {"responses": "text", "images": "image", "live": "live"}
-
-
-def table_files(output: str, table: str, run_id: str | None) -> list[str]:
-    if run_id:
-        return run_files(output, run_id, table)
-    return matching_paths(FileSystems.join(output, f"{table}-*.parquet"))
-
-
-def summaries(output: str, run_id: str | None) -> list[dict]:
-    names = [f"summary-{run_id}.json"] if run_id else None
-    paths = [FileSystems.join(output, n) for n in names] if names else [
-        p for p in matching_paths(FileSystems.join(output, "summary-*.json"))]
-    found = []
-    for path in paths:
-        try:
-            with FileSystems.open(path) as f:
-                found.append(json.loads(f.read()))
-        except Exception:  # noqa: BLE001 - a run without a summary (died) still has rows
-            continue
-    return found
-
-
-class _Sample:
-    """Up to `size` rows spread over a stream of unknown length (reservoir
-    sampling, seeded: the same rows give the same report), in stream order.
-    Rows arrive as Arrow batches; only those taken become Python dicts."""
-
-    def __init__(self, size: int):
-        self.size, self.seen, self.items = size, 0, []
-        self._random = random.Random(0)
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        for i in range(batch.num_rows):
-            self.seen += 1
-            if len(self.items) < self.size:
-                self.items.append(None)
-                slot = len(self.items) - 1
-            elif (slot := self._random.randrange(self.seen)) >= self.size:
-                continue
-            self.items[slot] = (self.seen, batch.slice(i, 1).to_pylist()[0])
-
-    def __iter__(self):
-        return (item for _, item in sorted(self.items, key=lambda pair: pair[0]))
-
-
-class _Tally:
-    """What the report shows, gathered in one pass over the rows, a batch at
-    a time in Arrow (no Python object a row: a million rows take seconds, not
-    a minute): counts and sums, arrays of times and latencies, samples of
-    images and clips. Memory grows by some 35 bytes a record, never by the
-    rows themselves."""
-
-    def __init__(self):
-        self.records, self.cost = 0, 0.0
-        self.by_status: Counter = Counter()                  # (task, status)
-        self.latency: dict[str, list] = defaultdict(list)    # model: arrays of ms
-        self.tokens: dict = defaultdict(int)                 # (model, tier)
-        self.spend: dict = defaultdict(float)                # (model, tier)
-        self.errors, self.error_example = Counter(), {}
-        self.rejected, self.reasons, self.reason_where = 0, Counter(), {}
-        self.images, self.clips = _Sample(THUMBNAILS), _Sample(AUDIO_CLIPS)
-        # Epoch seconds, an array a batch (joined by done()): when records
-        # started and finished, when each request was sent, and whether that
-        # request was answered 429 or was a retry.
-        self.started, self.finished, self.sent, self.sent_429, self.sent_retry = (
-            [], [], [], [], [])
-
-    def add(self, batch: pa.RecordBatch, task: str) -> None:
-        """A batch of a table's rows. Images have a row a picture: each row's
-        cost counts, a record's first row (image 0) stands for the record."""
-        rows = pa.Table.from_batches([batch])
-        self.cost += pc.sum(rows["cost_usd"]).as_py() or 0
-        self._spend(rows, task)
-        if task == "image":
-            rows = rows.filter(first_rows(rows["image_index"]))
-        self.records += rows.num_rows
-        for group in rows.group_by("status").aggregate([([], "count_all")]).to_pylist():
-            self.by_status[(task, group["status"])] += group["count_all"]
-        self._times(rows)
-        answered = rows.filter(pc.and_(pc.is_valid(rows["latency_ms"]),
-                                       pc.not_equal(rows["status"], "error")))
-        by_model = answered.group_by("model").aggregate([("latency_ms", "list")])
-        for model, values in zip(by_model["model"].to_pylist(), by_model["latency_ms_list"]):
-            self.latency[model].append(values.values.to_numpy())
-        failed = rows.filter(pc.equal(rows["status"], "error"))
-        for group in failed.group_by(["error_code", "error_message"], use_threads=False).aggregate(
-                [("id", "first"), ([], "count_all")]).to_pylist():  # in the order first met
-            key = f"{group['error_code']}: {_first_line(group['error_message'])}"
-            self.errors[key] += group["count_all"]
-            self.error_example.setdefault(key, group["id_first"])
-
-    def _times(self, rows: pa.Table) -> None:
-        self.finished.append(_epoch_s(rows["finished_at"].drop_null()))
-        started = rows.filter(pc.is_valid(rows["started_at"]))
-        base = _epoch_s(started["started_at"])
-        self.started.append(base)
-        log = started["attempt_log"].combine_chunks()
-        tries = pc.fill_null(pc.list_value_length(log), 0).to_numpy()
-        attempts = pc.list_flatten(log)
-        offset_ms = pc.fill_null(pc.struct_field(attempts, "offset_ms"), 0).to_numpy()
-        self.sent.append(np.repeat(base, tries) + offset_ms / 1000)
-        self.sent_429.append(pc.fill_null(pc.equal(pc.struct_field(attempts, "http_status"),
-                                                   429), False).to_numpy(zero_copy_only=False))
-        first_of_record = np.repeat(np.cumsum(tries) - tries, tries)
-        self.sent_retry.append(np.arange(len(attempts)) > first_of_record)
-
-    def _spend(self, rows: pa.Table, task: str) -> None:
-        tier = traffic_tier(rows, "per image" if task == "image" else "-")
-        tokens = (pc.struct_field(rows["usage"], "total_token_count")
-                  if "usage" in rows.column_names else pa.nulls(len(rows), pa.int64()))
-        keyed = pa.table({"model": rows["model"], "tier": tier, "tokens": tokens,
-                          "cost": rows["cost_usd"]})
-        for group in keyed.group_by(["model", "tier"]).aggregate(
-                [("tokens", "sum"), ("cost", "sum")]).to_pylist():
-            key = (group["model"], group["tier"])
-            self.tokens[key] += group["tokens_sum"] or 0
-            self.spend[key] += group["cost_sum"] or 0
-
-    def add_rejected(self, batch: pa.RecordBatch) -> None:
-        rows = pa.Table.from_batches([batch])
-        self.rejected += rows.num_rows
-        for group in rows.group_by("reason", use_threads=False).aggregate(
-                [("source", "first"), ("line_number", "first"), ([], "count_all")]).to_pylist():
-            key = _first_line(group["reason"])
-            self.reasons[key] += group["count_all"]
-            self.reason_where.setdefault(key, f"{group['source_first']}:"
-                                              f"{group['line_number_first']}")
-
-    def done(self) -> "_Tally":
-        for name in ("started", "finished", "sent"):
-            setattr(self, name, np.concatenate(getattr(self, name) or [np.empty(0)]))
-        for name in ("sent_429", "sent_retry"):
-            setattr(self, name, np.concatenate(getattr(self, name) or [np.empty(0, bool)]))
-        self.latency = {model: np.concatenate(parts) for model, parts in self.latency.items()}
-        return self
-
-
-def _epoch_s(times: pa.ChunkedArray) -> np.ndarray:
-    """Timestamps (the tables' milliseconds, UTC) as epoch seconds."""
-    return pc.cast(times, pa.timestamp("ms", "UTC")).cast(pa.int64()).to_numpy() / 1000
-
-
-def _table_batches(output: str, table: str, run_id: str | None):
-    """A run's (or every run's) rows of one table, the report's columns only;
-    a column a file lacks (written by an older version) comes as nulls."""
-    names, types = _COLUMNS[table], schema(table)
-    for path in table_files(output, table, run_id):
-        for batch in parquet_batches(path, names):
-            yield pa.RecordBatch.from_arrays(
-                [batch.column(n) if n in batch.schema.names
-                 else pa.nulls(batch.num_rows, types.field(n).type) for n in names], names=names)
-
-
-def tally(output: str, run_id: str | None) -> _Tally:
-    tally = _Tally()
-    for table, task in _TASK.items():
-        for batch in _table_batches(output, table, run_id):
-            if table == "images":
-                tally.images.add(batch.filter(pc.or_(_nonempty(batch["uri"]),
-                                                     pc.not_equal(batch["status"], "ok"))))
-            if table == "live":
-                tally.clips.add(batch.filter(_nonempty(batch["audio_uri"])))
-            tally.add(batch, task)
-    for batch in _table_batches(output, "rejected", run_id):
-        tally.add_rejected(batch)
-    return tally.done()
-
-
-def _nonempty(strings) -> pa.Array:
-    return pc.fill_null(pc.not_equal(strings, ""), False)
-
 
 def build(output: str, run_id: str | None = None) -> str:
     """The report's HTML."""
@@ -241,7 +49,7 @@ def build(output: str, run_id: str | None = None) -> str:
 
 # -- sections ------------------------------------------------------------------------------
 
-def _header(output, run_id, runs, t: _Tally) -> str:
+def _header(output, run_id, runs, t: Tally) -> str:
     which = f"run <code>{html.escape(run_id)}</code>" if run_id else (
         f"the union of {len(runs)} run(s)")
     walls = [r.get("wall_time_s") or 0 for r in runs]
@@ -256,7 +64,7 @@ def _header(output, run_id, runs, t: _Tally) -> str:
             f"<div class='facts'>{items}</div>")
 
 
-def _counts(t: _Tally) -> str:
+def _counts(t: Tally) -> str:
     by = t.by_status
     tasks = sorted({task for task, _ in by})
     statuses = ("ok", "blocked", "error")
@@ -278,7 +86,7 @@ def _counts(t: _Tally) -> str:
                     _table(["task"] + list(statuses) + ["total"], rows), figure)
 
 
-def _timeline(t: _Tally, runs) -> str:
+def _timeline(t: Tally, runs) -> str:
     """Records finished and requests sent per second, 429s and retries marked,
     against the rate limit."""
     if not len(t.started):
@@ -330,7 +138,7 @@ def _rate_limit_per_s(runs) -> float | None:
     return max(limits) if limits else None
 
 
-def _latency(t: _Tally) -> str:
+def _latency(t: Tally) -> str:
     by_model = {model: np.sort(values) for model, values in t.latency.items()}
     if not by_model:
         return ""
@@ -345,7 +153,7 @@ def _latency(t: _Tally) -> str:
                     _table(["model", "records", "p50 ms", "p90 ms", "p99 ms"], rows), figure)
 
 
-def _spend(t: _Tally) -> str:
+def _spend(t: Tally) -> str:
     tokens, cost = t.tokens, t.spend
     if not any(cost.values()) and not any(tokens.values()):
         return ""
@@ -359,7 +167,7 @@ def _spend(t: _Tally) -> str:
                     _table(["model", "tier", "tokens", "cost"], rows), figure)
 
 
-def _reasons(t: _Tally) -> str:
+def _reasons(t: Tally) -> str:
     errors, example = t.errors, t.error_example
     reasons, where = t.reasons, t.reason_where
     body = "<h3>Most frequent errors</h3>" + (_table(
@@ -373,7 +181,7 @@ def _reasons(t: _Tally) -> str:
     return _section("What failed, and why", body)
 
 
-def _contact_sheet(output, images: _Sample) -> str:
+def _contact_sheet(output, images: Sample) -> str:
     if not images.seen:
         return ""
     cells = []
@@ -385,7 +193,7 @@ def _contact_sheet(output, images: _Sample) -> str:
             cells.append(f"<a class='cell' href='{html.escape(_link(output, r['uri']))}'>"
                          f"{image}<span>{caption}</span></a>")
         else:
-            why = html.escape(_first_line(r.get("rai_filtered_reason") or r.get("error_message")
+            why = html.escape(first_line(r.get("rai_filtered_reason") or r.get("error_message")
                                           or r["status"]))
             cells.append(f"<div class='cell blocked'><div class='none'>{r['status']}</div>"
                          f"<span>{caption}</span><small>{why}</small></div>")
@@ -393,12 +201,12 @@ def _contact_sheet(output, images: _Sample) -> str:
     return _section("Images", note + f"<div class='sheet'>{''.join(cells)}</div>")
 
 
-def _audio(output, clips: _Sample) -> str:
+def _audio(output, clips: Sample) -> str:
     if not clips.seen:
         return ""
     items = []
     for r in clips:
-        said = html.escape(_first_line(r.get("output_transcript") or "")[:120])
+        said = html.escape(first_line(r.get("output_transcript") or "")[:120])
         items.append(f"<div class='clip'><b>{html.escape(r['id'])}</b> "
                      f"{r.get('audio_seconds') or 0:.1f} s<br><audio controls preload='none' "
                      f"src='{html.escape(_link(output, r['audio_uri']))}'></audio>"
@@ -433,10 +241,6 @@ def _link(output: str, uri: str) -> str:
 def _percentile(ordered, q: float) -> float:
     """Of values already sorted."""
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
-def _first_line(text) -> str:
-    return (str(text or "").strip().splitlines() or [""])[0][:200]
 
 
 def _figure(width: float, height: float):
@@ -492,8 +296,9 @@ def write_report(output: str, run_id: str | None) -> str:
     summaries; report-union.html for all runs. Returns the path written."""
     text = build(output, run_id).encode()
     if run_id:
-        return write_run_file(output, "report", run_id, text, "text/html", "html")
-    return write_run_file(output, "report-union", None, text, "text/html", "html")
+        return write_copies([RunFiles(output, run_id).run_file("report", "html"),
+                             latest_file(output, "report", "html")], text, "text/html")
+    return write_copies([latest_file(output, "report-union", "html")], text, "text/html")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -506,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     args.run_id):
         print("error: --run_id is a run's name", file=sys.stderr)
         return 2
-    if not any(table_files(args.output, t, args.run_id) for t in _COLUMNS):
+    if not any(table_files(args.output, t, args.run_id) for t in (*TABLES, "rejected")):
         which = f"run {args.run_id}" if args.run_id else "any run"
         print(f"error: no tables of {which} under {args.output}", file=sys.stderr)
         return 2

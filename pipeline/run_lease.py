@@ -17,27 +17,21 @@ import time
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.space_reserve import SpaceReserve
-from transforms.output_files import matching_paths, remove_empty_folders
-from transforms.resume import checkpoint_dir, checkpoint_parts
+from transforms.output_files import remove_empty_folders
+from transforms.run_files import RunFiles, leases
 
-LEASE_NAME = "_lease.json"
 RENEW_EVERY_S = 10.0
 # A lease not renewed for this long is dead even on another machine (a
 # killed process, a lost VM); renewals come six times as often.
 STALE_AFTER_S = 60.0
 
 
-def lease_path(output: str, run_id: str) -> str:
-    return FileSystems.join(checkpoint_dir(output, run_id), LEASE_NAME)
-
-
 class RunLease:
     """This run's lease: taken before anything is written, renewed by a
     background thread, released when the run ends (however it ends)."""
 
-    def __init__(self, output: str, run_id: str):
-        self.output, self.run_id = output, run_id
-        self.path = lease_path(output, run_id)
+    def __init__(self, files: RunFiles):
+        self.files, self.path = files, files.lease
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -55,11 +49,11 @@ class RunLease:
             FileSystems.delete([self.path])
         except Exception:  # noqa: BLE001 - gone already: released all the same
             pass
-        folder = checkpoint_dir(self.output, self.run_id)
+        folder = self.files.checkpoints
         remove_empty_folders([folder, folder.rstrip("/").rsplit("/", 1)[0]])
 
     def _write(self) -> None:
-        lease = {"run_id": self.run_id, "host": socket.gethostname(), "pid": os.getpid(),
+        lease = {"run_id": self.files.run_id, "host": socket.gethostname(), "pid": os.getpid(),
                  "renewed_at": time.time()}
         with FileSystems.create(self.path, mime_type="application/json") as f:
             f.write(json.dumps(lease).encode())
@@ -86,9 +80,9 @@ def remove_dead_leases(output: str) -> None:
         if lease is not None and _alive(lease):
             continue
         folder = path.rstrip("/").rsplit("/", 1)[0]
-        run_id = folder.rsplit("/", 1)[-1]
-        SpaceReserve(output, run_id).release()
-        if not checkpoint_parts(output, run_id):
+        files = RunFiles(output, folder.rsplit("/", 1)[-1])
+        SpaceReserve(files).release()
+        if not files.checkpoint_parts():
             FileSystems.delete([path])
             remove_empty_folders([folder, folder.rsplit("/", 1)[0]])
 
@@ -96,7 +90,7 @@ def remove_dead_leases(output: str) -> None:
 def _leases(output: str):
     """(path, lease) of every lease under the output; None for a lease that
     cannot be read (removed meanwhile, or torn: no live run holds it)."""
-    for path in matching_paths(FileSystems.join(checkpoint_dir(output, "*"), LEASE_NAME)):
+    for path in leases(output):
         try:
             with FileSystems.open(path) as f:
                 lease = json.loads(f.read())

@@ -10,19 +10,18 @@ import os
 
 
 from transforms.output_files import is_local_path, remove_empty_folders
-from transforms.resume import checkpoint_dir
+from transforms.run_files import RunFiles
 
-RESERVE_NAME = "_reserve"
 # A checkpoint part is at most 5,000 rows (about a megabyte of Parquet at
 # 200 bytes a row); this holds several, from every table in flight.
 RESERVE_BYTES = 16 << 20
 
 
 class SpaceReserve:
-    def __init__(self, output: str, run_id: str, size: int = RESERVE_BYTES):
-        self.folder = checkpoint_dir(output, run_id).removeprefix("file://")
-        self.path = os.path.join(self.folder, RESERVE_NAME)
-        self.size = size if is_local_path(output) else 0
+    def __init__(self, files: RunFiles, size: int = RESERVE_BYTES):
+        self.folder = files.checkpoints.removeprefix("file://")
+        self.path = files.reserve.removeprefix("file://")
+        self.size = size if is_local_path(files.output) else 0
 
     def take(self) -> None:
         """OSError (ENOSPC) when the disk cannot hold even the reserve."""

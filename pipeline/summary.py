@@ -6,14 +6,14 @@ from collections import defaultdict
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipeline.options import JobConfig
-from transforms.write_parquet import run_files
+from pipeline.run_tables import table_batches, table_files, table_rows
 from transforms import metrics
-from transforms.output_files import first_rows, parquet_batches, traffic_tier, write_run_file
+from transforms.output_files import first_rows, traffic_tier, write_copies
+from transforms.run_files import RunFiles, latest_file
+from transforms.tasks import TABLES, TASKS
 
 
 def _value(result):
@@ -47,48 +47,43 @@ def metric_values(result) -> tuple[dict[str, int], dict[str, dict], dict[str, se
 
 def written_records(output: str, run_id: str) -> dict[str, int]:
     """Records in this run's files as they are on storage (carried rows
-    included): the accounting trusts what was written, not what was counted."""
-    def rows(table, count):
-        return sum(count(path) for path in run_files(output, run_id, table))
-
-    def all_rows(path):
-        with FileSystems.open(path) as f:
-            return pq.ParquetFile(f).metadata.num_rows
-
-    def first_image_rows(path):
-        return sum(pc.sum(first_rows(batch["image_index"])).as_py() or 0
-                   for batch in parquet_batches(path, ["image_index"]))
-    return {"responses": rows("responses", all_rows),
-            "image_records": rows("images", first_image_rows),
-            "live": rows("live", all_rows),
-            "rejected": rows("rejected", all_rows)}
+    included), by task (its summary key) and `rejected`: the accounting
+    trusts what was written, not what was counted. A table with several rows
+    a record counts its first rows."""
+    def records(table: str, row_index: str | None) -> int:
+        if row_index is None:
+            return sum(table_rows(path) for path in table_files(output, table, run_id))
+        return sum(pc.sum(first_rows(batch[row_index])).as_py() or 0
+                   for batch in table_batches(output, table, run_id, [row_index]))
+    written = {task.summary_key: records(task.table, task.row_index) for task in TASKS.values()}
+    written["rejected"] = records("rejected", None)
+    return written
 
 
 NOT_CALLED_LISTED = 10_000  # ids listed in the summary; the rows say it for every record
 
 
 def spending(output: str, run_id: str, max_cost_usd: float | None) -> dict:
-    """What the run's rows cost, by model, tier (trafficType; `per image` for
-    Imagen) and status, and the records the budget left uncalled. Read from
+    """What the run's rows cost, by model, tier (trafficType; Task.untiered
+    where a row has none) and status, and the records the budget left uncalled. Read from
     the files written, a few columns at a time, in Arrow."""
     total, unpriced, not_called = 0.0, 0, []
     sums = {key: defaultdict(float) for key in ("model", "tier", "status")}
-    for table in ("responses", "images", "live"):
-        columns = ["id", "model", "status", "cost_usd", "error_code", "traffic_type"]
-        no_tier = "per image" if table == "images" else "no answer"
-        for path in run_files(output, run_id, table):
-            for batch in parquet_batches(path, columns):
-                rows = pa.Table.from_batches([batch])
-                not_called += rows.filter(
-                    pc.equal(rows["error_code"], "budget_exhausted"))["id"].to_pylist()
-                priced = rows.filter(pc.is_valid(rows["cost_usd"]))
-                unpriced += rows.num_rows - priced.num_rows
-                total += pc.sum(priced["cost_usd"]).as_py() or 0
-                keyed = pa.table({"model": priced["model"], "tier": traffic_tier(priced, no_tier),
-                                  "status": priced["status"], "cost": priced["cost_usd"]})
-                for key, bucket in sums.items():
-                    for group in keyed.group_by(key).aggregate([("cost", "sum")]).to_pylist():
-                        bucket[group[key]] += group["cost_sum"]
+    columns = ["id", "model", "status", "cost_usd", "error_code", "traffic_type"]
+    for task in TASKS.values():
+        for batch in table_batches(output, task.table, run_id, columns):
+            rows = pa.Table.from_batches([batch])
+            not_called += rows.filter(
+                pc.equal(rows["error_code"], "budget_exhausted"))["id"].to_pylist()
+            priced = rows.filter(pc.is_valid(rows["cost_usd"]))
+            unpriced += rows.num_rows - priced.num_rows
+            total += pc.sum(priced["cost_usd"]).as_py() or 0
+            keyed = pa.table({"model": priced["model"],
+                              "tier": traffic_tier(priced, task.untiered),
+                              "status": priced["status"], "cost": priced["cost_usd"]})
+            for key, bucket in sums.items():
+                for group in keyed.group_by(key).aggregate([("cost", "sum")]).to_pylist():
+                    bucket[group[key]] += group["cost_sum"]
     rounded = lambda d: {k: round(v, 6) for k, v in sorted(d.items())}  # noqa: E731
     return {"total_usd": round(total, 6), "by_model": rounded(sums["model"]),
             "by_tier": rounded(sums["tier"]), "by_status": rounded(sums["status"]),
@@ -98,15 +93,14 @@ def spending(output: str, run_id: str, max_cost_usd: float | None) -> dict:
 
 def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
     counters, distributions, string_sets = metric_values(result)
+    files = RunFiles(config.output, config.run_id)
     written = written_records(config.output, config.run_id)
     c = lambda name: counters.get(name, 0)  # noqa: E731
-    responses = {s: c(metrics.records("responses", s)) for s in metrics.STATUSES}
-    responses["total"] = sum(responses.values())
-    images = {s: c(metrics.records("images", s)) for s in metrics.STATUSES}
-    images["total"] = sum(images.values())
-    live = {s: c(metrics.records("live", s)) for s in metrics.STATUSES}
-    live["total"] = sum(live.values())
-    rejected = c(metrics.REJECTED_ROWS)
+    records = {}  # by task: records called, by status
+    for task in TASKS.values():
+        counts = {s: c(metrics.records(task.table, s)) for s in metrics.STATUSES}
+        records[task.summary_key] = {**counts, "total": sum(counts.values())}
+    called = sum(counts["total"] for counts in records.values())
     return {
         "run_id": config.run_id,
         "input": config.input,
@@ -116,13 +110,11 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         "blank_lines_skipped": c(metrics.BLANK_LINES),
         # files appended to after the run started: their new lines wait for the next run
         "input_files_grown": sorted(string_sets.get(metrics.FILES_GROWN, ())),
-        "responses": responses,
-        "image_records": images,
-        "live": live,
+        **records,
         "audio_files_written": c(metrics.AUDIO_FILES_WRITTEN),
         "images_written": c(metrics.IMAGES_WRITTEN),
         "image_bytes": c(metrics.IMAGE_BYTES),
-        "rejected": rejected,
+        "rejected": c(metrics.REJECTED_ROWS),
         "resume": config.resume.value,
         "skipped_existing": c(metrics.SKIPPED_EXISTING),
         "carried_over": c(metrics.CARRIED_OVER),
@@ -131,10 +123,8 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         # Every line read is in exactly one table written (or skipped as
         # answered before), and every file was read to its end.
         "all_lines_accounted_for":
-            written["responses"] + written["image_records"] + written["live"]
-            + written["rejected"]
-            - c(metrics.UNREADABLE_FILES) + c(metrics.SKIPPED_EXISTING) == c(metrics.INPUT_LINES)
-            and not c(metrics.UNREADABLE_FILES),
+            sum(written.values()) - c(metrics.UNREADABLE_FILES) + c(metrics.SKIPPED_EXISTING)
+            == c(metrics.INPUT_LINES) and not c(metrics.UNREADABLE_FILES),
         "worker_processes": config.worker_processes,
         "rpm_per_process": config.connection.settings.rpm,
         "adaptive_rate": config.connection.settings.adaptive,
@@ -146,15 +136,14 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         "cost": spending(config.output, config.run_id, config.max_cost_usd),
         "latency_ms": distributions.get(metrics.LATENCY_MS),
         "wall_time_s": round(wall_time_s, 3),
-        "records_per_s": round((responses["total"] + images["total"] + live["total"])
-                               / wall_time_s, 2)
-        if wall_time_s else None,
-        "files": {table: FileSystems.join(config.output, f"{table}-{config.run_id}-*.parquet")
-                  for table in ("responses", "images", "live", "rejected")},
+        "records_per_s": round(called / wall_time_s, 2) if wall_time_s else None,
+        # the files themselves: a pattern of the run id would match other runs' too
+        "files": {table: files.table_files(table) for table in (*TABLES, "rejected")},
     }
 
 
 def write_summary(config: JobConfig, summary: dict) -> str:
     """summary-RUNID.json for this run, and summary.json for the latest run."""
-    return write_run_file(config.output, "summary", config.run_id,
-                          json.dumps(summary, indent=2).encode(), "application/json", "json")
+    return write_copies([RunFiles(config.output, config.run_id).run_file("summary", "json"),
+                         latest_file(config.output, "summary", "json")],
+                        json.dumps(summary, indent=2).encode(), "application/json")

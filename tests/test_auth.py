@@ -51,16 +51,25 @@ def test_workers_read_the_key_from_their_environment_or_secret_manager(monkeypat
     with pytest.raises(FatalApiError, match="missing"):
         source.read()
 
-    # Secret Manager cannot be reached here: Beam's GcpSecret is stood in for.
-    from apache_beam.utils import secret
+    # Secret Manager cannot be reached here: its client is stood in for.
+    from types import SimpleNamespace
+
+    from google.cloud import secretmanager
     asked = []
-    monkeypatch.setattr(secret.GcpSecret, "get_secret_bytes",
-                        lambda self: asked.append(self._version_name) or b"key-from-sm\n")
+
+    class Client:
+        def access_secret_version(self, request):
+            asked.append(request["name"])
+            return SimpleNamespace(payload=SimpleNamespace(data=b"key-from-sm\n"))
+    monkeypatch.setattr(secretmanager, "SecretManagerServiceClient", Client)
     version = "projects/p/secrets/vertex-key/versions/3"
     assert ApiKeySource(secret_version=version).read() == "key-from-sm"
     assert asked == [version]
-    monkeypatch.setattr(secret.GcpSecret, "get_secret_bytes",
-                        lambda self: (_ for _ in ()).throw(PermissionError("403 denied")))
+
+    class Refusing:
+        def access_secret_version(self, request):
+            raise PermissionError("403 denied")
+    monkeypatch.setattr(secretmanager, "SecretManagerServiceClient", Refusing)
     with pytest.raises(FatalApiError, match="cannot read the API key from Secret Manager"):
         ApiKeySource(secret_version=version).read()
 

@@ -71,20 +71,20 @@ def test_rpm_keeps_a_quota_bound_job_free_of_429s_across_threads_and_processes(
     ("c4a-highcpu-72-lssd", 72),
 ])
 def test_vcpus_of_every_machine_family(machine_type, expected):
-    from pipeline.options import vcpus
+    from pipeline.runner_facts import vcpus
     assert vcpus(machine_type) == expected
 
 
 def test_a_machine_type_of_unknown_shape_asks_for_worker_processes():
-    from pipeline.options import OptionError, vcpus
-    with pytest.raises(OptionError, match="--worker_processes"):
+    from pipeline.runner_facts import vcpus
+    with pytest.raises(ValueError, match="--worker_processes"):
         vcpus("mystery")
 
 
 def test_worker_processes_follow_the_runner_options():
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.options import worker_processes
+    from pipeline.runner_facts import worker_processes
     assert worker_processes(PipelineOptions([]), None) == 1
     assert worker_processes(PipelineOptions(["--direct_num_workers", "3",
                                              "--direct_running_mode", "multi_processing"]), None) == 3

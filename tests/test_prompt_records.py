@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from transforms.prompt_records import (RecordDefaults, RejectedLine, SourceLine, build_record,
-                                       derived_id)
+from transforms.prompt_records import RejectedLine, SourceLine, derived_id
+from transforms.tasks import RecordDefaults, build_record
 
 
 def build(obj, **defaults):

@@ -135,7 +135,7 @@ def test_the_tally_counts_every_row_as_written(tmp_path):
         (1003.0, False, False)]
     assert {model: sorted(ms) for model, ms in t.latency.items()} == {
         "m1": [500.0], "imagen": [300.0, 300.0]}  # b failed: not an answer's latency
-    assert dict(t.tokens) == {("m1", "ON_DEMAND"): 10, ("m1", "-"): 0,
+    assert dict(t.tokens) == {("m1", "ON_DEMAND"): 10, ("m1", "no answer"): 0,
                               ("imagen", "per image"): 0}
     assert t.spend[("m1", "ON_DEMAND")] == 0.5
     assert t.spend[("imagen", "per image")] == pytest.approx(0.04)

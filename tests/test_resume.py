@@ -144,8 +144,9 @@ def test_plan_calls_alone_rejects_duplicates_with_the_line_as_read():
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
 
-    from transforms.prompt_records import RecordDefaults, SourceLine, build_record
-    from transforms.resume import PlanCalls
+    from transforms.prompt_records import SourceLine
+    from transforms.tasks import RecordDefaults, build_record
+    from transforms.plan_calls import PlanCalls
     lines = [SourceLine("in.jsonl", 1, '{"id": "a", "prompt": "first"}'),
              SourceLine("in.jsonl", 2, '{"prompt":"second",   "id":"a"}'),
              SourceLine("in.jsonl", 3, '{"id": "b", "prompt": "alone"}')]
@@ -154,8 +155,8 @@ def test_plan_calls_alone_rejects_duplicates_with_the_line_as_read():
         planned = records | PlanCalls()
         # Only the records sharing an id were grouped; the lone one went straight on.
         assert_that(planned.calls | beam.Map(lambda r: r.line_number), equal_to([3]))
-        assert_that(planned.checked_calls | beam.Map(lambda r: r.line_number), equal_to([1]),
-                    label="checked")
+        assert_that(planned.grouped_calls | beam.Map(lambda r: r.line_number), equal_to([1]),
+                    label="grouped")
         assert_that(planned.rejected | beam.Map(lambda r: r["raw_line"]),
                     equal_to(['{"prompt":"second",   "id":"a"}']), label="raw line")
 
@@ -163,7 +164,7 @@ def test_plan_calls_alone_rejects_duplicates_with_the_line_as_read():
 def test_the_answer_carried_over_is_the_one_that_arrived_last():
     from datetime import datetime, timezone
 
-    from transforms.resume import Previous, _carried_rows
+    from transforms.plan_calls import Previous, _carried_rows
 
     def saved(run_id, minute):
         return Previous("responses", "ok", {"run_id": run_id, "text": run_id,
@@ -175,7 +176,8 @@ def test_the_answer_carried_over_is_the_one_that_arrived_last():
 
 
 def _records(lines):
-    from transforms.prompt_records import RecordDefaults, SourceLine, build_record
+    from transforms.prompt_records import SourceLine
+    from transforms.tasks import RecordDefaults, build_record
     return [build_record(SourceLine("in.jsonl", n, text), RecordDefaults())
             for n, text in enumerate(lines, start=1)]
 
@@ -187,15 +189,15 @@ def test_ids_sharing_a_fingerprint_are_still_told_apart(monkeypatch):
     from apache_beam.testing.util import assert_that, equal_to
 
     import transforms.id_index as id_index
-    from transforms.resume import PlanCalls
+    from transforms.plan_calls import PlanCalls
     monkeypatch.setattr(id_index, "fingerprint", lambda record_id: 7)
     records = _records(['{"id": "a", "prompt": "x"}', '{"id": "b", "prompt": "y"}',
                         '{"id": "a", "prompt": "z"}'])
     with beam.Pipeline() as p:
         planned = p | beam.Create(records) | PlanCalls()
         assert_that(planned.calls, equal_to([]))
-        assert_that(planned.checked_calls | beam.Map(lambda r: r.line_number), equal_to([1, 2]),
-                    label="checked")
+        assert_that(planned.grouped_calls | beam.Map(lambda r: r.line_number), equal_to([1, 2]),
+                    label="grouped")
         assert_that(planned.rejected | beam.Map(lambda r: r["line_number"]), equal_to([3]),
                     label="rejected")
 
@@ -206,15 +208,15 @@ def test_spread_calls_are_the_same_calls():
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
 
-    from transforms.resume import PlanCalls
+    from transforms.plan_calls import PlanCalls
     records = _records([f'{{"id": "r{i}", "prompt": "x"}}' for i in range(20)]
                        + ['{"id": "r3", "prompt": "y"}'])
     with beam.Pipeline() as p:
         planned = p | beam.Create(records) | PlanCalls(spread=True)
         assert_that(planned.calls | beam.Map(lambda r: r.id),
                     equal_to([f"r{i}" for i in range(20) if i != 3]))
-        assert_that(planned.checked_calls | beam.Map(lambda r: r.line_number), equal_to([4]),
-                    label="checked")
+        assert_that(planned.grouped_calls | beam.Map(lambda r: r.line_number), equal_to([4]),
+                    label="grouped")
 
 
 @pytest.mark.parametrize("shared_fingerprint", [False, True])
@@ -229,7 +231,7 @@ def test_earlier_verdicts_decide_without_grouping_what_they_can(monkeypatch, res
     from apache_beam.testing.util import assert_that, equal_to
 
     import transforms.id_index as id_index
-    from transforms.resume import PlanCalls, Previous, Resume
+    from transforms.plan_calls import PlanCalls, Previous, Resume
     if shared_fingerprint:
         monkeypatch.setattr(id_index, "fingerprint", lambda record_id: 7)
     records = _records([f'{{"id": "{i}", "prompt": "x"}}' for i in
@@ -248,11 +250,11 @@ def test_earlier_verdicts_decide_without_grouping_what_they_can(monkeypatch, res
         line = {"failed": 2, "new": 4, "twice": 5}  # twice: its earlier answer failed
         called = {"skip_existing": ["failed", "new", "twice"],
                   "errors_only": ["failed", "twice"]}[resume]
-        assert_that((planned.calls, planned.checked_calls) | beam.Flatten()
+        assert_that((planned.calls, planned.grouped_calls) | beam.Flatten()
                     | beam.Map(lambda r: (r.id, r.line_number)),
                     equal_to([(i, line[i]) for i in called]))
         if not shared_fingerprint:  # (else the index names every record: all are grouped)
-            assert_that(planned.checked_calls | beam.Map(lambda r: r.id), equal_to(["twice"]),
+            assert_that(planned.grouped_calls | beam.Map(lambda r: r.id), equal_to(["twice"]),
                         label="grouped")
         assert_that(planned.rejected | beam.Map(lambda r: r["line_number"]), equal_to([6]),
                     label="rejected")

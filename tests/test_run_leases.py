@@ -8,11 +8,10 @@ import sys
 import time
 
 from pipeline.job import main
-from pipeline.run_lease import lease_path
 from tests.conftest import ROOT
 from tests.pipeline_runs import read_table, run_job, write_jsonl
 from transforms import schemas
-from transforms.resume import checkpoint_parts
+from transforms.run_files import RunFiles, checkpoint_parts
 from transforms.write_parquet import write_parquet_file
 
 
@@ -71,7 +70,7 @@ def _dead_run_part(out, run_id: str, ids: list[str]) -> str:
     (out / "_checkpoints" / run_id / "_lease.json").write_text(json.dumps(
         {"run_id": run_id, "host": socket.gethostname(), "pid": int(dead.stdout),
          "renewed_at": time.time()}))
-    assert lease_path(str(out), run_id).endswith("_lease.json")
+    assert RunFiles(str(out), run_id).lease.endswith("_lease.json")
     return path
 
 

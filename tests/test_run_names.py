@@ -1,7 +1,8 @@
 """A run's files are its own: a run id that is the start of another's
-(`nightly`, `nightly-2`) names no file of the other, and a dry run says of
+(`nightly`, `nightly-2`) names no file of the other (report, summary), and a dry run says of
 a duplicated id what the run says."""
 import json
+import os
 
 from pipeline import report
 from tests.pipeline_runs import read_table, run_job, write_jsonl
@@ -20,6 +21,9 @@ def test_the_report_of_a_run_reads_no_file_of_a_run_whose_id_it_starts(emulator,
     assert report.tally(str(out), "nightly").records == 3
     assert report.tally(str(out), "nightly-2").records == 5
     assert report.tally(str(out), None).records == 8
+    listed = json.loads((out / "summary-nightly.json").read_text())["files"]["responses"]
+    assert isinstance(listed, list) and listed  # the files themselves, not a pattern
+    assert all(os.path.exists(path) and "nightly-2" not in path for path in listed)
 
 
 def test_a_dry_run_gives_a_duplicate_the_reason_the_run_gives(emulator, tmp_path):

@@ -13,6 +13,7 @@ import time
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline.credentials import hand_key_to_workers
 from pipeline.options import job_config
 from tests.conftest import ROOT
 from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
@@ -253,7 +254,9 @@ def test_an_endpoint_gets_a_key_only_when_one_is_given_for_it():
     assert config("--project", "p", environ=environ).connection.api_key is None
     assert config(environ=environ).connection.api_key.env_var == "GOOGLE_API_KEY"
     given = config("--endpoint", "http://127.0.0.1:1", "--api_key", "k", environ=environ)
-    assert environ[given.connection.api_key.env_var] == "k"  # handed to local workers
+    assert given.connection.api_key.env_var not in environ  # reading options changes nothing
+    hand_key_to_workers("k", environ)  # the job does it when it starts
+    assert environ[given.connection.api_key.env_var] == "k"  # where local workers read it
 
 
 def test_without_rpm_the_job_adapts_and_with_rpm_alone_it_holds_it():
@@ -270,7 +273,7 @@ def test_the_api_key_never_travels_in_the_job_graph(emulator, tmp_path):
     from apache_beam.internal import pickler
 
     from pipeline import graph
-    from pipeline.options import without_secrets
+    from pipeline.credentials import without_secrets
     from transforms.progress import ProgressSettings
     key = "AQ.graph-secret-0123456789"
     argv = ["--input", str(write_jsonl(tmp_path / "in.jsonl", records(1))), "--output",

@@ -27,7 +27,7 @@ def test_each_stream_gets_its_own_files_and_only_parts_without_rows_are_skipped(
         "rows": TableFiles("rows", SCHEMA),                         # dicts
         "tables": TableFiles("tables", SCHEMA, tables=True),        # Arrow tables
         "empty": TableFiles("empty", SCHEMA),                       # a table: one empty file
-        "empty part": TableFiles("empty", SCHEMA, part="checked"),  # a part: no file
+        "empty part": TableFiles("empty", SCHEMA, part="grouped"),  # a part: no file
         "part": TableFiles("rows", SCHEMA, part="duplicates"),
     }
     with beam.Pipeline() as p:
@@ -49,7 +49,7 @@ def test_each_stream_gets_its_own_files_and_only_parts_without_rows_are_skipped(
     assert [n for n in names if n.startswith("empty-run1-0")] == \
         ["empty-run1-00000-of-00001.parquet"]
     assert pq.read_table(tmp_path / "empty-run1-00000-of-00001.parquet").schema == SCHEMA
-    assert not [n for n in names if n.startswith("empty-run1-checked")]
+    assert not [n for n in names if n.startswith("empty-run1-grouped")]
     assert _read(tmp_path, "rows-run1-duplicates") == [{"id": "d0", "n": 0}]
 
 

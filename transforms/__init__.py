@@ -15,7 +15,8 @@
 from transforms.call_vertex import CallHandler, CallVertexAI
 from transforms.generate_content import GeminiHandler, GenerateContent
 from transforms.generate_images import GenerateImages, ImagenHandler
-from transforms.prompt_records import PromptRecord, RecordDefaults
+from transforms.prompt_records import PromptRecord
+from transforms.tasks import RecordDefaults
 from transforms.read_prompt_records import BuildPromptRecords, ReadPromptRecords
 from transforms.save_files import SaveFiles
 from transforms.vertex_connection import VertexConnection

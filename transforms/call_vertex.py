@@ -30,6 +30,7 @@ from transforms.prompt_records import PromptRecord
 from transforms.vertex_connection import VertexConnection
 from vertex.client import CallResult, VertexClient, call_times
 from vertex.errors import UnreadableAnswerError
+from vertex.prices import Estimate
 
 FAILURES = "failures"
 
@@ -52,7 +53,8 @@ class CallHandler:
     """One Vertex AI API: how to call it for a record, and the rows of the
     answer. Handlers are small and picklable; they run on the workers."""
 
-    table: str = ""  # the output table its rows belong to (tables.py)
+    table: str = ""  # the output table its rows belong to (transforms/schemas.py)
+    estimate_method: str = ""  # how `estimate` guesses, in words (for --dry_run's estimate)
 
     async def call(self, client: VertexClient, record: PromptRecord) -> CallResult:
         raise NotImplementedError
@@ -66,9 +68,29 @@ class CallHandler:
     def count(self, row: dict, counter: Callable[[str], Any]) -> None:
         """Metrics of one row beyond the call's own (tokens, images, ...)."""
 
-    def estimated_cost(self, record: PromptRecord) -> float | None:
-        """Dollars the call will likely cost, before it starts (for --max_cost_usd)."""
+    def estimate(self, record: PromptRecord) -> Estimate | None:
+        """What the call will likely use, before it starts: the one estimate
+        behind --max_cost_usd and --dry_run (None: no estimate)."""
         return None
+
+    def estimated_cost(self, record: PromptRecord) -> float | None:
+        """Dollars the call will likely cost, before it starts."""
+        usage, prices = self.estimate(record), getattr(self, "prices", None)
+        if usage is None or prices is None:
+            return None
+        return prices.estimate(record.model, usage, record.service_tier)
+
+    async def count_tokens(self, client: VertexClient, record: PromptRecord) -> int | None:
+        """The record's input tokens as the API counts them (free), or None
+        where the API has no countTokens (then --dry_run's estimate stands)."""
+        return None
+
+    def place_file(self, row: dict, mime_type: str, stored: dict) -> None:
+        """Points a row at one of its files, once SaveFiles stored it
+        (`stored`: its uri, byte_size, width, height, sha256). By default the
+        row lists it in image_uris or audio_uris (Gemini answers)."""
+        key = "audio_uris" if mime_type.startswith("audio/") else "image_uris"
+        row[key] = [*row[key], stored["uri"]]
 
     def cost(self, record: PromptRecord, result: CallResult) -> float | None:
         """Dollars the call cost, from its answer (None: no price known)."""

@@ -4,18 +4,64 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import TYPE_CHECKING
+
+import vertex_schema
 
 from transforms import metrics, schemas
 from transforms.call_vertex import CallHandler, record_row
 from transforms.progress import ProgressSettings
-from transforms.prompt_records import PromptRecord
+from transforms.prompt_records import PromptRecord, RejectedLine, record_prompt
 from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex import audio
 from vertex.client import CallResult, VertexClient
-from vertex.prices import TIER_TRAFFIC, PriceTable
-from vertex.request_body import estimate_tokens, expected_output_tokens
+from vertex.prices import TIER_TRAFFIC, Estimate, PriceTable
+from vertex.request_body import (as_content, estimate_tokens, expected_output_tokens,
+                                 merge_defaults, user_content)
 from vertex.response_rows import error_columns, response_row, usage_row
+
+if TYPE_CHECKING:
+    from transforms.tasks import RecordDefaults
+
+
+# Request fields that a prompt or template record may carry beside its prompt
+# (in the API's camelCase or snake_case).
+_RECORD_SETTINGS = {"systemInstruction", "generationConfig", "safetySettings", "tools",
+                    "toolConfig", "labels", "cachedContent", "modelArmorConfig",
+                    "system_instruction", "generation_config", "safety_settings",
+                    "tool_config", "cached_content", "model_armor_config"}
+
+
+def text_body(obj: dict, defaults: RecordDefaults) -> dict:
+    """The request to send: the record's own (or its prompt with its
+    settings) over the job's defaults, judged as Vertex AI would judge it."""
+    if "request" in obj:
+        request = obj["request"]
+        if not isinstance(request, dict):
+            raise RejectedLine("request must be a JSON object (a GenerateContentRequest)")
+    else:
+        prompt = record_prompt(obj, defaults)
+        if prompt is None:
+            raise RejectedLine("no usable prompt: the record has no prompt or request"
+                               + ("" if defaults.prompt_template else
+                                  ", and no --prompt_template was given"))
+        request = {k: v for k, v in obj.items() if k in _RECORD_SETTINGS}
+        request["contents"] = [user_content(prompt)]
+        for key in ("systemInstruction", "system_instruction"):
+            if key in request:
+                try:
+                    request[key] = as_content(request[key])
+                except ValueError as error:
+                    raise RejectedLine(str(error)) from None
+    try:
+        body = vertex_schema.read_generate_content(request, defaults.api_version)
+        # The defaults were read once, at start-up: judge the merge, not read it again.
+        return vertex_schema.judge_generate_content(
+            merge_defaults(body, defaults.defaults_body), defaults.api_version, defaults.stream)
+    except vertex_schema.InvalidRequest as error:
+        raise RejectedLine(f"invalid request: {'; '.join(error.messages)}") from None
+
 
 
 def responses_table_row(record: PromptRecord, result: CallResult, run_id: str | None,
@@ -66,6 +112,7 @@ class GeminiHandler(CallHandler):
     inline."""
 
     table = "responses"
+    estimate_method = "about 4 characters a token"
 
     def __init__(self, run_id: str | None = None, stream: bool = False,
                  take_files: bool = False, prices: PriceTable | None = None):
@@ -76,9 +123,14 @@ class GeminiHandler(CallHandler):
         return await client.generate_content(record.model, record.body, self.stream,
                                              record.service_tier)
 
-    def estimated_cost(self, record: PromptRecord) -> float | None:
-        return self.prices.estimate(record.model, estimate_tokens(record.body),
-                                    expected_output_tokens(record.body), record.service_tier)
+    def estimate(self, record: PromptRecord) -> Estimate:
+        return Estimate(estimate_tokens(record.body), expected_output_tokens(record.body))
+
+    async def count_tokens(self, client: VertexClient, record: PromptRecord) -> int | None:
+        result = await client.count_tokens(record.model, record.body)
+        if not result.ok:
+            raise result.error
+        return int(result.response.get("totalTokens") or 0)
 
     def cost(self, record: PromptRecord, result: CallResult) -> float | None:
         """From the usage the answer reports, at the tier that served it

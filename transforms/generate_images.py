@@ -4,17 +4,38 @@ row saying why a record got none. The images leave as files for SaveFiles
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
+
+import vertex_schema
 
 from transforms import metrics, schemas
 from transforms.call_vertex import CallHandler, record_row
 from transforms.progress import ProgressSettings
-from transforms.prompt_records import PromptRecord
+from transforms.prompt_records import PromptRecord, RejectedLine, record_prompt
 from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex.client import CallResult, VertexClient
 from vertex.imagen import read_predictions
-from vertex.prices import PriceTable
+from vertex.prices import Estimate, PriceTable
 from vertex.response_rows import error_columns
+from vertex_schema.imagen import check_predict
+
+if TYPE_CHECKING:
+    from transforms.tasks import RecordDefaults
+
+
+def image_body(obj: dict, defaults: RecordDefaults) -> dict:
+    prompt = record_prompt(obj, defaults)
+    if prompt is None:
+        raise RejectedLine("an image record needs a prompt (or --prompt_template)")
+    parameters = obj.get("parameters") or {}
+    try:  # refused here, before any money is spent
+        _, parameters = check_predict({"instances": [{"prompt": prompt}],
+                                       "parameters": parameters})
+    except vertex_schema.InvalidRequest as error:
+        raise RejectedLine(f"invalid Imagen request: {'; '.join(error.messages)}") from None
+    return {"instances": [{"prompt": prompt}], "parameters": parameters}
+
 
 
 def _record_columns(record: PromptRecord, result: CallResult, run_id: str | None) -> dict:
@@ -28,6 +49,7 @@ def _record_columns(record: PromptRecord, result: CallResult, run_id: str | None
 
 class ImagenHandler(CallHandler):
     table = "images"
+    estimate_method = "sampleCount images a record"
 
     def __init__(self, run_id: str | None = None, prices: PriceTable | None = None):
         self.run_id = run_id
@@ -36,8 +58,11 @@ class ImagenHandler(CallHandler):
     async def call(self, client: VertexClient, record: PromptRecord) -> CallResult:
         return await client.predict(record.model, record.body)
 
-    def estimated_cost(self, record: PromptRecord) -> float | None:
-        return self.prices.estimate(record.model, 0, 0, images=_requested(record))
+    def estimate(self, record: PromptRecord) -> Estimate:
+        return Estimate(images=_requested(record))
+
+    def place_file(self, row: dict, mime_type: str, stored: dict) -> None:
+        row.update(stored)  # a row an image, described in its columns
 
     def cost(self, record: PromptRecord, result: CallResult) -> float | None:
         """Imagen bills each image it returns (filtered ones are free)."""

@@ -8,22 +8,55 @@ import base64
 import os
 import stat
 import time
+from typing import TYPE_CHECKING
 
 from apache_beam.io.filesystems import FileSystems
+
+import vertex_schema
 
 from transforms import metrics, schemas
 from transforms.call_vertex import CallHandler, record_row
 from transforms.progress import ProgressSettings
-from transforms.prompt_records import PromptRecord
+from transforms.prompt_records import PromptRecord, RejectedLine, record_prompt
 from transforms.output_files import is_local_path
 from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex import audio, live
 from vertex.client import CallResult, VertexClient
 from vertex.errors import DeadlineExceededError, first_line
-from vertex.prices import PriceTable
+from vertex.prices import Estimate, PriceTable
 from vertex.request_body import ASSUMED_OUTPUT_TOKENS
 from vertex.response_rows import error_columns, usage_row
+
+if TYPE_CHECKING:
+    from transforms.tasks import RecordDefaults
+
+def live_body(obj: dict, defaults: RecordDefaults) -> dict:
+    """{"setup": the setup's fields but the model, "input": {"text"} or
+    {"audio_uri"}}: the audio is read when the record is called."""
+    config = obj.get("config") or {}
+    if not isinstance(config, dict):
+        raise RejectedLine("config must be a JSON object (a LiveConnectConfig)")
+    audio_uri = obj.get("audio_uri")
+    if audio_uri is not None:
+        if not isinstance(audio_uri, str) or not audio_uri.strip():
+            raise RejectedLine("audio_uri must be a path or gs:// URI")
+        turn = {"audio_uri": audio_uri}
+    else:
+        prompt = record_prompt(obj, defaults)
+        if prompt is None:
+            raise RejectedLine("a live record needs a prompt (or --prompt_template) or an "
+                               "audio_uri")
+        turn = {"text": prompt}
+    try:
+        setup = vertex_schema.check_live_setup(live.setup_from_config(config),
+                                               defaults.api_version)
+    except (ValueError, vertex_schema.InvalidRequest) as error:
+        messages = getattr(error, "messages", [str(error)])
+        raise RejectedLine(f"invalid Live API config: {'; '.join(messages)}") from None
+    return {"setup": setup, "input": turn}
+
+
 
 def read_audio(uri: str) -> bytes:
     """A recording (local or gs://, WAV or raw PCM) as the Live API takes it,
@@ -48,6 +81,8 @@ def read_audio(uri: str) -> bytes:
 
 class LiveHandler(CallHandler):
     table = "live"
+    estimate_method = ("the Live API has no countTokens: text at 4 characters a token, "
+                       "audio at 32 tokens a second")
 
     def __init__(self, run_id: str | None = None, prices: PriceTable | None = None):
         self.run_id = run_id
@@ -72,10 +107,24 @@ class LiveHandler(CallHandler):
             result.response["input_audio_seconds"] = audio.pcm_seconds(pcm, audio.INPUT_RATE)
         return result
 
-    def estimated_cost(self, record: PromptRecord) -> float | None:
-        text = record.body["input"].get("text") or ""
-        return self.prices.estimate(record.model, len(text) / 4 or 30 * audio.TOKENS_PER_SECOND,
-                                    ASSUMED_OUTPUT_TOKENS)
+    def estimate(self, record: PromptRecord) -> Estimate:
+        """The turn's text at about 4 characters a token, or its recording at
+        32 tokens a second (its length told by its size as 16 kHz 16-bit
+        audio; 30 seconds when the file cannot be seen)."""
+        turn = record.body["input"]
+        if "text" in turn:
+            tokens = max(1, len(turn["text"]) // 4)
+        else:
+            try:
+                size = FileSystems.match([turn["audio_uri"]])[0].metadata_list[0].size_in_bytes
+                seconds = size / (audio.INPUT_RATE * audio.SAMPLE_WIDTH)
+            except Exception:  # noqa: BLE001 - a missing file is an error row when called
+                seconds = 30
+            tokens = round(seconds * audio.TOKENS_PER_SECOND)
+        return Estimate(tokens, ASSUMED_OUTPUT_TOKENS)
+
+    def place_file(self, row: dict, mime_type: str, stored: dict) -> None:
+        row["audio_uri"] = stored["uri"]
 
     def cost(self, record: PromptRecord, result: CallResult) -> float | None:
         if not result.ok:

@@ -1,6 +1,6 @@
 """Paths under an output, through Beam's filesystems: listing by pattern,
 telling local folders from object stores, removing folders left empty
-(object stores have none), writing a run's file beside the latest one, and
+(object stores have none), writing one file under several names, and
 reading a table's rows back a batch at a time, in Arrow."""
 from __future__ import annotations
 
@@ -27,17 +27,13 @@ def remove_empty_folders(folders: Iterable[str]) -> None:
             os.rmdir(folder)
 
 
-def write_run_file(output: str, stem: str, run_id: str | None, data: bytes,
-                   mime_type: str, extension: str) -> str:
-    """`{stem}-{run_id}.{ext}` for one run and `{stem}.{ext}` for the latest
-    one (summary, estimate, report); returns the latest's path."""
-    names = [f"{stem}-{run_id}.{extension}", f"{stem}.{extension}"] if run_id else [
-        f"{stem}.{extension}"]
-    for name in names:
-        path = FileSystems.join(output, name)
+def write_copies(paths: list[str], data: bytes, mime_type: str) -> str:
+    """The same bytes to each path (a run's summary, and the latest run's);
+    returns the last path."""
+    for path in paths:
         with FileSystems.create(path, mime_type=mime_type) as f:
             f.write(data)
-    return path
+    return paths[-1]
 
 
 def parquet_batches(path: str, columns: Iterable[str] | None, batch_rows: int = 10_000,
@@ -57,10 +53,11 @@ def parquet_batches(path: str, columns: Iterable[str] | None, batch_rows: int = 
         yield from parquet.iter_batches(batch_size=batch_rows, columns=present)
 
 
-def first_rows(image_index):
-    """Which rows of the images table are a record's first (image 0, or the
-    one row saying why there is none): a boolean Arrow array."""
-    return pc.fill_null(pc.equal(image_index, 0), True)
+def first_rows(row_index):
+    """Which rows are a record's first, in a table with several rows a record
+    (Task.row_index): index 0, or the one row saying why there are none. A
+    boolean Arrow array."""
+    return pc.fill_null(pc.equal(row_index, 0), True)
 
 
 def traffic_tier(rows, default: str):

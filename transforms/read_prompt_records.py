@@ -18,9 +18,8 @@ from apache_beam.transforms.display import DisplayDataItem
 
 from transforms import metrics
 from transforms.input_files import BoundedReader, InputFile, snapshot, source_name
-from transforms.prompt_records import (PromptRecord, RecordDefaults, RejectedLine,
-                                       SourceLine, build_record, parse_json_line,
-                                       record_from_object)
+from transforms.prompt_records import PromptRecord, RejectedLine, SourceLine, parse_json_line
+from transforms.tasks import RecordDefaults, build_record, record_from_object
 
 
 def duplicate_reason(record_id: str, first_source: str | None, first_line: int | None) -> str:

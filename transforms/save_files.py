@@ -15,6 +15,7 @@ many at a time, each as soon as its row arrives.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import io
 import re
@@ -27,6 +28,7 @@ from transforms import metrics
 from transforms.call_vertex import CallHandler, CallVertexAI
 from transforms.concurrent_calls import ConcurrentDoFn
 from transforms.progress import ProgressSettings
+from transforms.run_files import RunFiles
 from transforms.vertex_connection import VertexConnection
 from vertex.imagen import MIME_TYPES
 from vertex_schema import decode_base64
@@ -68,10 +70,11 @@ class GeneratedFiles:
         self.output, self.run_id = output, run_id
 
     def path(self, record_id: str, index: int, mime_type: str, sha256: str) -> str:
-        folder = "audio" if mime_type.startswith("audio/") else "images"
+        kind = "audio" if mime_type.startswith("audio/") else "images"
+        folder = (RunFiles(self.output, self.run_id).media_folder(kind) if self.run_id
+                  else FileSystems.join(self.output, kind))
         extension = EXTENSIONS.get(mime_type, mime_type.rpartition("/")[2] or "bin")
-        return FileSystems.join(self.output, folder, *([self.run_id] if self.run_id else []),
-                                f"{file_stem(record_id)}-{index}-{sha256[:12]}.{extension}")
+        return FileSystems.join(folder, f"{file_stem(record_id)}-{index}-{sha256[:12]}.{extension}")
 
     def save(self, record_id: str, index: int, mime_type: str, data_base64: str) -> dict:
         """Decodes and writes one file; returns its uri, size, dimensions (of
@@ -86,10 +89,10 @@ class GeneratedFiles:
 
 
 class _SaveFilesFn(ConcurrentDoFn):
-    def __init__(self, output: str, run_id: str | None, table: str, max_running: int,
+    def __init__(self, output: str, run_id: str | None, handler: CallHandler, max_running: int,
                  namespace: str):
         super().__init__(max_running)
-        self.output, self.run_id, self.table, self.namespace = output, run_id, table, namespace
+        self.output, self.run_id, self.handler, self.namespace = output, run_id, handler, namespace
 
     def setup(self):
         super().setup()
@@ -97,6 +100,9 @@ class _SaveFilesFn(ConcurrentDoFn):
         self._written = metrics.counter(metrics.IMAGES_WRITTEN, self.namespace)
         self._bytes = metrics.counter(metrics.IMAGE_BYTES, self.namespace)
         self._audio = metrics.counter(metrics.AUDIO_FILES_WRITTEN, self.namespace)
+        # (mime type, bytes) of each file stored on the event loop's thread,
+        # counted on the bundle's (where Beam's metrics live)
+        self._stored: collections.deque = collections.deque()
 
     def process(self, row: dict, window=beam.DoFn.WindowParam,
                 timestamp=beam.DoFn.TimestampParam):
@@ -112,25 +118,18 @@ class _SaveFilesFn(ConcurrentDoFn):
         for file in files:
             stored = await asyncio.to_thread(self._files.save, row["id"], file["index"],
                                              file["mime_type"], file["data_base64"])
-            if self.table == "images":  # one file per row, described in its columns
-                row.update(stored)
-            elif self.table == "live":
-                row["audio_uri"] = stored["uri"]
-            else:
-                key = "audio_uris" if file["mime_type"].startswith("audio/") else "image_uris"
-                row[key] = [*row[key], stored["uri"]]
+            self.handler.place_file(row, file["mime_type"], stored)
+            self._stored.append((file["mime_type"], stored["byte_size"]))
         return [row]
 
     def count(self, outputs: list) -> None:
-        for row in outputs:
-            if self.table == "images" and row.get("sha256"):
+        while self._stored:
+            mime_type, size = self._stored.popleft()
+            if mime_type.startswith("audio/"):
+                self._audio.inc()
+            else:
                 self._written.inc()
-                self._bytes.inc(row["byte_size"] or 0)
-            elif self.table == "live":
-                self._audio.inc(1 if row.get("audio_uri") else 0)
-            elif self.table != "images":
-                self._written.inc(len(row["image_uris"]))
-                self._audio.inc(len(row["audio_uris"]))
+                self._bytes.inc(size)
 
 
 class SaveFiles(beam.PTransform):
@@ -139,16 +138,16 @@ class SaveFiles(beam.PTransform):
     Args:
       output: the folder or gs:// prefix under which `images/` and `audio/` are written.
       run_id: names a folder per run (optional).
-      table: the rows' table: "images" rows describe their one file, "live"
-        rows point at their audio, responses rows list theirs in image_uris
-        and audio_uris.
+      handler: the CallHandler that made the rows: its place_file points a
+        row at each file stored (an images row describes its one image, a live
+        row points at its audio, a responses row lists its files).
       max_running: files written at once.
     """
 
-    def __init__(self, output: str, run_id: str | None, table: str, max_running: int = 64,
-                 metrics_namespace: str = metrics.NAMESPACE):
+    def __init__(self, output: str, run_id: str | None, handler: CallHandler,
+                 max_running: int = 64, metrics_namespace: str = metrics.NAMESPACE):
         super().__init__()
-        self.fn = _SaveFilesFn(output, run_id, table, max_running, metrics_namespace)
+        self.fn = _SaveFilesFn(output, run_id, handler, max_running, metrics_namespace)
 
     def expand(self, rows):
         return rows | beam.ParDo(self.fn).with_input_types(Dict[str, Any]) \
@@ -166,7 +165,7 @@ class CallAndSaveFiles(beam.PTransform):
         super().__init__()
         self.call = CallVertexAI(handler, connection, progress=progress,
                                  metrics_namespace=metrics_namespace)
-        self.save = SaveFiles(output, run_id, handler.table, connection.settings.max_in_flight,
+        self.save = SaveFiles(output, run_id, handler, connection.settings.max_in_flight,
                               metrics_namespace) if output else None
 
     def expand(self, records):

@@ -13,7 +13,6 @@ streams: one set of steps for all took its 5,000-record run from 9.1 s to
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from typing import NamedTuple
 
@@ -23,20 +22,14 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.display import DisplayDataItem
 from apache_beam.transforms.window import GlobalWindows
 
-from transforms.output_files import is_local_path, matching_paths
-
-
-# Second sets of files of a table and run, named {table}-{run_id}-{part}-*:
-# rows carried from dead runs, the calls PlanCalls checked against other
-# records, the duplicate ids it rejected.
-PARTS = ("carried", "checked", "duplicates")
-PART_PATTERN = "(-(?:" + "|".join(PARTS) + "))?"  # in a regular expression of file names
+from transforms.output_files import is_local_path
+from transforms.run_files import RunFiles
 
 
 class TableFiles(NamedTuple):
     """Where and how one stream is written.
 
-    part: one of PARTS, for a second set of files of the same table and run;
+    part: one of run_files.PARTS, for a second set of files of the same table and run;
       those files appear only when the stream has rows (a table's own files
       are written, empty, when it has none).
     tables: the stream is Arrow tables of the schema (as
@@ -47,14 +40,11 @@ class TableFiles(NamedTuple):
     part: str | None = None
     tables: bool = False
 
-    def sink(self, output: str, run_id: str):
+    def sink(self, files: RunFiles):
         """Beam's Parquet sink for these files (its temporary folder, shard
         names and final renames are Beam's own)."""
-        if self.part is not None and self.part not in PARTS:
-            raise ValueError(f"part must be one of {PARTS}, not {self.part!r}")
-        name = f"{self.table}-{run_id}" + (f"-{self.part}" if self.part else "")
         sink = beam.io.WriteToParquetBatched(
-            FileSystems.join(output, name), self.schema, codec="snappy",
+            files.table_prefix(self.table, self.part), self.schema, codec="snappy",
             file_name_suffix=".parquet", use_compliant_nested_type=True)._sink
         sink.skip_if_empty = self.part is not None
         return sink
@@ -71,7 +61,7 @@ class WriteParquetTables(beam.PTransform):
     def __init__(self, output: str, run_id: str, files: dict[str, TableFiles]):
         super().__init__()
         self.files = files
-        self.sinks = {name: f.sink(output, run_id) for name, f in files.items()}
+        self.sinks = {name: f.sink(RunFiles(output, run_id)) for name, f in files.items()}
 
     def display_data(self):
         return {name: DisplayDataItem(sink.file_path_prefix.get(), label=f"Files ({name})")
@@ -106,7 +96,7 @@ class WriteParquetTables(beam.PTransform):
 class WriteParquetTable(beam.PTransform):
     """One stream to one table's files (WriteParquetTables for a single
     stream): rows (dicts), or with tables=True, Arrow tables of the schema.
-    part: one of PARTS, for a second set of files of the same table and run."""
+    part: one of run_files.PARTS, for a second set of files of the same table and run."""
 
     def __init__(self, output: str, table: str, run_id: str, schema: pa.Schema,
                  part: str | None = None, tables: bool = False):
@@ -244,17 +234,3 @@ def write_parquet_file(path: str, rows: list[dict] | pa.Table, schema: pa.Schema
             os.fsync(folder)  # and the rename itself
         finally:
             os.close(folder)
-
-
-def table_file_name(table: str, run_id: str) -> re.Pattern:
-    """The exact names of a run's Parquet files: Beam's shard names, with
-    or without a part (PARTS)."""
-    return re.compile(rf"{table}-{re.escape(run_id)}{PART_PATTERN}-\d{{5}}-of-\d{{5}}\.parquet")
-
-
-def run_files(output: str, run_id: str, table: str) -> list[str]:
-    """A run's files of a table, every part, and no other run's (run ids
-    may contain '-': `nightly`'s pattern also matches `nightly-2`'s files)."""
-    name = table_file_name(table, run_id)
-    return [p for p in matching_paths(FileSystems.join(output, f"{table}-{run_id}-*.parquet"))
-            if name.fullmatch(p.rsplit("/", 1)[-1])]

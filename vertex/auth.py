@@ -114,9 +114,11 @@ class ApiKeySource:
 
     def read(self) -> str:
         if self.secret_version:
-            from apache_beam.utils.secret import GcpSecret
+            from google.cloud import secretmanager
             try:
-                key = GcpSecret(self.secret_version).get_secret_bytes().decode().strip()
+                client = secretmanager.SecretManagerServiceClient()
+                key = client.access_secret_version(
+                    request={"name": self.secret_version}).payload.data.decode().strip()
             except Exception as error:  # noqa: BLE001 - any failure means no key for anyone
                 raise FatalApiError(f"cannot read the API key from Secret Manager "
                                     f"({self.secret_version}): {first_line(error)}") from None

@@ -11,13 +11,21 @@ import json
 import logging
 import threading
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 log = logging.getLogger(__name__)
 PER_MILLION = 1_000_000
 # The trafficType a tier is served as when the answer does not say.
 TIER_TRAFFIC = {"standard": "ON_DEMAND", "flex": "ON_DEMAND_FLEX",
                 "priority": "ON_DEMAND_PRIORITY"}
+
+
+class Estimate(NamedTuple):
+    """What a call will likely use, before it is made: text tokens in and out,
+    or images."""
+    input_tokens: float = 0
+    output_tokens: float = 0
+    images: int = 0
 
 
 class PriceTable:
@@ -30,19 +38,18 @@ class PriceTable:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: str | None = None) -> "PriceTable":
-        """The package's table, or the file at path (local or gs://)."""
-        if path is None:
-            text = resources.files("vertex").joinpath("prices.json").read_text()
-            return cls(json.loads(text))
-        from apache_beam.io.filesystems import FileSystems
+    def load(cls) -> "PriceTable":
+        """The package's table."""
+        return cls.from_json(resources.files("vertex").joinpath("prices.json").read_text())
+
+    @classmethod
+    def from_json(cls, text: str | bytes, origin: str = "prices.json") -> "PriceTable":
+        """A table of prices.json's shape (ValueError when it is not)."""
         try:
-            with FileSystems.open(path) as f:
-                table = json.loads(f.read())
-            table["tiers"], table["models"]  # noqa: B018 - the shape is checked here
-        except Exception as error:  # noqa: BLE001 - any reason: one clear line
-            raise ValueError(f"--prices {path}: not a price table ({error})") from None
-        return cls(table, origin=path)
+            table = json.loads(text)
+            return cls(table, origin)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"not a price table: {error!r}") from None
 
     def __getstate__(self):  # picklable for Beam: the lock and warnings stay behind
         return {"origin": self.origin, "tiers": self.tiers, "models": self.models,
@@ -94,16 +101,15 @@ class PriceTable:
         prices = self.model(model)
         return None if prices is None or "per_image" not in prices else float(prices["per_image"])
 
-    def estimate(self, model: str, input_tokens: float, output_tokens: float,
-                 tier: str = "standard", images: int = 0) -> float | None:
+    def estimate(self, model: str, usage: Estimate, tier: str = "standard") -> float | None:
         """A cost before the call: text tokens in and out (or images)."""
         prices = self.model(model)
         if prices is None:
             return None
         if "per_image" in prices:
-            return images * float(prices["per_image"])
-        dollars = (input_tokens * _price(prices["input"], "TEXT")
-                   + output_tokens * _price(prices["output"], "TEXT"))
+            return usage.images * float(prices["per_image"])
+        dollars = (usage.input_tokens * _price(prices["input"], "TEXT")
+                   + usage.output_tokens * _price(prices["output"], "TEXT"))
         return dollars / PER_MILLION * self.factor(TIER_TRAFFIC[tier])
 
 

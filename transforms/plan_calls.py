@@ -1,12 +1,5 @@
-"""Resume, in one place: what earlier runs under an output left, what this run
-calls, the checkpoints that keep a dying run's answers, and their cleanup.
-
-Layout under the output:
-    {table}-{run_id}-SSSSS-of-NNNNN.parquet       final tables, written by Beam
-                                                  only when a run succeeds
-    _checkpoints/{run_id}/{table}-part-{hex}.parquet
-                                                  answers saved every half
-                                                  second while a run goes on
+"""Planning a run: what earlier runs under the output said of each id, and
+which records this run calls.
 
 A run reads the earlier files at run time, twice (a match, then a ReadAll):
 their ids and statuses for an index of what earlier runs said of each id
@@ -17,49 +10,35 @@ earlier rows (transforms/id_index.py says which) and decides:
 - one record per id is called; the others are rejected as `duplicate_id`;
 - with Resume.SKIP_EXISTING, an id that already has a final answer (ok or
   blocked) in an earlier run's tables is skipped, and one answered by a run
-  that died (in its checkpoints) is not paid for again: its rows are carried
-  into this run's tables; error rows are called again;
+  that died (in its checkpoints, transforms/checkpoints.py) is not paid for
+  again: its rows are carried into this run's tables; error rows are called
+  again;
 - with Resume.ERRORS_ONLY, only ids whose earlier answer was an error are
   called (answers carried over from dead runs still are).
 Carried rows are written to files of their own ({table}-{run_id}-carried-*),
-never flattened with the answers (see pipeline/graph.py). After a successful
-run, remove_checkpoints deletes the checkpoint parts it wrote, and those of
-dead runs whose every row its final tables supersede, and nothing else
-(pipeline/run_lease.py tells dead runs from live ones).
+never flattened with the answers (see pipeline/graph.py).
 """
 from __future__ import annotations
 
 import enum
 import logging
-import os
-import re
-import time
-import uuid
-import weakref
 from datetime import datetime, timezone
-from typing import Any, Dict, NamedTuple, Tuple
+from typing import NamedTuple, Tuple
 
 import apache_beam as beam
-import pyarrow as pa
-import pyarrow.compute as pc
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.transforms.window import GlobalWindows
 
 from transforms import metrics
+from transforms.checkpoints import FINAL, KEYS
 from transforms.id_index import IdCodes, IdIndex, LargestCodes, RepeatedIds
-from transforms.output_files import matching_paths, parquet_batches, remove_empty_folders
+from transforms.output_files import parquet_batches
 from transforms.prompt_records import PromptRecord, SourceLine
 from transforms.read_prompt_records import duplicate_reason, rejected_row
-from transforms.write_parquet import write_parquet_file
+from transforms.run_files import (checkpoint_pattern, checkpoint_table, checkpoints_folder,
+                                  is_checkpoint_part, table_pattern)
+from transforms.tasks import TABLES, of_table
 from vertex.errors import first_line
-
-CHECKPOINTS = "_checkpoints"
-TABLES = ("responses", "images", "live")  # the tables of answers (rejected rows are not resumed)
-FINAL = frozenset({"ok", "blocked"})
-KEYS = ("id", "status")  # what every table of answers has, and what a rerun decides from
-PART_NAME = re.compile(r"(responses|images|live)-part-[0-9a-f]{32}\.parquet")
 
 
 class Resume(str, enum.Enum):
@@ -76,29 +55,11 @@ class Previous(NamedTuple):
     row: dict | None = None
 
 
-def checkpoint_dir(output: str, run_id: str) -> str:
-    return FileSystems.join(output, CHECKPOINTS, run_id)
-
-
-def is_checkpoint_part(path: str) -> bool:
-    """Only files with exactly the name CheckpointRows gives are ever read as
-    checkpoints, or deleted."""
-    return bool(PART_NAME.fullmatch(path.rstrip("/").rsplit("/", 1)[-1]))
-
-
-def checkpoint_parts(output: str, run_id: str = "*") -> list[str]:
-    """The checkpoint parts under an output (of one run, or of all)."""
-    return [p for p in matching_paths(FileSystems.join(checkpoint_dir(output, run_id), "*"))
-            if is_checkpoint_part(p)]
-
-
 # Reading what earlier runs left, at run time
 
 def _earlier_paths(output: str, kind: str) -> list[str]:
-    if kind == "final":
-        return [FileSystems.join(output, f"{table}-*.parquet") for table in TABLES]
-    return [FileSystems.join(output, CHECKPOINTS, "*", f"{table}-part-*.parquet")
-            for table in TABLES]
+    pattern = table_pattern if kind == "final" else checkpoint_pattern
+    return [pattern(output, table) for table in TABLES]
 
 
 def _read_earlier(pbegin, output: str, kinds: tuple[str, ...], columns, key, keyed_type,
@@ -109,7 +70,7 @@ def _read_earlier(pbegin, output: str, kinds: tuple[str, ...], columns, key, key
     turns a whole row group (tens of thousands of rows) into Python objects
     at once. A file that is not one of this job's tables is skipped, named
     in a warning (_earlier_rows)."""
-    checkpoints = FileSystems.join(output, CHECKPOINTS) + "/"
+    checkpoints = checkpoints_folder(output) + "/"
     return (pbegin
             | f"Patterns {label}" >> beam.Create(
                 [path for kind in kinds for path in _earlier_paths(output, kind)])
@@ -153,7 +114,7 @@ class ReadEarlierResults(beam.PTransform):
 class ReadEarlierVerdicts(beam.PTransform):
     """(id, verdict) for every row of the earlier runs' final tables and
     checkpoints under `output`, from their ids and statuses: what PlanCalls
-    indexes (ANSWERED, SAVED or FAILED)."""
+    indexes (Verdict.ANSWERED, Verdict.SAVED or Verdict.FAILED)."""
 
     def __init__(self, output: str):
         super().__init__()
@@ -171,29 +132,31 @@ def _usable_path(metadata: FileMetadata, checkpoints: str):
 
 def _keyed(path: str, row: dict, in_checkpoints: bool) -> tuple[str, Previous]:
     """(id, Previous) of a row, its table named by its file ({table}-...)."""
-    table = path.rstrip("/").rsplit("/", 1)[-1].split("-", 1)[0]
-    return row["id"], Previous(table, row["status"], row if in_checkpoints else None)
+    return row["id"], Previous(checkpoint_table(path), row["status"],
+                               row if in_checkpoints else None)
 
 
-# What earlier runs say of an id, the strongest of its rows: answered (an ok
-# or blocked row in a final table: skip it), saved (such a row only in a dead
-# run's checkpoints: carry it over), failed (error rows only: call it again).
-ANSWERED, SAVED, FAILED = 3, 2, 1
+class Verdict(enum.IntEnum):
+    """What earlier runs say of an id: the strongest of its rows (the index
+    keeps the largest)."""
+    FAILED = 1    # error rows only: call it again
+    SAVED = 2     # an ok or blocked row only in a dead run's checkpoints: carry it over
+    ANSWERED = 3  # an ok or blocked row in a final table: skip it
 
-
-def _verdict(status: str, in_checkpoints: bool) -> int:
-    if status not in FINAL:
-        return FAILED
-    return SAVED if in_checkpoints else ANSWERED
+    @classmethod
+    def of(cls, status: str, in_checkpoints: bool) -> "Verdict":
+        if status not in FINAL:
+            return cls.FAILED
+        return cls.SAVED if in_checkpoints else cls.ANSWERED
 
 
 def _verdict_of_row(path: str, row: dict, in_checkpoints: bool) -> tuple[str, int]:
-    return row["id"], _verdict(row["status"], in_checkpoints)
+    return row["id"], int(Verdict.of(row["status"], in_checkpoints))
 
 
 def _verdict_of_previous(id_and_previous: tuple[str, Previous]) -> tuple[str, int]:
     record_id, previous = id_and_previous
-    return record_id, _verdict(previous.status, previous.row is not None)
+    return record_id, int(Verdict.of(previous.status, previous.row is not None))
 
 
 # Deciding what this run calls
@@ -208,7 +171,8 @@ def _carried_rows(saved: list[Previous]) -> list[Previous]:
     rows = {}
     for p in saved:
         if p.row["run_id"] == latest_run:
-            rows[(p.table, p.row.get("image_index"))] = p
+            index = of_table(p.table).row_index
+            rows[(p.table, p.row.get(index) if index else None)] = p
     return list(rows.values())
 
 
@@ -275,7 +239,7 @@ class _SplitByIdFn(beam.DoFn):
     knows is called (or, retrying errors only, skipped). Records whose id
     another record of this input may share, or whose answer a dead run saved,
     go to the grouping (keyed by id), to be decided with the others."""
-    CHECKED = "checked"
+    GROUPED = "grouped"
 
     def __init__(self, resume: Resume):
         self.resume = resume
@@ -285,9 +249,10 @@ class _SplitByIdFn(beam.DoFn):
 
     def process(self, record: PromptRecord, repeated: IdIndex, earlier: IdCodes):
         said = earlier.get(record.id)
-        if record.id in repeated or said == SAVED:
-            yield beam.pvalue.TaggedOutput(self.CHECKED, (record.id, record))
-        elif said == ANSWERED or (said != FAILED and self.resume == Resume.ERRORS_ONLY):
+        if record.id in repeated or said == Verdict.SAVED:
+            yield beam.pvalue.TaggedOutput(self.GROUPED, (record.id, record))
+        elif said == Verdict.ANSWERED or (said != Verdict.FAILED
+                                          and self.resume == Resume.ERRORS_ONLY):
             self.skipped.inc()
         else:
             yield record
@@ -295,7 +260,7 @@ class _SplitByIdFn(beam.DoFn):
 
 def _to_group(id_and_previous: tuple[str, Previous], repeated: IdIndex, earlier: IdCodes):
     """Only the earlier rows of ids that go to the grouping are grouped."""
-    return id_and_previous[0] in repeated or earlier.get(id_and_previous[0]) == SAVED
+    return id_and_previous[0] in repeated or earlier.get(id_and_previous[0]) == Verdict.SAVED
 
 
 class PlanCalls(beam.PTransform):
@@ -303,14 +268,14 @@ class PlanCalls(beam.PTransform):
     of ReadEarlierResults (or one), or None for a first run. Returns a tagged
     result:
     `.calls` (records decided without a look at any other: most of them),
-    `.checked_calls` (the records to call among those whose id needed a look
+    `.grouped_calls` (the records to call among those whose id needed a look
     at the others), `.rejected` (duplicate ids), `.carried_responses`,
     `.carried_images` and `.carried_live` (rows of dead runs).
 
     Both call outputs are to be called. They stay apart because a runner that
     shuffles in memory (Beam's in-process runner) holds every element of a
     flatten; on Dataflow, flattening them costs nothing. Only the records of
-    `.checked_calls` and their earlier rows are grouped by id (see
+    `.grouped_calls` and their earlier rows are grouped by id (see
     transforms/id_index.py): records an earlier run answered or failed are
     decided from an index of its verdicts.
 
@@ -348,13 +313,13 @@ class PlanCalls(beam.PTransform):
             earlier = _index(verdicts, "EarlierVerdicts", LargestCodes(), IdCodes.empty())
         split = records | "SplitById" >> beam.ParDo(
             _SplitByIdFn(self.fn.resume), repeated, earlier
-        ).with_output_types(PromptRecord).with_outputs(_SplitByIdFn.CHECKED, main="calls")
-        checked = split[_SplitByIdFn.CHECKED]
-        checked.element_type = beam.typehints.KV[str, PromptRecord]
+        ).with_output_types(PromptRecord).with_outputs(_SplitByIdFn.GROUPED, main="calls")
+        grouped = split[_SplitByIdFn.GROUPED]
+        grouped.element_type = beam.typehints.KV[str, PromptRecord]
         calls = split.calls
         if self.spread:
             calls = calls | "Spread" >> beam.Reshuffle()
-        groups = {"records": checked}
+        groups = {"records": grouped}
         if previous:  # filtered before they meet: a flatten would hold them all
             groups["previous"] = [
                 rows | f"ToGroup {i}" >> beam.Filter(_to_group, repeated, earlier)
@@ -363,9 +328,9 @@ class PlanCalls(beam.PTransform):
                    | "Group" >> beam.CoGroupByKey()
                    | "Plan" >> beam.ParDo(self.fn).with_output_types(PromptRecord).with_outputs(
                        _PlanCallsFn.REJECTED, *(carried_tag(t) for t in TABLES),
-                       main="checked_calls"))
+                       main="grouped_calls"))
         return PlannedCalls({
-            "calls": calls, "checked_calls": planned.checked_calls,
+            "calls": calls, "grouped_calls": planned.grouped_calls,
             _PlanCallsFn.REJECTED: planned[_PlanCallsFn.REJECTED],
             **{carried_tag(t): planned[carried_tag(t)] for t in TABLES}})
 
@@ -379,126 +344,3 @@ def _index(items, label: str, combine, empty) -> beam.pvalue.AsSingleton:
         default_value=empty)
 
 
-# Checkpoints, while a run goes on
-
-_buffering: weakref.WeakSet = weakref.WeakSet()  # this process's DoFns with rows in hand
-
-
-def flush_checkpoints() -> None:
-    """Saves the rows still buffered in this process; for a job stopped by
-    Ctrl-C or SIGTERM, so that it keeps every answer it received."""
-    for fn in list(_buffering):
-        fn.flush()
-
-
-class _CheckpointRowsFn(beam.DoFn):
-    def __init__(self, directory: str, table: str, schema: pa.Schema, every_rows: int,
-                 every_s: float, as_tables: bool):
-        self.directory, self.table, self.schema = directory, table, schema
-        self.every_rows, self.every_s, self.as_tables = every_rows, every_s, as_tables
-
-    def start_bundle(self):
-        self._rows: list[dict] = []
-        self._flushed_at = time.monotonic()
-        _buffering.add(self)
-
-    def process(self, row: dict):
-        self._rows.append(row)
-        saved = None
-        if len(self._rows) >= self.every_rows or time.monotonic() - self._flushed_at >= self.every_s:
-            saved = self.flush()
-        if not self.as_tables:
-            yield row
-        elif saved is not None:
-            yield saved
-
-    def finish_bundle(self):
-        saved = self.flush()
-        _buffering.discard(self)
-        if self.as_tables and saved is not None:
-            yield GlobalWindows.windowed_value(saved)
-
-    def flush(self) -> pa.Table | None:
-        """Saves the rows in hand as a part; returns them as an Arrow table."""
-        saved = None
-        if self._rows:
-            saved = pa.Table.from_pylist(self._rows, schema=self.schema)
-            path = FileSystems.join(self.directory, f"{self.table}-part-{uuid.uuid4().hex}.parquet")
-            write_parquet_file(path, saved, self.schema)  # failing (a full disk), rows stay in hand
-        self._rows, self._flushed_at = [], time.monotonic()
-        return saved
-
-
-class CheckpointRows(beam.PTransform):
-    """Passes rows through unchanged, saving those of the last half second (at
-    most) as a complete Parquet part under `_checkpoints/{run_id}/`: a killed
-    job loses at most the calls in flight and about half a second of answers.
-
-    as_tables: emit each saved part as an Arrow table instead of the rows,
-    for WriteParquetTable(tables=True): the rows are converted to Arrow once
-    (rows in the global window, as the job's are; a table spans many rows)."""
-
-    def __init__(self, output: str, run_id: str, table: str, schema: pa.Schema,
-                 every_rows: int = 5000, every_s: float = 0.5, as_tables: bool = False):
-        super().__init__()
-        self.fn = _CheckpointRowsFn(checkpoint_dir(output, run_id), table, schema,
-                                    every_rows, every_s, as_tables)
-
-    def expand(self, rows):
-        return rows | beam.ParDo(self.fn).with_input_types(Dict[str, Any]) \
-            .with_output_types(Any)
-
-
-# Cleanup, after a successful run
-
-def remove_checkpoints(output: str, run_id: str, dead_runs_parts: list[str]) -> list[str]:
-    """After a successful run its final tables hold everything: the checkpoint
-    parts it wrote are not needed. Of the parts of dead runs (as listed
-    before it ran), only those whose every row a final table now supersedes
-    are removed (see superseded_parts); the others are kept and returned.
-    Only files named as checkpoint parts are deleted, and only folders left
-    empty are removed."""
-    dead = sorted({p for p in dead_runs_parts if is_checkpoint_part(p)})
-    removable = set(superseded_parts(output, dead))
-    own = {p for p in checkpoint_parts(output, run_id) if p not in dead_runs_parts}
-    paths = sorted(own | removable)
-    if paths:
-        FileSystems.delete(paths)
-    remove_empty_folders({os.path.dirname(p) for p in paths}
-                         | {checkpoint_dir(output, run_id), FileSystems.join(output, CHECKPOINTS)})
-    return [p for p in dead if p not in removable]
-
-
-def superseded_parts(output: str, parts: list[str]) -> list[str]:
-    """The checkpoint parts whose every row a final table under `output`
-    supersedes: an ok or blocked row for its id (this run carried it, or an
-    earlier run answered it), or, for an error row, any row for its id. A
-    part that cannot be read, or with an id no final table has (a record
-    of another input), is not superseded: deleting it would lose answers."""
-    needs: dict[str, list] = {}  # id: [needs a final answer, is satisfied]
-    readable = []
-    for path in parts:
-        try:
-            rows = [row for batch in parquet_batches(path, KEYS, required=KEYS)
-                    for row in batch.to_pylist()]
-        except Exception:  # noqa: BLE001 - an unreadable part stays where it is
-            continue
-        readable.append((path, rows))
-        for row in rows:
-            need = needs.setdefault(row["id"], [False, False])
-            need[0] = need[0] or row["status"] in FINAL
-    if not needs:
-        return []
-    wanted = pa.array(list(needs), pa.string())
-    for pattern in _earlier_paths(output, "final"):
-        for path in matching_paths(pattern):
-            try:  # a damaged or foreign file supersedes nothing (past where it breaks)
-                for batch in parquet_batches(path, KEYS, required=KEYS):
-                    found = batch.filter(pc.is_in(batch.column("id"), value_set=wanted))
-                    for record_id, status in zip(found.column("id").to_pylist(),
-                                                 found.column("status").to_pylist()):
-                        need = needs[record_id]
-                        need[1] = need[1] or status in FINAL or not need[0]
-            except Exception:  # noqa: BLE001
-                continue
-    return [path for path, rows in readable if all(needs[r["id"]][1] for r in rows)]

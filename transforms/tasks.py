@@ -1,0 +1,168 @@
+"""The task registry: each kind of record the job knows (text, image, live),
+defined once. Everything that differs between tasks is here or in the task's
+own module (its request body, handler, cost estimate and rows); the graph,
+the dry run, the summary, the report, resume and file saving loop over
+TASKS and never ask a task's name.
+
+Adding a task is one new module (a body builder and a CallHandler; see
+transforms/generate_images.py) and one entry in TASKS below (with its table's
+columns in transforms/schemas.py).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import vertex_schema
+from transforms import generate_content, generate_images, generate_live
+from transforms.call_vertex import CallHandler
+from transforms.prompt_records import (MAX_NESTING, PromptRecord, RejectedLine, SourceLine,
+                                       derived_id, nesting_depth, parse_json_line)
+from vertex import service_tiers
+from vertex.endpoints import check_model_name
+from vertex.prices import PriceTable
+from vertex.request_body import as_content
+
+
+@dataclass(frozen=True)
+class Task:
+    """One kind of record.
+
+    name: a record's `task`.
+    table: its table of answers (named by its handler; columns in
+      transforms/schemas.py).
+    model_option: the job option, and RecordDefaults field, naming the model
+      of its records that name none.
+    body: the request body from a record's object, checked as Vertex AI
+      would check it (raises RejectedLine).
+    handler: makes its CallHandler: handler(run_id, prices, stream, take_files).
+    summary_key: the key of its record counts in summary.json.
+    row_index: for a table with several rows a record (one an image), the
+      column numbering them: a record's first row (0, or null on a row saying
+      why there is none) stands for the record.
+    untiered: how summary and report name the tier of its priced rows that
+      have no trafficType.
+    media: (kind, column) of the files the report shows ("image" or "audio").
+    report_columns: the columns of its table the report reads, beyond those
+      every table of answers has.
+    """
+    name: str
+    table: str
+    model_option: str
+    body: Callable[[dict, "RecordDefaults"], dict]
+    handler: Callable[[str | None, PriceTable | None, bool, bool], CallHandler]
+    summary_key: str
+    row_index: str | None = None
+    untiered: str = "no answer"
+    media: tuple[str, str] | None = None
+    report_columns: tuple[str, ...] = ()
+
+
+TASKS: dict[str, Task] = {task.name: task for task in (
+    Task("text", generate_content.GeminiHandler.table, "model", generate_content.text_body,
+         lambda run_id, prices, stream, take_files: generate_content.GeminiHandler(
+             run_id, stream, take_files, prices),
+         summary_key="responses", report_columns=("usage", "traffic_type")),
+    Task("image", generate_images.ImagenHandler.table, "image_model", generate_images.image_body,
+         lambda run_id, prices, stream, take_files: generate_images.ImagenHandler(run_id, prices),
+         summary_key="image_records", row_index="image_index", untiered="per image",
+         media=("image", "uri"),
+         report_columns=("image_index", "uri", "mime_type", "rai_filtered_reason")),
+    Task("live", generate_live.LiveHandler.table, "live_model", generate_live.live_body,
+         lambda run_id, prices, stream, take_files: generate_live.LiveHandler(run_id, prices),
+         summary_key="live", media=("audio", "audio_uri"),
+         report_columns=("usage", "audio_uri", "audio_seconds", "output_transcript",
+                         "input_transcript")),
+)}
+TABLES = tuple(task.table for task in TASKS.values())  # the tables of answers
+_BY_TABLE = {task.table: task for task in TASKS.values()}
+
+
+def of_table(table: str) -> Task:
+    return _BY_TABLE[table]
+
+
+@dataclass(frozen=True)
+class RecordDefaults:
+    """Job-level settings; a record's own values win over them."""
+    model: str = "gemini-2.5-flash"
+    image_model: str = "imagen-4.0-fast-generate-001"
+    live_model: str = "gemini-live-2.5-flash"
+    task: str = "text"
+    prompt_template: str | None = None
+    system_instruction: Any = None          # a string or a Content object
+    generation_config: dict | None = None
+    safety_settings: list | None = None
+    model_map: tuple[tuple[str, str], ...] = ()  # (named, called): run old files on new models
+    service_tier: str = "standard"          # a record's own "service_tier" wins
+    location: str | None = None             # where calls go (Flex: global only); None: global
+    api_version: str = "v1"                 # whose protos judge the requests
+    stream: bool = False                    # streamGenerateContent has rules of its own
+    defaults_body: dict = field(init=False, default_factory=dict)
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {tuple(TASKS)}, not {self.task!r}")
+        body: dict = {}
+        if self.system_instruction is not None:
+            body["systemInstruction"] = as_content(self.system_instruction)
+        if self.generation_config is not None:
+            if not isinstance(self.generation_config, dict):
+                raise ValueError("generation_config must be a JSON object")
+            body["generationConfig"] = self.generation_config
+        if self.safety_settings is not None:
+            if not isinstance(self.safety_settings, (list, dict)):
+                raise ValueError("safety_settings must be a JSON list")
+            body["safetySettings"] = self.safety_settings
+        try:
+            body = vertex_schema.read_generate_content(body, self.api_version)
+        except vertex_schema.InvalidRequest as error:
+            raise ValueError(f"invalid job defaults: {'; '.join(error.messages)}") from None
+        object.__setattr__(self, "defaults_body", body)
+
+    def called_model(self, model: str) -> str:
+        return dict(self.model_map).get(model, model)
+
+    def default_model(self, task: Task) -> str:
+        return getattr(self, task.model_option)
+
+
+def build_record(line: SourceLine, defaults: RecordDefaults) -> PromptRecord:
+    record = record_from_object(parse_json_line(line), defaults, line.source, line.line_number)
+    return record._replace(raw_line=line.text)
+
+
+def record_from_object(obj: dict, defaults: RecordDefaults, source: str | None = None,
+                       line_number: int | None = None) -> PromptRecord:
+    """A record from one input object (a parsed line, or a dict made in a
+    pipeline): the same shapes, the same checks."""
+    if not isinstance(obj, dict):
+        raise RejectedLine(f"not a JSON object but {type(obj).__name__}")
+    if nesting_depth(obj) > MAX_NESTING:
+        raise RejectedLine(f"JSON nested more than {MAX_NESTING} levels deep")
+    name = obj.get("task", defaults.task)
+    task = TASKS.get(name) if isinstance(name, str) else None
+    if task is None:
+        raise RejectedLine(f"unknown task {name!r}; one of {', '.join(TASKS)}")
+    model = defaults.called_model(obj.get("model") or defaults.default_model(task))
+    try:
+        check_model_name(model)
+    except ValueError as error:
+        raise RejectedLine(str(error)) from None
+    body = task.body(obj, defaults)
+    record_id = obj.get("id")
+    if record_id is None or record_id == "":
+        record_id = derived_id(task.name, model, body)
+    elif not isinstance(record_id, (str, int)) or isinstance(record_id, bool):
+        raise RejectedLine("id must be a string or an integer")
+    metadata = obj.get("metadata")
+    tier = obj.get("service_tier", defaults.service_tier)
+    try:
+        service_tiers.check(tier, location=defaults.location)
+    except ValueError as error:
+        raise RejectedLine(f"service_tier: {error}") from None
+    return PromptRecord(
+        id=str(record_id), task=task.name, model=model, body=body,
+        metadata=None if metadata is None else json.dumps(metadata, sort_keys=True),
+        source=source, line_number=line_number, service_tier=tier)
