@@ -3,7 +3,7 @@ per-call identity (responseId, createTime), grounding, the stream's chunks,
 and the legacy dialect of the gemini-pro models.
 
 Every answer of a current model is a strictly valid
-aiplatform_v1.GenerateContentResponse (tests/test_emulator_answers.py checks).
+aiplatform_v1.GenerateContentResponse (tests/jobs/test_response_surface.py checks).
 """
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ from vertex.errors import FatalApiError, first_line
 def help_text() -> str:
     parser = beam_options._BeamArgumentParser(  # Beam's parser knows its own option kinds
         prog="python -m pipeline",
+        usage="%(prog)s --input PATTERN --output DIR [options]  (-h: this help)",
         description="Send JSONL prompt records through Vertex AI Gemini (and Imagen) and "
                     "write the answers, safety ratings and token usage to Parquet.",
         epilog="Any other standard Beam option works as well (see the Beam docs), e.g. "

@@ -1,20 +1,22 @@
 """Fixtures that start real servers on loopback: the Vertex AI emulator
-(python -m emulator) and the GCS emulator (gcp-storage-emulator)."""
+(python -m emulator) and the GCS emulator (gcp-storage-emulator).
+
+The tests are grouped by what they test: unit/ (by package), emulator/
+(the local Vertex AI server against Google's protos and the official SDK),
+jobs/ (whole jobs on a real DirectRunner: marked slow, so that
+`pytest -m "not slow"` leaves them out while you work), support/ (helpers)."""
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.servers import EmulatorProcess, free_port
 
 # No test may look for Google credentials on the network: google-auth would
 # otherwise probe the GCE metadata server when no ADC is set up.
@@ -24,45 +26,13 @@ os.environ["GCE_METADATA_IP"] = "127.0.0.1:9"
 os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
 os.environ.pop("GOOGLE_API_KEY", None)
 
+JOBS = Path(__file__).parent / "jobs"
 
-class EmulatorProcess:
-    def __init__(self, *flags: str):
-        self.port_file = tempfile.mktemp(prefix="emulator-port-")
-        self.log = tempfile.NamedTemporaryFile(prefix="emulator-log-", delete=False)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "emulator", "--port", "0", "--port_file", self.port_file,
-             *flags], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while not (os.path.exists(self.port_file) and Path(self.port_file).read_text()):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("emulator did not start: " + Path(self.log.name).read_text())
-            time.sleep(0.05)
-        scheme = "https" if "--tls" in flags else "http"
-        self.url = f"{scheme}://127.0.0.1:{Path(self.port_file).read_text()}"
-        self.cert_file = flags[flags.index("--cert_file") + 1] if "--cert_file" in flags else None
 
-    def _context(self):
-        import ssl
-        return ssl.create_default_context(cafile=self.cert_file) if self.cert_file else None
-
-    def stats(self) -> dict:
-        with urllib.request.urlopen(self.url + "/emulator/stats", context=self._context()) as r:
-            return json.load(r)
-
-    def reset(self) -> None:
-        urllib.request.urlopen(urllib.request.Request(self.url + "/emulator/reset", method="POST"),
-                               context=self._context())
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
-        for path in (self.port_file, self.log.name):  # leave nothing behind in /tmp
-            if os.path.exists(path):
-                os.remove(path)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if JOBS in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -90,12 +60,6 @@ def start_emulator():
     yield start
     for emulator in started:
         emulator.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

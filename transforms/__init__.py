@@ -3,12 +3,15 @@
     ReadPromptRecords    JSONL files -> PromptRecords, and rejected rows
     BuildPromptRecords   SourceLines or plain dicts -> PromptRecords, and rejected rows
     PlanCalls            one record per id; skip or carry over what earlier runs answered
+                         (transforms.plan_calls)
     CallVertexAI         PromptRecords -> rows, through a handler per API:
                          GeminiHandler (generateContent), ImagenHandler (predict)
     SaveFiles            the files in rows (images) -> storage, rows pointing at them
     GenerateContent      CallVertexAI(GeminiHandler) + SaveFiles
     GenerateImages       CallVertexAI(ImagenHandler) + SaveFiles
+    RecordDefaults       job-level settings, and the task registry (transforms.tasks)
     CheckpointRows       saves rows as they come, so a dead job's answers are kept
+                         (transforms.checkpoints)
     WriteParquetTable    rows -> Parquet files, one schema per table (schemas.py)
     WriteParquetTables   several streams -> their tables' files, with one set-up and finalize
 """

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
+from tests.support.pipeline_runs import read_table, run_job, summary, write_jsonl
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 

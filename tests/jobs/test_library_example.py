@@ -5,7 +5,7 @@ import json
 import re
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.support.servers import ROOT
 
 
 def readme_example() -> str:

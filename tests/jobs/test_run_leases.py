@@ -8,8 +8,8 @@ import sys
 import time
 
 from pipeline.job import main
-from tests.conftest import ROOT
-from tests.pipeline_runs import read_table, run_job, write_jsonl
+from tests.support.servers import ROOT
+from tests.support.pipeline_runs import read_table, run_job, write_jsonl
 from transforms import schemas
 from transforms.run_files import RunFiles, checkpoint_parts
 from transforms.write_parquet import write_parquet_file

@@ -10,8 +10,8 @@ import pytest
 
 from pipeline.report import main as report_main, tally
 from transforms.schemas import blank_row, schema
-from tests.browser import chromium, render
-from tests.pipeline_runs import run_job, write_jsonl
+from tests.support.browser import chromium, render
+from tests.support.pipeline_runs import run_job, write_jsonl
 
 needs_chromium = pytest.mark.skipif(chromium() is None, reason="./run_local.sh test installs "
                                     "Debian's chromium; this run has none")

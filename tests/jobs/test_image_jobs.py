@@ -6,7 +6,7 @@ import json
 
 from PIL import Image
 
-from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
+from tests.support.pipeline_runs import read_table, run_job, summary, write_jsonl
 
 RECORDS = [
     {"id": "two-square", "task": "image", "prompt": "a mug", "parameters": {"sampleCount": 2}},

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from tests.local_http import QuietHandler, serving
-from tests.pipeline_runs import read_table, run_job, write_jsonl
+from tests.support.local_http import QuietHandler, serving
+from tests.support.pipeline_runs import read_table, run_job, write_jsonl
 
 _STOP_AS_NUMBER = {"candidates": [{"content": {"role": "model", "parts": [{"text": "fine"}]},
                                    "finishReason": 1}],

@@ -6,7 +6,7 @@ import logging
 import httpx
 import pytest
 
-from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
+from tests.support.pipeline_runs import read_table, run_job, summary, write_jsonl
 from vertex.prices import PriceTable
 from vertex.response_rows import usage_row
 

@@ -15,9 +15,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.credentials import hand_key_to_workers
 from pipeline.options import job_config
-from tests.conftest import ROOT
-from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
-from tests.token_server import refusing_token_server, service_account_info
+from tests.support.servers import ROOT
+from tests.support.pipeline_runs import read_table, run_job, summary, write_jsonl
+from tests.support.token_server import refusing_token_server, service_account_info
 
 
 def records(n, prefix="r"):

@@ -5,7 +5,7 @@ import json
 import os
 
 from pipeline import report
-from tests.pipeline_runs import read_table, run_job, write_jsonl
+from tests.support.pipeline_runs import read_table, run_job, write_jsonl
 
 
 def records(n, prefix):

@@ -5,7 +5,7 @@ import json
 
 import pyarrow.parquet as pq
 
-from tests.pipeline_runs import run_job
+from tests.support.pipeline_runs import run_job
 
 
 def test_reads_gs_input_and_writes_gs_output(emulator, gcs):

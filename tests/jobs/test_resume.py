@@ -11,8 +11,8 @@ from collections import Counter
 import duckdb
 import pytest
 
-from tests.conftest import ROOT
-from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
+from tests.support.servers import ROOT
+from tests.support.pipeline_runs import read_table, run_job, summary, write_jsonl
 
 
 def test_records_sharing_an_id_are_called_once(emulator, tmp_path):

@@ -1,7 +1,7 @@
 """The output contract has one home (transforms/schemas.py): the README
 shows its tables as they are, and the rows the code builds have exactly its
 columns."""
-from tests.conftest import ROOT
+from tests.support.servers import ROOT
 from transforms import schemas
 from transforms.generate_content import responses_table_row
 from transforms.prompt_records import PromptRecord

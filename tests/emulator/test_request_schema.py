@@ -1,7 +1,6 @@
 """One schema authority: Google's protos plus the documented rules judge every
 request the same way in vertex_schema, in the emulator (over HTTP) and in the
 pipeline's pre-flight (a real DirectRunner job), and invalid ones cost no call."""
-import os
 import subprocess
 import sys
 
@@ -11,8 +10,9 @@ from google.cloud import aiplatform_v1
 from google.protobuf import json_format
 
 import vertex_schema
-from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
-from tests.request_corpus import CASES, INVALID, VALID
+from tests.support.pipeline_runs import read_table, run_job, summary, write_jsonl
+from tests.support.request_corpus import CASES, INVALID, VALID
+from tests.support.servers import ROOT
 
 PATH = "/{version}/projects/p/locations/us-central1/publishers/google/models/{model}:{method}"
 
@@ -181,6 +181,6 @@ print(aiplatform_v1.types.GenerateContentRequest is vertex_schema.proto_module("
 print(len([m for m in sys.modules if m.startswith(package + ".types.")]))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True, cwd=os.path.dirname(os.path.dirname(__file__))).stdout.split()
+                         check=True, cwd=ROOT).stdout.split()
     needed, services, same, all_types = int(out[0]), out[1], out[2], int(out[3])
     assert needed < 30 and services == "False" and same == "True" and all_types > 100

@@ -12,8 +12,8 @@ from google.genai import types
 from google.oauth2.credentials import Credentials
 
 import vertex_schema
-from tests.pipeline_runs import read_table, run_job, write_jsonl
-from tests.request_corpus import PNG_1PX
+from tests.support.pipeline_runs import read_table, run_job, write_jsonl
+from tests.support.request_corpus import PNG_1PX
 from vertex.response_rows import FINISH_STATUS, finish_status, merge_stream_chunks
 
 PATH = "/v1/projects/p/locations/us-central1/publishers/google/models/{model}:{method}"

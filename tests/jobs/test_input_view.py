@@ -5,7 +5,7 @@ import json
 import os
 
 from transforms import input_files
-from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
+from tests.support.pipeline_runs import read_table, run_job, summary, write_jsonl
 
 
 def records(n, prefix="a"):

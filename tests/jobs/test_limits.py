@@ -2,7 +2,7 @@
 a worker process."""
 import pytest
 
-from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
+from tests.support.pipeline_runs import read_table, run_job, summary, write_jsonl
 
 
 def records(n):

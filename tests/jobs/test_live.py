@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
+from tests.support.pipeline_runs import read_table, run_job, summary, write_jsonl
 from vertex.audio import to_live_input, wav_bytes
 
 

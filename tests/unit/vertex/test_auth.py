@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tests.token_server import refusing_token_server, service_account_info
+from tests.support.token_server import refusing_token_server, service_account_info
 from vertex.auth import ApiKeyAuth, ApiKeySource, GoogleCredentialsAuth, NoAuth
 from vertex.errors import FatalApiError
 

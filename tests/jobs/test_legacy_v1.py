@@ -2,14 +2,14 @@
 calling; samples/legacy-v1.jsonl holds them unchanged, trailing commas and
 all) run as that API ran them: streamed, against gemini-pro models that
 answer in the legacy dialect, or mapped onto a current model."""
-from pathlib import Path
 
 import httpx
 
 import vertex_schema
-from tests.pipeline_runs import read_table, run_job, summary
+from tests.support.pipeline_runs import read_table, run_job, summary
+from tests.support.servers import ROOT
 
-SAMPLES = Path(__file__).parent.parent / "samples" / "legacy-v1.jsonl"
+SAMPLES = ROOT / "samples" / "legacy-v1.jsonl"
 IDS = {"legacy-text", "legacy-chat", "legacy-vision", "legacy-function"}
 
 

@@ -8,9 +8,9 @@ import subprocess
 import sys
 import urllib.parse
 
-from tests.conftest import ROOT
-from tests.local_http import QuietHandler, serving
-from tests.pipeline_runs import read_table, write_jsonl
+from tests.support.servers import ROOT
+from tests.support.local_http import QuietHandler, serving
+from tests.support.pipeline_runs import read_table, write_jsonl
 
 
 class _ForwardProxy(QuietHandler):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 
-from tests.local_http import QuietHandler, serving
+from tests.support.local_http import QuietHandler, serving
 
 REFUSAL = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
 

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.job import help_text, main
-from tests.conftest import ROOT
-from tests.pipeline_runs import read_table, run_job, summary, write_jsonl
+from tests.support.servers import ROOT
+from tests.support.pipeline_runs import read_table, run_job, summary, write_jsonl
 from transforms import schemas
 
 RECORDS = [
