@@ -20,7 +20,8 @@ from pipeline import credentials, runner_facts
 from pipeline.credentials import API_KEY_ENV
 from transforms.plan_calls import Resume
 from transforms.run_files import RUN_ID, RunFiles
-from transforms.tasks import TASKS, RecordDefaults
+from transforms.record_defaults import RecordDefaults
+from transforms.tasks import TASKS
 from transforms.vertex_connection import VertexConnection
 from vertex import service_tiers
 from vertex.client import CallSettings

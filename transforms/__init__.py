@@ -9,7 +9,7 @@
     SaveFiles            the files in rows (images) -> storage, rows pointing at them
     GenerateContent      CallVertexAI(GeminiHandler) + SaveFiles
     GenerateImages       CallVertexAI(ImagenHandler) + SaveFiles
-    RecordDefaults       job-level settings, and the task registry (transforms.tasks)
+    RecordDefaults       job-level settings a record's own values win over
     CheckpointRows       saves rows as they come, so a dead job's answers are kept
                          (transforms.checkpoints)
     WriteParquetTable    rows -> Parquet files, one schema per table (schemas.py)
@@ -19,7 +19,7 @@ from transforms.call_vertex import CallHandler, CallVertexAI
 from transforms.generate_content import GeminiHandler, GenerateContent
 from transforms.generate_images import GenerateImages, ImagenHandler
 from transforms.prompt_records import PromptRecord
-from transforms.tasks import RecordDefaults
+from transforms.record_defaults import RecordDefaults
 from transforms.read_prompt_records import BuildPromptRecords, ReadPromptRecords
 from transforms.save_files import SaveFiles
 from transforms.vertex_connection import VertexConnection

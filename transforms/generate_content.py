@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import TYPE_CHECKING
 
 import vertex_schema
 
 from transforms import metrics, schemas
 from transforms.call_vertex import CallHandler, record_row
 from transforms.progress import ProgressSettings
+from transforms.record_defaults import RecordDefaults
 from transforms.prompt_records import PromptRecord, RejectedLine, record_prompt
 from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
@@ -20,9 +20,6 @@ from vertex.prices import TIER_TRAFFIC, Estimate, PriceTable
 from vertex.request_body import (as_content, estimate_tokens, expected_output_tokens,
                                  merge_defaults, user_content)
 from vertex.response_rows import error_columns, response_row, usage_row
-
-if TYPE_CHECKING:
-    from transforms.tasks import RecordDefaults
 
 
 # Request fields that a prompt or template record may carry beside its prompt

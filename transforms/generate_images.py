@@ -4,13 +4,13 @@ row saying why a record got none. The images leave as files for SaveFiles
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 import vertex_schema
 
 from transforms import metrics, schemas
 from transforms.call_vertex import CallHandler, record_row
 from transforms.progress import ProgressSettings
+from transforms.record_defaults import RecordDefaults
 from transforms.prompt_records import PromptRecord, RejectedLine, record_prompt
 from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
@@ -19,9 +19,6 @@ from vertex.imagen import read_predictions
 from vertex.prices import Estimate, PriceTable
 from vertex.response_rows import error_columns
 from vertex_schema.imagen import check_predict
-
-if TYPE_CHECKING:
-    from transforms.tasks import RecordDefaults
 
 
 def image_body(obj: dict, defaults: RecordDefaults) -> dict:

@@ -8,7 +8,6 @@ import base64
 import os
 import stat
 import time
-from typing import TYPE_CHECKING
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -17,6 +16,7 @@ import vertex_schema
 from transforms import metrics, schemas
 from transforms.call_vertex import CallHandler, record_row
 from transforms.progress import ProgressSettings
+from transforms.record_defaults import RecordDefaults
 from transforms.prompt_records import PromptRecord, RejectedLine, record_prompt
 from transforms.output_files import is_local_path
 from transforms.save_files import FILES, CallAndSaveFiles
@@ -27,9 +27,6 @@ from vertex.errors import DeadlineExceededError, first_line
 from vertex.prices import Estimate, PriceTable
 from vertex.request_body import ASSUMED_OUTPUT_TOKENS
 from vertex.response_rows import error_columns, usage_row
-
-if TYPE_CHECKING:
-    from transforms.tasks import RecordDefaults
 
 def live_body(obj: dict, defaults: RecordDefaults) -> dict:
     """{"setup": the setup's fields but the model, "input": {"text"} or

@@ -19,7 +19,8 @@ from apache_beam.transforms.display import DisplayDataItem
 from transforms import metrics
 from transforms.input_files import BoundedReader, InputFile, snapshot, source_name
 from transforms.prompt_records import PromptRecord, RejectedLine, SourceLine, parse_json_line
-from transforms.tasks import RecordDefaults, build_record, record_from_object
+from transforms.record_defaults import RecordDefaults
+from transforms.tasks import TASKS, build_record, record_from_object
 
 
 def duplicate_reason(record_id: str, first_source: str | None, first_line: int | None) -> str:
@@ -135,6 +136,8 @@ class _BuildRecords(beam.DoFn):
     REJECTED = "rejected"
 
     def __init__(self, defaults: RecordDefaults, run_id: str | None):
+        if defaults.task not in TASKS:  # checked when the graph is built, not per record
+            raise ValueError(f"task must be one of {tuple(TASKS)}, not {defaults.task!r}")
         self.defaults, self.run_id = defaults, run_id
 
     def process(self, element: SourceLine | dict):

@@ -11,18 +11,17 @@ columns in transforms/schemas.py).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Callable
 
-import vertex_schema
 from transforms import generate_content, generate_images, generate_live
 from transforms.call_vertex import CallHandler
 from transforms.prompt_records import (MAX_NESTING, PromptRecord, RejectedLine, SourceLine,
                                        derived_id, nesting_depth, parse_json_line)
+from transforms.record_defaults import RecordDefaults
 from vertex import service_tiers
 from vertex.endpoints import check_model_name
 from vertex.prices import PriceTable
-from vertex.request_body import as_content
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,9 @@ class Task:
     media: tuple[str, str] | None = None
     report_columns: tuple[str, ...] = ()
 
+    def default_model(self, defaults: RecordDefaults) -> str:
+        return getattr(defaults, self.model_option)
+
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task("text", generate_content.GeminiHandler.table, "model", generate_content.text_body,
@@ -83,51 +85,6 @@ def of_table(table: str) -> Task:
     return _BY_TABLE[table]
 
 
-@dataclass(frozen=True)
-class RecordDefaults:
-    """Job-level settings; a record's own values win over them."""
-    model: str = "gemini-2.5-flash"
-    image_model: str = "imagen-4.0-fast-generate-001"
-    live_model: str = "gemini-live-2.5-flash"
-    task: str = "text"
-    prompt_template: str | None = None
-    system_instruction: Any = None          # a string or a Content object
-    generation_config: dict | None = None
-    safety_settings: list | None = None
-    model_map: tuple[tuple[str, str], ...] = ()  # (named, called): run old files on new models
-    service_tier: str = "standard"          # a record's own "service_tier" wins
-    location: str | None = None             # where calls go (Flex: global only); None: global
-    api_version: str = "v1"                 # whose protos judge the requests
-    stream: bool = False                    # streamGenerateContent has rules of its own
-    defaults_body: dict = field(init=False, default_factory=dict)
-
-    def __post_init__(self):
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {tuple(TASKS)}, not {self.task!r}")
-        body: dict = {}
-        if self.system_instruction is not None:
-            body["systemInstruction"] = as_content(self.system_instruction)
-        if self.generation_config is not None:
-            if not isinstance(self.generation_config, dict):
-                raise ValueError("generation_config must be a JSON object")
-            body["generationConfig"] = self.generation_config
-        if self.safety_settings is not None:
-            if not isinstance(self.safety_settings, (list, dict)):
-                raise ValueError("safety_settings must be a JSON list")
-            body["safetySettings"] = self.safety_settings
-        try:
-            body = vertex_schema.read_generate_content(body, self.api_version)
-        except vertex_schema.InvalidRequest as error:
-            raise ValueError(f"invalid job defaults: {'; '.join(error.messages)}") from None
-        object.__setattr__(self, "defaults_body", body)
-
-    def called_model(self, model: str) -> str:
-        return dict(self.model_map).get(model, model)
-
-    def default_model(self, task: Task) -> str:
-        return getattr(self, task.model_option)
-
-
 def build_record(line: SourceLine, defaults: RecordDefaults) -> PromptRecord:
     record = record_from_object(parse_json_line(line), defaults, line.source, line.line_number)
     return record._replace(raw_line=line.text)
@@ -145,7 +102,7 @@ def record_from_object(obj: dict, defaults: RecordDefaults, source: str | None =
     task = TASKS.get(name) if isinstance(name, str) else None
     if task is None:
         raise RejectedLine(f"unknown task {name!r}; one of {', '.join(TASKS)}")
-    model = defaults.called_model(obj.get("model") or defaults.default_model(task))
+    model = defaults.called_model(obj.get("model") or task.default_model(defaults))
     try:
         check_model_name(model)
     except ValueError as error:

@@ -145,7 +145,8 @@ def test_plan_calls_alone_rejects_duplicates_with_the_line_as_read():
     from apache_beam.testing.util import assert_that, equal_to
 
     from transforms.prompt_records import SourceLine
-    from transforms.tasks import RecordDefaults, build_record
+    from transforms.record_defaults import RecordDefaults
+    from transforms.tasks import build_record
     from transforms.plan_calls import PlanCalls
     lines = [SourceLine("in.jsonl", 1, '{"id": "a", "prompt": "first"}'),
              SourceLine("in.jsonl", 2, '{"prompt":"second",   "id":"a"}'),
@@ -177,7 +178,8 @@ def test_the_answer_carried_over_is_the_one_that_arrived_last():
 
 def _records(lines):
     from transforms.prompt_records import SourceLine
-    from transforms.tasks import RecordDefaults, build_record
+    from transforms.record_defaults import RecordDefaults
+    from transforms.tasks import build_record
     return [build_record(SourceLine("in.jsonl", n, text), RecordDefaults())
             for n, text in enumerate(lines, start=1)]
 

@@ -3,7 +3,9 @@ import json
 import pytest
 
 from transforms.prompt_records import RejectedLine, SourceLine, derived_id
-from transforms.tasks import RecordDefaults, build_record
+from transforms.record_defaults import RecordDefaults
+from transforms.read_prompt_records import BuildPromptRecords
+from transforms.tasks import build_record
 
 
 def build(obj, **defaults):
@@ -91,5 +93,5 @@ def test_image_records_carry_imagen_instances_and_parameters():
 def test_job_defaults_are_checked():
     with pytest.raises(ValueError):
         RecordDefaults(generation_config=[1])
-    with pytest.raises(ValueError):
-        RecordDefaults(task="audio")
+    with pytest.raises(ValueError, match="task must be one of"):
+        BuildPromptRecords(RecordDefaults(task="audio")).expand(None)

@@ -1,0 +1,49 @@
+"""Job-level settings of the records: defaults a record's own values win
+over (its model by task, system instruction, generation config, ...)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import vertex_schema
+from vertex.request_body import as_content
+
+
+@dataclass(frozen=True)
+class RecordDefaults:
+    """Job-level settings; a record's own values win over them."""
+    model: str = "gemini-2.5-flash"
+    image_model: str = "imagen-4.0-fast-generate-001"
+    live_model: str = "gemini-live-2.5-flash"
+    task: str = "text"
+    prompt_template: str | None = None
+    system_instruction: Any = None          # a string or a Content object
+    generation_config: dict | None = None
+    safety_settings: list | None = None
+    model_map: tuple[tuple[str, str], ...] = ()  # (named, called): run old files on new models
+    service_tier: str = "standard"          # a record's own "service_tier" wins
+    location: str | None = None             # where calls go (Flex: global only); None: global
+    api_version: str = "v1"                 # whose protos judge the requests
+    stream: bool = False                    # streamGenerateContent has rules of its own
+    defaults_body: dict = field(init=False, default_factory=dict)
+
+    def __post_init__(self):
+        body: dict = {}
+        if self.system_instruction is not None:
+            body["systemInstruction"] = as_content(self.system_instruction)
+        if self.generation_config is not None:
+            if not isinstance(self.generation_config, dict):
+                raise ValueError("generation_config must be a JSON object")
+            body["generationConfig"] = self.generation_config
+        if self.safety_settings is not None:
+            if not isinstance(self.safety_settings, (list, dict)):
+                raise ValueError("safety_settings must be a JSON list")
+            body["safetySettings"] = self.safety_settings
+        try:
+            body = vertex_schema.read_generate_content(body, self.api_version)
+        except vertex_schema.InvalidRequest as error:
+            raise ValueError(f"invalid job defaults: {'; '.join(error.messages)}") from None
+        object.__setattr__(self, "defaults_body", body)
+
+    def called_model(self, model: str) -> str:
+        return dict(self.model_map).get(model, model)
