@@ -75,15 +75,19 @@ PYEOF
     echo "in a browser for the run at a glance. This run's tables read back with DuckDB:"
     "$PY" - "$output" <<'PYEOF'
 import json, sys, duckdb
-files = json.load(open(f"{sys.argv[1]}/summary.json"))["files"]
-print(duckdb.sql(f"SELECT status, count(*) AS records, sum(usage.total_token_count) AS tokens, "
-                 f"round(sum(cost_usd), 6) AS cost_usd "
-                 f"FROM read_parquet('{files['responses']}') GROUP BY status ORDER BY status"))
-print(duckdb.sql(f"SELECT status, count(DISTINCT id) AS records, count(uri) AS images, "
-                 f"sum(byte_size) AS bytes FROM read_parquet('{files['images']}') "
-                 f"GROUP BY status ORDER BY status"))
-print(duckdb.sql(f"SELECT source, line_number, reason FROM read_parquet('{files['rejected']}') "
-                 f"ORDER BY source, line_number"))
+files = json.load(open(f"{sys.argv[1]}/summary.json"))["files"]  # table -> list of this run's files
+queries = {
+    "responses": "SELECT status, count(*) AS records, sum(usage.total_token_count) AS tokens, "
+                 "round(sum(cost_usd), 6) AS cost_usd FROM read_parquet($files) "
+                 "GROUP BY status ORDER BY status",
+    "images": "SELECT status, count(DISTINCT id) AS records, count(uri) AS images, "
+              "sum(byte_size) AS bytes FROM read_parquet($files) GROUP BY status ORDER BY status",
+    "rejected": "SELECT source, line_number, reason FROM read_parquet($files) "
+                "ORDER BY source, line_number",
+}
+for table, query in queries.items():
+    if files.get(table):  # read_parquet refuses an empty list
+        print(duckdb.sql(query, params={"files": files[table]}))
 PYEOF
 }
 
