@@ -10,8 +10,9 @@ setup(
                 "with a local Vertex AI emulator",
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*",
                                     "vertex", "vertex.*", "vertex_schema", "vertex_schema.*",
-                                    "emulator", "emulator.*"]),
-    package_data={"vertex": ["prices.json"]},  # the list prices cost_usd is computed from
+                                    "vertex_catalog", "emulator", "emulator.*"]),
+    # the model catalog: what each model is, where it is served, its lifecycle and prices
+    package_data={"vertex_catalog": ["models.json"]},
     python_requires=">=3.11",  # asyncio.timeout
     install_requires=[
         "apache-beam[gcp]>=2.60,<3",

@@ -1,17 +1,19 @@
 """What a call cost: the usage an answer reports, priced by the model's list
 prices and the tier that served it (usageMetadata.trafficType).
 
-Prices come from prices.json in this package (each with the page it was read
-from and when), or from a file of the same shape (--prices). A model the
-table does not know costs None, with one warning naming it: never a guess.
+Prices come from the model catalog (vertex_catalog/models.json: each with the
+page it was read from and when), or from a file of the price table's shape
+(--prices: {"tiers", "models": {id: prices}, "aliases"}). A model the table
+prices not costs None, with one warning naming it: never a guess.
 """
 from __future__ import annotations
 
 import json
 import logging
 import threading
-from importlib import resources
 from typing import Any, NamedTuple
+
+import vertex_catalog
 
 log = logging.getLogger(__name__)
 PER_MILLION = 1_000_000
@@ -22,14 +24,15 @@ TIER_TRAFFIC = {"standard": "ON_DEMAND", "flex": "ON_DEMAND_FLEX",
 
 class Estimate(NamedTuple):
     """What a call will likely use, before it is made: text tokens in and out,
-    or images."""
+    images (Imagen, priced each) or image tokens (Gemini image models' output)."""
     input_tokens: float = 0
     output_tokens: float = 0
     images: int = 0
+    image_tokens: float = 0
 
 
 class PriceTable:
-    def __init__(self, table: dict[str, Any], origin: str = "prices.json"):
+    def __init__(self, table: dict[str, Any], origin: str = "the model catalog"):
         self.origin = origin
         self.tiers = {name: float(t["factor"]) for name, t in table["tiers"].items()}
         self.models = table["models"]
@@ -39,12 +42,12 @@ class PriceTable:
 
     @classmethod
     def load(cls) -> "PriceTable":
-        """The package's table."""
-        return cls.from_json(resources.files("vertex").joinpath("prices.json").read_text())
+        """The catalog's list prices."""
+        return cls(vertex_catalog.catalog().price_table())
 
     @classmethod
-    def from_json(cls, text: str | bytes, origin: str = "prices.json") -> "PriceTable":
-        """A table of prices.json's shape (ValueError when it is not)."""
+    def from_json(cls, text: str | bytes, origin: str = "--prices") -> "PriceTable":
+        """A table of the price table's shape (ValueError when it is not)."""
         try:
             table = json.loads(text)
             return cls(table, origin)
@@ -109,7 +112,8 @@ class PriceTable:
         if "per_image" in prices:
             return usage.images * float(prices["per_image"])
         dollars = (usage.input_tokens * _price(prices["input"], "TEXT")
-                   + usage.output_tokens * _price(prices["output"], "TEXT"))
+                   + usage.output_tokens * _price(prices["output"], "TEXT")
+                   + usage.image_tokens * _price(prices["output"], "IMAGE"))
         return dollars / PER_MILLION * self.factor(TIER_TRAFFIC[tier])
 
 
