@@ -39,7 +39,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--require_api_key", help="requests must carry this key "
                         "(x-goog-api-key header or ?key=); 401 if missing, 403 if wrong")
     parser.add_argument("--extra_models", default="", help="comma-separated model ids to serve "
-                        "besides the built-in ones")
+                        "as text models besides the catalog's (vertex_catalog/models.json)")
+    parser.add_argument("--serve_discontinued", action="store_true",
+                        help="serve models past their discontinuation date (Vertex AI answers "
+                        "404 for them), for old files and tests")
     parser.add_argument("--image_scale", type=float, default=0.25,
                         help="Imagen output sizes times this (1.0 = real sizes)")
     parser.add_argument("--seed", type=int, default=0, help="seed for random faults and jitter")
@@ -67,6 +70,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         retry_info=not args.no_retry_info,
         require_api_key=args.require_api_key,
         extra_models=tuple(m.strip() for m in args.extra_models.split(",") if m.strip()),
+        serve_discontinued=args.serve_discontinued,
         image_scale=args.image_scale, seed=args.seed, provisioned_rpm=args.provisioned_rpm,
         flex_latency_ms=args.flex_latency_ms, live_sessions=args.live_sessions)
 

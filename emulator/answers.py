@@ -14,14 +14,11 @@ from datetime import datetime, timezone
 from emulator import text_generation
 from emulator.text_generation import Candidate
 
-# Served in the dialect of the legacy v1 reference (gemini-api-v1-legacy.md).
-LEGACY_MODELS = frozenset({"gemini-pro", "gemini-pro-vision"})
-
 
 def usage_metadata(request: dict, candidates: list[Candidate], traffic_type: str) -> dict:
     prompt = text_generation.prompt_tokens_by_modality(request)
     text = sum(c.token_count for c in candidates)
-    images = sum(c.image_count for c in candidates) * text_generation.IMAGE_OUTPUT_TOKENS
+    images = sum(c.image_tokens for c in candidates)
     audio = sum(c.audio_tokens for c in candidates)
     thoughts = sum(c.thought_tokens for c in candidates)
     prompt_total = sum(prompt.values())

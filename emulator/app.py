@@ -20,6 +20,7 @@ from collections import Counter
 
 from aiohttp import web
 
+import vertex_catalog
 import vertex_schema
 from emulator import answers, images, text_generation
 from emulator.live import LiveSessions
@@ -96,7 +97,10 @@ class Emulator:
             raise ApiError(404, f"The requested URL {request.path} was not found on this server.")
         version, project, location, publisher, model, method = match.groups()
         self.check_key(request, express=project is None)
-        if publisher != "google" or model not in self.config.models:
+        api = "predict" if method == "predict" else vertex_catalog.GENERATE_CONTENT
+        served = self.config.model(model, api, location if project else "global") \
+            if publisher == "google" else None
+        if served is None:
             name = (f"projects/{project}/locations/{location}/" if project else "") + \
                 f"publishers/{publisher}/models/{model}"
             raise ApiError(404, f"Publisher Model `{name}` was not found or your project does "
@@ -109,12 +113,14 @@ class Emulator:
         try:
             if method == "predict":
                 return await self._predict(request, model, body, raw)
+            # the legacy v1 dialect's spellings: Vertex AI reads them only from the legacy models
+            legacy = served.legacy_spellings
             if method == "countTokens":
-                return self._count_tokens(vertex_schema.check_count_tokens(body, version))
+                return self._count_tokens(vertex_schema.check_count_tokens(body, version, legacy))
             streaming = method == "streamGenerateContent"
-            body = vertex_schema.check_generate_content(body, version, streaming)
+            body = vertex_schema.check_generate_content(body, version, streaming, legacy)
             traffic_type = self._traffic_type(request, model, location if project else "global")
-            return await self._generate(request, model, body, raw, streaming, traffic_type)
+            return await self._generate(request, served, body, raw, streaming, traffic_type)
         except InvalidRequest as error:
             raise ApiError(400, str(error)) from None
 
@@ -217,21 +223,24 @@ class Emulator:
             "promptTokensDetails": [{"modality": m, "tokenCount": n}
                                     for m, n in by_modality.items()]})
 
-    async def _generate(self, request, model, body, raw, streaming,
+    async def _generate(self, request, served: vertex_catalog.Model, body, raw, streaming,
                         traffic_type: str) -> web.StreamResponse:
+        model = served.id
         try:
             markers = parse_markers(text_generation.request_text(body))
         except ValueError as error:
             raise ApiError(400, str(error)) from None
         modalities = (body.get("generationConfig") or {}).get("responseModalities") or []
-        for modality, able in (("IMAGE", "image" in model), ("AUDIO", "tts" in model)):
+        for modality, able in (("IMAGE", served.makes_images), ("AUDIO", served.speaks)):
             if modality in modalities and not able:
                 raise ApiError(400, f"Model {model} does not support the requested response "
                                     f"modalities: {modality.lower()}")
+        self._check_model_settings(served, body.get("generationConfig") or {})
         prompt_tokens = text_generation.prompt_token_count(body)
         attempt = self._faults(request, markers, raw, model, prompt_tokens)
         candidates = [] if markers.block else text_generation.generate_candidates(
-            model, body, markers, self.config.image_scale)
+            model, body, markers, self.config.image_scale,
+            always_thinks=served.thinking == "level")
         usage = answers.usage_metadata(body, candidates, traffic_type)
         self.stats.by_traffic_type[traffic_type] += 1
         output_tokens = usage["totalTokenCount"] - usage["promptTokenCount"]
@@ -239,7 +248,7 @@ class Emulator:
         self.stats.prompt_tokens += prompt_tokens
         self.stats.candidates_tokens += usage["candidatesTokenCount"]
         common = answers.identity(model)
-        legacy = model in answers.LEGACY_MODELS
+        legacy = served.legacy_spellings
         extra_ms = self.config.flex_latency_ms if traffic_type == "ON_DEMAND_FLEX" else 0.0
         if streaming:
             chunks = answers.stream_chunks(body, candidates, usage, common, markers.block)
@@ -253,6 +262,30 @@ class Emulator:
             self.stats.truncated += 1
             data = data[:len(data) // 2]
         return web.Response(body=data, content_type="application/json")
+
+    @staticmethod
+    def _check_model_settings(served, config: dict) -> None:
+        """What the model itself takes (the catalog says): thinkingLevel only
+        on the models that think by level; image sizes and aspect ratios only
+        those it draws."""
+        thinking = config.get("thinkingConfig") or {}
+        if "thinkingLevel" in thinking and served.thinking != "level":
+            raise ApiError(400, f"Thinking level is not supported for this model "
+                                f"({served.id}): use thinkingBudget.")
+        image_config = config.get("imageConfig")
+        if image_config is None:
+            return
+        image = served.image or {}
+        if not image:
+            raise ApiError(400, f"Image config is not supported for this model ({served.id}).")
+        ratio, size = image_config.get("aspectRatio"), image_config.get("imageSize")
+        if ratio is not None and ratio not in image.get("aspect_ratios", ()):
+            raise ApiError(400, f"Unsupported aspect ratio {ratio!r} for {served.id}; supported: "
+                                f"{', '.join(image.get('aspect_ratios', ()))}.")
+        sizes = image.get("sizes", ())
+        if size is not None and (len(sizes) < 2 or size not in sizes):
+            raise ApiError(400, f"Unsupported image size {size!r} for {served.id}"
+                                + (f"; supported: {', '.join(sizes)}." if len(sizes) > 1 else "."))
 
     async def _stream(self, request, markers, attempt, chunks, extra_ms: float = 0.0):
         sse = request.query.get("alt") == "sse"

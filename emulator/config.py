@@ -1,21 +1,10 @@
 """The emulator's settings, one field per command-line flag."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import datetime
+from dataclasses import dataclass
 
-KNOWN_MODELS = (
-    "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite",
-    "gemini-2.5-flash-image", "gemini-2.0-flash-001", "gemini-2.0-flash-lite-001",
-    "gemini-2.0-flash", "gemini-1.5-pro-002", "gemini-1.5-flash-002",
-    "gemini-pro", "gemini-pro-vision",  # legacy: answered in the legacy v1 dialect
-    "gemini-2.5-flash-preview-tts", "gemini-2.5-pro-preview-tts",  # speak: responseModalities AUDIO
-    "gemini-live-2.5-flash", "gemini-live-2.5-flash-preview-native-audio-09-2025",  # Live API
-    "imagen-4.0-generate-001", "imagen-4.0-fast-generate-001", "imagen-4.0-ultra-generate-001",
-    "imagen-4.0-generate-preview-06-06", "imagen-4.0-fast-generate-preview-06-06",
-    "imagen-4.0-ultra-generate-preview-06-06", "imagen-3.0-generate-002",
-    "imagen-3.0-fast-generate-001",
-)
-
+import vertex_catalog
 
 @dataclass
 class EmulatorConfig:
@@ -29,13 +18,13 @@ class EmulatorConfig:
     throttle_rate: float = 0.0         # share answered 429 at random (a shared-quota storm)
     retry_info: bool = True            # 429s carry a google.rpc.RetryInfo delay
     require_api_key: str | None = None
-    extra_models: tuple[str, ...] = ()
+    extra_models: tuple[str, ...] = ()  # served as text models, beside the catalog's
+    serve_discontinued: bool = False   # serve models past their discontinuation date
     image_scale: float = 0.25          # images are the real sizes times this
     seed: int = 0                      # for the random faults and jitter
     provisioned_rpm: float | None = None  # Provisioned Throughput per model; None = none bought
     flex_latency_ms: float = 0.0       # extra latency of Flex PayGo answers
     live_sessions: int | None = None   # Live API sessions open at once; None = no limit
-    models: frozenset = field(init=False)
 
     def __post_init__(self):
         for name in ("rpm", "tpm", "image_rpm", "provisioned_rpm"):
@@ -49,4 +38,20 @@ class EmulatorConfig:
             raise ValueError("latencies must not be negative")
         if not 0.01 <= self.image_scale <= 1.0:
             raise ValueError("--image_scale must be between 0.01 and 1")
-        self.models = frozenset(KNOWN_MODELS) | frozenset(self.extra_models)
+
+    def model(self, name: str, api: str, location: str,
+              today: datetime.date | None = None) -> vertex_catalog.Model | None:
+        """The catalog's model if Vertex AI serves it for this API at this
+        location today (None: it answers 404): which models exist where is the
+        catalog's to say, never the emulator's."""
+        if name in self.extra_models:
+            return vertex_catalog.Model(
+                id=name, api=api, inputs=("TEXT",), outputs=("TEXT",), stage="GA",
+                global_only=False, discontinued=None, replacement=None, thinking=None,
+                legacy_spellings=False, image=None, limits=None, prices=None, entry={})
+        model = vertex_catalog.get(name)
+        if model is None or model.api != api or not model.served_at(location):
+            return None
+        if model.discontinued_on(today) and not self.serve_discontinued:
+            return None
+        return model

@@ -29,8 +29,8 @@ from emulator.words import sentence_text
 
 LIVE_ROUTE = re.compile(r"^/ws/google\.cloud\.aiplatform\.(v1|v1beta1)\.LlmBidiService/"
                         r"BidiGenerateContent$")
-MODEL_NAME = re.compile(r"^(?:projects/[^/]+/locations/[^/]+/)?publishers/google/models/"
-                        r"([^/]+)$")
+MODEL_NAME = re.compile(r"^(?:projects/[^/]+/locations/(?P<location>[^/]+)/)?"
+                        r"publishers/google/models/(?P<model>[^/]+)$")
 CHUNK_S = 0.2               # audio seconds per serverContent message
 
 
@@ -137,8 +137,8 @@ class LiveSessions:
         except vertex_schema.InvalidRequest as error:
             raise _Closed(1007, str(error).splitlines()[0]) from None
         name = MODEL_NAME.match(setup.get("model") or "")
-        model = name.group(1) if name else None
-        if model not in self.emulator.config.models or "live" not in (model or ""):
+        location = name.group("location") if name and name.group("location") else "global"
+        if not name or self.emulator.config.model(name.group("model"), "live", location) is None:
             raise _Closed(1008, f"Publisher Model `{setup.get('model')}` was not found or is "
                                 "not supported for bidiGenerateContent.")
         await self.emulator.delay_ms(self.emulator.config.latency_ms)

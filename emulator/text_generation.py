@@ -14,12 +14,18 @@ import random
 import re
 from dataclasses import dataclass, field
 
+import vertex_catalog
 from emulator import speech
 from emulator.markers import Markers, strip_markers
 from emulator.words import WORDS, sentence_text
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 MEDIA_PART_TOKENS = 258  # what Gemini bills for one image
+# A part's own mediaResolution.level (per-part media resolution, Gemini 3):
+# the tokens of an image or document page at that level.
+MEDIA_RESOLUTION_TOKENS = {"MEDIA_RESOLUTION_LOW": 280, "MEDIA_RESOLUTION_MEDIUM": 560,
+                           "MEDIA_RESOLUTION_HIGH": 1120, "MEDIA_RESOLUTION_ULTRA_HIGH": 2240}
+THINKING_LEVEL_WORDS = {"MINIMAL": 4, "LOW": 12, "MEDIUM": 24, "HIGH": 40}  # thinking, roughly
 HARM_CATEGORIES = ("HARM_CATEGORY_HATE_SPEECH", "HARM_CATEGORY_DANGEROUS_CONTENT",
                    "HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_SEXUALLY_EXPLICIT")
 
@@ -54,7 +60,9 @@ def prompt_tokens_by_modality(request: dict) -> dict[str, int]:
         for part in content["parts"]:
             modality = part_modality(part)
             if modality:
-                counts[modality] = counts.get(modality, 0) + MEDIA_PART_TOKENS
+                level = (part.get("mediaResolution") or {}).get("level")
+                counts[modality] = counts.get(modality, 0) + MEDIA_RESOLUTION_TOKENS.get(
+                    level, MEDIA_PART_TOKENS)
     return counts
 
 
@@ -76,6 +84,7 @@ class Candidate:
     index: int = 0
     thought_tokens: int = 0           # thinking, billed apart from the answer
     image_count: int = 0              # images among the parts
+    image_tokens: int = 0             # what they are billed as (by model and size)
     audio_tokens: int = 0             # spoken answers (TTS models)
     logprobs: list[dict] = field(default_factory=list)  # the chosen token of each step
     logprobs_requested: bool = False  # generationConfig.responseLogprobs
@@ -218,8 +227,8 @@ def cut(text: str, config: dict) -> tuple[str, str]:
     return text, finish
 
 
-IMAGE_OUTPUT_TOKENS = 1290  # what Gemini bills for one generated image
-# Image sizes of Gemini image models by imageConfig.aspectRatio.
+# Image sizes of Gemini image models by imageConfig.aspectRatio, at 1K; 2K and
+# 4K are two and four times as wide and high.
 GEMINI_IMAGE_SIZES = {"1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832),
                       "3:4": (864, 1184), "4:3": (1184, 864), "4:5": (896, 1152),
                       "5:4": (1152, 896), "9:16": (768, 1344), "16:9": (1344, 768),
@@ -227,13 +236,18 @@ GEMINI_IMAGE_SIZES = {"1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832
 
 
 def generate_candidates(model: str, request: dict, markers: Markers,
-                        image_scale: float = 0.25) -> list[Candidate]:
+                        image_scale: float = 0.25, always_thinks: bool = False) -> list[Candidate]:
+    """always_thinks: a Gemini 3 model (thinkingLevel), which thinks at every
+    call and signs its thinking (thoughtSignature on the first function call,
+    else the last part) whether or not the thoughts are asked for."""
     config = request.get("generationConfig") or {}
     thresholds = {s.get("category"): s.get("threshold")
                   for s in request.get("safetySettings") or []}
     prompt = strip_markers(request_text(request, with_system=False))
     seed_parts = (model, request_text(request), config.get("seed"))
-    thinking = (config.get("thinkingConfig") or {}).get("includeThoughts", False)
+    thinking_config = config.get("thinkingConfig") or {}
+    thinking = thinking_config.get("includeThoughts", False)
+    level = thinking_config.get("thinkingLevel") or "HIGH"
     candidates = []
     for index in range(int(config.get("candidateCount", 1))):
         rng = _rng(*seed_parts, index)
@@ -246,8 +260,8 @@ def generate_candidates(model: str, request: dict, markers: Markers,
             candidates.append(Candidate([], markers.finish, ratings, 0, index,
                                         finish_message=_finish_message(markers.finish)))
             continue
-        parts, finish, media = _answer_parts(request, config, prompt, declaration, rng, index,
-                                             image_scale)
+        parts, finish, media = _answer_parts(model, request, config, prompt, declaration, rng,
+                                             index, image_scale)
         finish = markers.finish or finish
         answer_text = "".join(p.get("text", "") for p in parts)
         tokens = TOKEN.findall(answer_text)
@@ -259,6 +273,12 @@ def generate_candidates(model: str, request: dict, markers: Markers,
                                                                       - rng.random() * 3, 6)}
                 for _ in range(int(config["logprobs"]) - 1)]} for c in chosen]
         thought_tokens = 0
+        if always_thinks and not thinking and parts:
+            thought = sentence_text(rng, THINKING_LEVEL_WORDS.get(level, 40))
+            thought_tokens = 4 * count_tokens(thought)
+            signed = next((p for p in parts if "functionCall" in p), parts[-1])
+            signed["thoughtSignature"] = base64.b64encode(
+                hashlib.sha256(thought.encode()).digest()).decode()
         if thinking:
             thought = sentence_text(rng, rng.randint(8, 20))
             thought_tokens = 4 * count_tokens(thought)  # the summary is shorter than the thinking
@@ -275,7 +295,7 @@ def generate_candidates(model: str, request: dict, markers: Markers,
     return candidates
 
 
-def _answer_parts(request, config, prompt, declaration, rng, index, image_scale):
+def _answer_parts(model, request, config, prompt, declaration, rng, index, image_scale):
     """The answer's parts (text, a function call, images or speech), its
     finish reason, and its media counts (Candidate's image_count, audio_tokens)."""
     if declaration is not None:
@@ -298,12 +318,18 @@ def _answer_parts(request, config, prompt, declaration, rng, index, image_scale)
     else:
         full = sentence_text(rng, rng.randint(15, 60))
     text, finish = cut(full, config)
-    parts = [{"text": text}]
-    if "IMAGE" in (config.get("responseModalities") or []):
-        ratio = (config.get("imageConfig") or {}).get("aspectRatio") or "1:1"
-        parts.append({"inlineData": {"mimeType": "image/png",
-                                     "data": _image_part(prompt, index, ratio, image_scale)}})
-        return parts, finish, {"image_count": 1}
+    modalities = config.get("responseModalities") or []
+    parts = [{"text": text}] if "TEXT" in modalities or "IMAGE" not in modalities else []
+    if "IMAGE" in modalities:
+        image = (vertex_catalog.get(model).image if vertex_catalog.get(model) else None) or {}
+        image_config = config.get("imageConfig") or {}
+        size = image_config.get("imageSize") or "1K"
+        mime = (image_config.get("imageOutputOptions") or {}).get("mimeType") or "image/png"
+        parts.append({"inlineData": {"mimeType": mime, "data": _image_part(
+            prompt, index, image_config.get("aspectRatio") or "1:1", size, mime, image_scale,
+            config.get("seed"))}})
+        tokens = (image.get("tokens_per_image") or {}).get(size, 1290)
+        return parts, "STOP", {"image_count": 1, "image_tokens": tokens}
     return parts, finish, {}
 
 
@@ -340,11 +366,25 @@ def grounding_metadata(prompt: str, answer_text: str) -> dict:
     }
 
 
-def _image_part(prompt: str, index: int, aspect_ratio: str, scale: float) -> str:
+def image_size(aspect_ratio: str, size: str = "1K") -> tuple[int, int]:
+    """The pixels of a Gemini image of this aspect ratio and imageSize."""
+    if aspect_ratio in GEMINI_IMAGE_SIZES:
+        width, height = GEMINI_IMAGE_SIZES[aspect_ratio]
+    else:  # the extreme ratios (1:4, 8:1, ...): about a megapixel, sides a multiple of 16
+        w, h = (int(n) for n in aspect_ratio.split(":"))
+        width = round((1024 * 1024 * w / h) ** 0.5 / 16) * 16
+        height = round(width * h / w / 16) * 16
+    factor = {"512": 0.5, "1K": 1, "2K": 2, "4K": 4}.get(size, 1)
+    return round(width * factor), round(height * factor)
+
+
+def _image_part(prompt: str, index: int, aspect_ratio: str, size: str, mime: str,
+                scale: float, seed: int | None) -> str:
     """An image in an answer, for image-capable models asked for IMAGE output."""
     from emulator.images import render_image
-    width, height = GEMINI_IMAGE_SIZES.get(aspect_ratio, GEMINI_IMAGE_SIZES["1:1"])
-    # Gemini answers are deterministic from the request: a fixed seed.
-    data, _ = render_image(prompt, {"seed": 1, "aspectRatio": aspect_ratio}, index,
+    width, height = image_size(aspect_ratio, size)
+    # With generationConfig.seed the same request draws the same image; without, anew.
+    data, _ = render_image(prompt, {"seed": seed, "aspectRatio": aspect_ratio,
+                                    "outputOptions": {"mimeType": mime}}, index,
                            size=(max(8, round(width * scale)), max(8, round(height * scale))))
     return base64.b64encode(data).decode()

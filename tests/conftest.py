@@ -54,8 +54,8 @@ def start_emulator():
     """Starts emulators with the given flags; stops them after the test."""
     started = []
 
-    def start(*flags: str) -> EmulatorProcess:
-        started.append(EmulatorProcess(*flags))
+    def start(*flags: str, serve_discontinued: bool = True) -> EmulatorProcess:
+        started.append(EmulatorProcess(*flags, serve_discontinued=serve_discontinued))
         return started[-1]
     yield start
     for emulator in started:

@@ -16,7 +16,8 @@ import threading
 
 from vertex_schema.json_text import loads
 from vertex_schema.live import check_live_setup
-from vertex_schema.proto_json import InvalidRequest, decode_base64, parse_strictly, read_message
+from vertex_schema.proto_json import (InvalidRequest, decode_base64, parse_strictly, read_message,
+                                      translate_legacy_spellings)
 from vertex_schema.rules import generate_content_rules
 
 __all__ = ["InvalidRequest", "decode_base64", "check_generate_content", "check_count_tokens", "check_live_setup",
@@ -81,11 +82,16 @@ def _without_init(name: str):
     return module
 
 
-def read_generate_content(body, version: str = "v1") -> dict:
+def read_generate_content(body, version: str = "v1", legacy: bool = True) -> dict:
     """A (possibly partial) GenerateContentRequest with the leniencies applied
     and names in camelCase; InvalidRequest for what the protos refuse. No
-    rules: a job's defaults, say, have no contents of their own."""
+    rules: a job's defaults, say, have no contents of their own.
+    legacy: the legacy v1 dialect's spellings are read as today's (the job
+    translates them before it sends; Vertex AI takes them only from the
+    legacy models)."""
     errors: list[str] = []
+    if legacy:
+        body = translate_legacy_spellings(body)
     request = read_message(proto_module(version).GenerateContentRequest.pb().DESCRIPTOR,
                            body, "", errors)
     if errors:
@@ -93,11 +99,13 @@ def read_generate_content(body, version: str = "v1") -> dict:
     return request
 
 
-def check_generate_content(body, version: str = "v1", streaming: bool = False) -> dict:
+def check_generate_content(body, version: str = "v1", streaming: bool = False,
+                           legacy: bool = True) -> dict:
     """A GenerateContentRequest body as the API reads it (camelCase names, the
     leniencies applied), or InvalidRequest with every problem, as the API
     words it."""
-    return judge_generate_content(read_generate_content(body, version), version, streaming)
+    return judge_generate_content(read_generate_content(body, version, legacy), version,
+                                  streaming)
 
 
 def judge_generate_content(request: dict, version: str = "v1", streaming: bool = False) -> dict:
@@ -111,10 +119,11 @@ def judge_generate_content(request: dict, version: str = "v1", streaming: bool =
     return request
 
 
-def check_count_tokens(body, version: str = "v1") -> dict:
+def check_count_tokens(body, version: str = "v1", legacy: bool = True) -> dict:
     """A CountTokensRequest body (contents, systemInstruction, tools,
     generationConfig), judged like generateContent's."""
-    return _check(proto_module(version).CountTokensRequest, body, generate_content_rules)
+    return _check(proto_module(version).CountTokensRequest,
+                  translate_legacy_spellings(body) if legacy else body, generate_content_rules)
 
 
 def check_response(answer: dict, version: str = "v1") -> None:

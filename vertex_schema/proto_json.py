@@ -8,8 +8,13 @@ the leniencies the API itself has before the strict parse:
   bodies and real batch-prediction files send `contents`, `parts` and
   `safety_settings` so);
 - numbers given as strings (proto3 JSON), enums given by number;
-- the legacy v1 dialect: roles USER/ASSISTANT, lowercase schema types,
-  legacy threshold names, durations as {seconds, nanos} objects.
+- lowercase (OpenAPI style) schema types, durations as {seconds, nanos}
+  objects.
+
+The legacy v1 dialect's spellings (roles USER/ASSISTANT, legacy threshold
+names) are Vertex AI's only for the legacy models (gemini-pro,
+gemini-pro-vision): `translate_legacy_spellings` turns them into today's
+before the walk, for the callers that accept them.
 
 Everything else the protos do not allow is refused, with the API's wording
 and the field path in proto names, e.g.
@@ -44,12 +49,38 @@ _INTEGER_TYPES = {
 }
 _FLOAT_TYPES = {FieldDescriptor.TYPE_FLOAT: "TYPE_FLOAT", FieldDescriptor.TYPE_DOUBLE: "TYPE_DOUBLE"}
 
-# The legacy v1 dialect, by the field it appears in (the message's short name
-# and the field's proto name), as the legacy reference writes it.
+# The legacy v1 dialect's spellings, as the legacy reference writes them.
 LEGACY_ROLES = {"USER": "user", "ASSISTANT": "model", "MODEL": "model"}
 LEGACY_THRESHOLDS = {"BLOCK_MED_AND_ABOVE": "BLOCK_MEDIUM_AND_ABOVE",
                      "BLOCK_HIGH_AND_ABOVE": "BLOCK_ONLY_HIGH"}
 _DURATION = re.compile(r"^-?\d+(\.\d{1,9})?s$")
+
+
+def translate_legacy_spellings(body):
+    """A request body with the legacy v1 dialect's roles and thresholds in
+    today's spelling, wherever a request carries them (contents and the
+    system instruction, in camelCase or snake_case, one object or a list;
+    safety settings). Anything else is left for the walk to judge."""
+    if not isinstance(body, dict):
+        return body
+    body = dict(body)
+    for key in ("contents", "systemInstruction", "system_instruction"):
+        if key in body:
+            body[key] = _each(body[key], lambda c: _respelled(c, "role", LEGACY_ROLES))
+    for key in ("safetySettings", "safety_settings"):
+        if key in body:
+            body[key] = _each(body[key], lambda s: _respelled(s, "threshold", LEGACY_THRESHOLDS))
+    return body
+
+
+def _each(value, change):
+    return [change(item) for item in value] if isinstance(value, list) else change(value)
+
+
+def _respelled(item, key: str, spellings: dict[str, str]):
+    if isinstance(item, dict) and isinstance(item.get(key), str) and item[key] in spellings:
+        return {**item, key: spellings[item[key]]}
+    return item
 
 
 class InvalidRequest(ValueError):
@@ -151,9 +182,7 @@ def _read_single(owner: Descriptor, field: FieldDescriptor, value, path: str, er
 def _enum(owner: Descriptor, field: FieldDescriptor, value, path: str, errors: list[str]):
     enum = field.enum_type
     if isinstance(value, str):
-        if owner.name == "SafetySetting" and field.json_name == "threshold":
-            value = LEGACY_THRESHOLDS.get(value, value)
-        elif owner.name == "Schema" and field.json_name == "type":
+        if owner.name == "Schema" and field.json_name == "type":
             value = value.upper()  # legacy and OpenAPI style: "object", "string"
         if value in enum.values_by_name:
             return value
@@ -186,9 +215,6 @@ def _scalar(field: FieldDescriptor, value, path: str, errors: list[str]):
             errors.append(f"Invalid value at '{path}' (TYPE_BYTES), Base64 decoding failed for "
                           f"{_show(value)}")
         return value
-    if field.json_name == "role" and field.containing_type.name == "Content" \
-            and isinstance(value, str):
-        return LEGACY_ROLES.get(value, value)
     if not isinstance(value, str):
         errors.append(f"Invalid value at '{path}' (TYPE_STRING), {_show(value)}")
     return value

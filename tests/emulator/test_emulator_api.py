@@ -10,7 +10,7 @@ from PIL import Image
 
 from emulator.text_generation import count_tokens
 
-MODEL_PATH = "/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash"
+MODEL_PATH = "/v1/projects/p/locations/us-central1/publishers/google/models/gemini-3.5-flash"
 IMAGEN_PATH = "/v1/projects/p/locations/us-central1/publishers/google/models/imagen-4.0-generate-001"
 
 
@@ -42,8 +42,35 @@ def test_answer_has_the_reference_shape_and_consistent_usage(emulator):
     usage = answer["usageMetadata"]
     assert usage["promptTokenCount"] == count_tokens("Why is the sky blue?")
     assert usage["candidatesTokenCount"] == count_tokens(text_of(response))
-    assert usage["totalTokenCount"] == usage["promptTokenCount"] + usage["candidatesTokenCount"]
-    assert answer["modelVersion"] == "gemini-2.5-flash"
+    # a Gemini 3 model always thinks, and signs its thinking on the answer's last part
+    assert usage["thoughtsTokenCount"] > 0
+    assert usage["totalTokenCount"] == usage["promptTokenCount"] + usage["candidatesTokenCount"] \
+        + usage["thoughtsTokenCount"]
+    assert base64.b64decode(candidate["content"]["parts"][-1]["thoughtSignature"])
+    assert not any(part.get("thought") for part in candidate["content"]["parts"])  # not asked
+    assert answer["modelVersion"] == "gemini-3.5-flash"
+
+
+def test_thinking_follows_the_level_and_media_resolution_sets_a_parts_tokens(emulator):
+    def thoughts(level):
+        response = generate(emulator, "Plan a trip",
+                            generationConfig={"thinkingConfig": {"thinkingLevel": level}})
+        return response.json()["usageMetadata"]["thoughtsTokenCount"]
+    assert thoughts("MINIMAL") < thoughts("LOW") < thoughts("HIGH")
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(32)).decode()
+
+    def image_tokens(resolution):
+        part = {"inlineData": {"mimeType": "image/png", "data": png}}
+        if resolution:
+            part["mediaResolution"] = {"level": resolution}
+        response = post(emulator, MODEL_PATH + ":countTokens",
+                        {"contents": [{"role": "user", "parts": [part, {"text": "What?"}]}]})
+        return response.json()["totalTokens"] - image_tokens_of_text
+    image_tokens_of_text = post(emulator, MODEL_PATH + ":countTokens", {"contents": [
+        {"role": "user", "parts": [{"text": "What?"}]}]}).json()["totalTokens"]
+    assert image_tokens("MEDIA_RESOLUTION_LOW") == 280
+    assert image_tokens("MEDIA_RESOLUTION_HIGH") == 1120
+    assert image_tokens(None) == 258
 
 
 def test_the_same_request_gets_the_same_answer(emulator):
@@ -146,14 +173,14 @@ def test_malformed_requests_get_400_invalid_argument(emulator, body, message):
 
 
 def test_unknown_model_is_404(emulator):
-    response = generate(emulator, path=MODEL_PATH.replace("gemini-2.5-flash", "gemini-9"))
+    response = generate(emulator, path=MODEL_PATH.replace("gemini-3.5-flash", "gemini-9"))
     assert response.status_code == 404 and response.json()["error"]["status"] == "NOT_FOUND"
 
 
 @pytest.mark.parametrize("path", [
-    "/v1beta1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash",
-    "/v1/projects/p/locations/global/publishers/google/models/gemini-2.5-flash",
-    "/v1/publishers/google/models/gemini-2.5-flash",
+    "/v1beta1/projects/p/locations/us-central1/publishers/google/models/gemini-3.5-flash",
+    "/v1/projects/p/locations/global/publishers/google/models/gemini-3.5-flash",
+    "/v1/publishers/google/models/gemini-3.5-flash",
 ])
 def test_versions_global_location_and_express_paths(emulator, path):
     assert generate(emulator, path=path).status_code == 200
@@ -161,7 +188,7 @@ def test_versions_global_location_and_express_paths(emulator, path):
 
 def test_api_key_is_required_when_configured(start_emulator):
     emulator = start_emulator("--require_api_key", "k1")
-    express = "/v1/publishers/google/models/gemini-2.5-flash"
+    express = "/v1/publishers/google/models/gemini-3.5-flash"
     assert generate(emulator, path=express).status_code == 401
     assert generate(emulator, path=express, headers={"x-goog-api-key": "nope"}).status_code == 403
     assert generate(emulator, path=express, headers={"x-goog-api-key": "k1"}).status_code == 200
@@ -198,7 +225,7 @@ def test_error_rate(start_emulator):
 def test_quotas_are_per_model(start_emulator):
     emulator = start_emulator("--rpm", "60")
     assert generate(emulator).status_code == 200
-    other = MODEL_PATH.replace("gemini-2.5-flash", "gemini-2.5-pro")
+    other = MODEL_PATH.replace("gemini-3.5-flash", "gemini-3.5-flash-lite")
     assert generate(emulator, path=other).status_code == 200
 
 
@@ -223,7 +250,7 @@ def test_count_tokens(emulator):
 
 def test_stats_and_reset(emulator):
     generate(emulator)
-    generate(emulator, path=MODEL_PATH.replace("gemini-2.5-flash", "nope"))
+    generate(emulator, path=MODEL_PATH.replace("gemini-3.5-flash", "nope"))
     stats = emulator.stats()
     assert stats["requests"] == 2 and stats["by_status"] == {"200": 1, "404": 1}
     assert stats["by_method"] == {"generateContent": 2}

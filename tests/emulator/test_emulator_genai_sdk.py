@@ -16,7 +16,7 @@ def client(emulator):
 
 def test_generate_content(client, emulator):
     response = client.models.generate_content(
-        model="gemini-2.5-flash", contents="Why is the sky blue?",
+        model="gemini-3.5-flash", contents="Why is the sky blue?",
         config=types.GenerateContentConfig(max_output_tokens=5, system_instruction="Be brief"))
     assert response.text
     assert response.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
@@ -27,7 +27,7 @@ def test_generate_content(client, emulator):
 
 def test_generate_content_with_a_schema(client):
     response = client.models.generate_content(
-        model="gemini-2.5-flash", contents="Label it",
+        model="gemini-3.5-flash", contents="Label it",
         config=types.GenerateContentConfig(
             response_mime_type="application/json",
             response_schema={"type": "OBJECT", "properties": {"label": {"type": "STRING"}},
@@ -37,15 +37,15 @@ def test_generate_content_with_a_schema(client):
 
 def test_generate_content_stream(client):
     chunks = list(client.models.generate_content_stream(
-        model="gemini-2.5-flash", contents="Tell me a story"))
+        model="gemini-3.5-flash", contents="Tell me a story"))
     assert len(chunks) > 1
     assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
-    whole = client.models.generate_content(model="gemini-2.5-flash", contents="Tell me a story")
+    whole = client.models.generate_content(model="gemini-3.5-flash", contents="Tell me a story")
     assert "".join(c.text for c in chunks) == whole.text
 
 
 def test_count_tokens(client):
-    assert client.models.count_tokens(model="gemini-2.5-flash",
+    assert client.models.count_tokens(model="gemini-3.5-flash",
                                       contents="one two three").total_tokens == 3
 
 
@@ -63,3 +63,45 @@ def test_sdk_errors_surface_as_api_errors(client):
     with pytest.raises(genai.errors.ClientError) as error:
         client.models.generate_content(model="gemini-0-missing", contents="x")
     assert error.value.code == 404
+
+
+@pytest.fixture
+def global_client(emulator):
+    # v1: the v1beta1 protos installed here (google-cloud-aiplatform 1.165) have
+    # no ThinkingConfig.thinking_level yet, and the emulator judges by them.
+    return genai.Client(vertexai=True, project="test-project", location="global",
+                        credentials=Credentials(token="test-token"),
+                        http_options=types.HttpOptions(base_url=emulator.url, api_version="v1"))
+
+
+def test_a_gemini_3_model_thinks_by_level(global_client):
+    response = global_client.models.generate_content(
+        model="gemini-3-flash-preview", contents="Plan a picnic",
+        config=types.GenerateContentConfig(thinking_config=types.ThinkingConfig(
+            thinking_level=types.ThinkingLevel.LOW, include_thoughts=True)))
+    assert response.text
+    parts = response.candidates[0].content.parts
+    assert parts[0].thought and parts[1].thought_signature  # the signature to send back
+    assert response.usage_metadata.thoughts_token_count > 0
+
+
+def test_a_gemini_image_model_draws_images(client):
+    response = client.models.generate_content(
+        model="gemini-2.5-flash-image", contents="a lighthouse at dawn",
+        config=types.GenerateContentConfig(
+            response_modalities=["IMAGE"],
+            image_config=types.ImageConfig(aspect_ratio="16:9")))
+    [part] = response.candidates[0].content.parts
+    assert part.inline_data.mime_type == "image/png"
+    assert part.inline_data.data[:8] == b"\x89PNG\r\n\x1a\n"
+    details = {d.modality: d.token_count
+               for d in response.usage_metadata.candidates_tokens_details}
+    assert details == {types.MediaModality.IMAGE: 1290}
+
+
+def test_a_model_where_vertex_ai_does_not_serve_it_is_not_found(client, global_client):
+    with pytest.raises(genai.errors.ClientError) as regional:  # global endpoint only
+        client.models.generate_content(model="gemini-3-flash-preview", contents="x")
+    assert regional.value.code == 404
+    assert global_client.models.generate_content(model="gemini-3-flash-preview",
+                                                 contents="x").text

@@ -5,6 +5,10 @@ documented rules, never from our own code: `proto_valid` says what
 json_format.ParseDict over the raw body answers (None where the body needs
 one of the API's leniencies first, which ParseDict does not have), `valid`
 the API's whole verdict, `names` a fragment of the message (the field path).
+`legacy_only`: spellings of the legacy v1 dialect, which Vertex AI reads
+only from the legacy models (gemini-pro, gemini-pro-vision); a current model
+refuses them with a message holding this fragment (the job translates them
+before it sends, so for the job they are valid).
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ class Case(NamedTuple):
     valid: bool
     names: str | None = None       # a fragment of the API's message (for invalid ones)
     proto_valid: bool | None = None  # strict ParseDict over the raw body, where it applies
+    legacy_only: str | None = None   # refused by current models, with this fragment
 
 
 def body(**fields) -> dict:
@@ -113,14 +118,15 @@ CASES = [
     Case("legacy roles USER/ASSISTANT", {"contents": [
         {"role": "USER", "parts": {"text": "Hello!"}},
         {"role": "ASSISTANT", "parts": {"text": "Argh!"}},
-        {"role": "USER", "parts": {"text": "Wow"}}]}, True),
+        {"role": "USER", "parts": {"text": "Wow"}}]}, True,
+         legacy_only="Please use a valid role"),
     Case("legacy lowercase schema types", body(tools=[{"function_declarations": [{
         "name": "find_movies", "parameters": {"type": "object", "properties": {
             "location": {"type": "string"}}, "required": ["location"]}}]}]), True,
          proto_valid=False),
     Case("legacy threshold name", body(safetySettings=[{
         "category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "threshold": "BLOCK_MED_AND_ABOVE"}]),
-         True, proto_valid=False),
+         True, proto_valid=False, legacy_only="'safety_settings[0].threshold'"),
     Case("legacy duration objects", {"contents": [{"role": "user", "parts": [
         {"fileData": {"mimeType": "video/mp4", "fileUri": "gs://b/v.mp4"},
          "videoMetadata": {"startOffset": {"seconds": 60}, "endOffset": {"seconds": 70}}}]}]},

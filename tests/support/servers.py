@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]  # the checkout
 
 
 class EmulatorProcess:
-    def __init__(self, *flags: str):
+    def __init__(self, *flags: str, serve_discontinued: bool = True):
+        # Most tests send old files on the models they were written for: the
+        # emulator serves those past their date unless a test asks it not to.
+        flags = (*flags, "--serve_discontinued") if serve_discontinued else flags
         self.port_file = tempfile.mktemp(prefix="emulator-port-")
         self.log = tempfile.NamedTemporaryFile(prefix="emulator-log-", delete=False)
         self.process = subprocess.Popen(
