@@ -59,6 +59,7 @@ run_sample() {
         --prompt_template 'Classify the sentiment of this {category} review as positive, negative or mixed, and say why in one sentence. Review: {review}'
         --system_instruction 'You label customer reviews for a retail analytics team.'
         --generation_config '{"temperature": 0.2, "maxOutputTokens": 256}'
+        --model_map 'gemini-pro=gemini-3.5-flash,gemini-pro-vision=gemini-3.5-flash'
         --rpm 3000 --concurrency 32)
     echo "First a dry run: every line checked, tokens, cost and duration estimated, nothing billable called." >&2
     "$PY" -m pipeline "${job[@]}" --dry_run >/dev/null

@@ -20,7 +20,9 @@ from bench.jobs import run_pipeline, write_text_records
 
 def run(revision: str, records: int = 5000, latency_ms: float = 50, rounds: int = 2) -> list[dict]:
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, Emulator("--latency_ms", str(latency_ms)) as emulator:
+    # --serve_discontinued: the earlier commit's default model may be one Vertex AI has retired since
+    with tempfile.TemporaryDirectory() as tmp, Emulator("--latency_ms", str(latency_ms),
+                                                         "--serve_discontinued") as emulator:
         before = Path(tmp) / "before"
         subprocess.run(["git", "worktree", "add", "--detach", str(before), revision], cwd=ROOT,
                        check=True, capture_output=True)

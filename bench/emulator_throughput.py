@@ -21,7 +21,7 @@ def _load(url: str, seconds: float, concurrency: int, results) -> None:
     import aiohttp
 
     async def run():
-        target = f"{url}/v1/publishers/google/models/gemini-2.5-flash:generateContent"
+        target = f"{url}/v1/publishers/google/models/gemini-3.5-flash:generateContent"
         done = errors = 0
         deadline = time.perf_counter() + seconds
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:

@@ -28,7 +28,7 @@ from bench.common import ROOT, Emulator
 from bench.jobs import run_pipeline, table_rows, window_rate, write_text_records
 from vertex.http import make_http_client
 
-MODEL_PATH = "/v1/publishers/google/models/gemini-2.5-flash:generateContent"
+MODEL_PATH = "/v1/publishers/google/models/gemini-3.5-flash:generateContent"
 
 
 async def _minimal_loop(url: str, records: int, concurrency: int) -> float:

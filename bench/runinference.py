@@ -21,7 +21,7 @@ class EmulatorGeminiModelHandler(GeminiModelHandler):
     (create_client has no base URL option) with a token nobody checks."""
 
     def __init__(self, url: str, **kwargs):
-        super().__init__(model_name="gemini-2.5-flash", request_fn=generate_from_string,
+        super().__init__(model_name="gemini-3.5-flash", request_fn=generate_from_string,
                          project="bench", location="us-central1", **kwargs)
         self.url = url
 

@@ -20,7 +20,7 @@ BODY = {"contents": [{"role": "user", "parts": [{"text": "ping"}]}],
 
 async def load(url: str, transport: str, requests: int, concurrency: int) -> dict:
     client = make_http_client(concurrency, 60.0, transport)
-    target = f"{url}/v1/publishers/google/models/gemini-2.5-flash:generateContent"
+    target = f"{url}/v1/publishers/google/models/gemini-3.5-flash:generateContent"
     errors: dict[str, int] = {}
     ok = 0
     queue = iter(range(requests))

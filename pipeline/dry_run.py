@@ -42,15 +42,19 @@ class ModelTally:
     records: int = 0
     input_tokens: float = 0     # the handler's estimate over every record
     output_tokens: float = 0    # the same: maxOutputTokens or an assumed length
-    images: int = 0
+    images: int = 0             # Imagen's, priced each
+    image_tokens: float = 0     # a Gemini image model's, priced as output IMAGE tokens
     sample: list[PromptRecord] = field(default_factory=list)
 
 
-def read_all(config: JobConfig, sample_size: int) -> tuple[dict[str, ModelTally], dict]:
-    """Every line of the input, checked; tallies per model and the rejected lines."""
+def read_all(config: JobConfig, sample_size: int
+             ) -> tuple[dict[tuple[str, str], ModelTally], dict]:
+    """Every line of the input, checked; tallies per (task, model) (one model
+    may serve two tasks: text and image records on a Gemini image model) and
+    the rejected lines."""
     handlers = {name: task.handler(config.run_id, config.prices, config.stream, False)
                 for name, task in TASKS.items()}
-    tallies: dict[str, ModelTally] = {}
+    tallies: dict[tuple[str, str], ModelTally] = {}
     rejected: list[dict] = []
     reasons: Counter = Counter()
     seen: dict[str, tuple] = {}  # id: where it was first seen
@@ -71,13 +75,14 @@ def read_all(config: JobConfig, sample_size: int) -> tuple[dict[str, ModelTally]
                                      "reason": str(error)})
                 continue
             seen[record.id] = (line.source, line.line_number)
-            tally = tallies.setdefault(record.model, ModelTally(TASKS[record.task],
-                                                                handlers[record.task]))
+            tally = tallies.setdefault((record.task, record.model),
+                                       ModelTally(TASKS[record.task], handlers[record.task]))
             tally.records += 1
             usage = tally.handler.estimate(record) or Estimate()
             tally.input_tokens += usage.input_tokens
             tally.output_tokens += usage.output_tokens
             tally.images += usage.images
+            tally.image_tokens += usage.image_tokens
             if len(tally.sample) < sample_size:
                 tally.sample.append(record)
     return tallies, {"lines": lines, "rejected": sum(reasons.values()),
@@ -130,8 +135,7 @@ def estimate(config: JobConfig) -> dict:
     async def measure_all():
         client = await config.connection.create_client()
         try:
-            return {model: await _measure(client, tally, paid)
-                    for model, tally in tallies.items()}
+            return {key: await _measure(client, tally, paid) for key, tally in tallies.items()}
         finally:
             await client.aclose()
     measured = asyncio.run(measure_all()) if tallies else {}
@@ -140,11 +144,14 @@ def estimate(config: JobConfig) -> dict:
     unpriced = []
     settings = config.connection.settings
     durations = []
-    for model, tally in sorted(tallies.items()):
-        m = measured.get(model, {})
-        entry = {"task": tally.task.name, "records": tally.records}
+    tasks_of = Counter(model for _, model in tallies)
+    for (task, model), tally in sorted(tallies.items(), key=lambda item: item[0][::-1]):
+        m = measured.get((task, model), {})
+        entry = {"task": task, "records": tally.records}
         if tally.images:
             entry["images"] = tally.images
+        if tally.image_tokens:
+            entry["image_tokens"] = round(tally.image_tokens)
         input_tokens = output_tokens = 0
         if tally.input_tokens or tally.output_tokens:
             input_tokens = round(tally.input_tokens * m.get("input_ratio", 1.0))
@@ -159,12 +166,12 @@ def estimate(config: JobConfig) -> dict:
             entry.update(input_tokens=input_tokens, input_tokens_method=m.get(
                 "input_tokens_method"), output_tokens=output_tokens,
                 output_tokens_method=output_method)
-        usage = Estimate(input_tokens, output_tokens, tally.images)
+        usage = Estimate(input_tokens, output_tokens, tally.images, tally.image_tokens)
         costs = {tier: config.prices.estimate(model, usage, tier) for tier in TIERS}
         if "paid_calls" in m:
             entry["paid_calls"] = m["paid_calls"]
         entry["cost_usd"] = {t: None if c is None else round(c, 6) for t, c in costs.items()}
-        if costs["standard"] is None:
+        if costs["standard"] is None and model not in unpriced:
             unpriced.append(model)
         for tier, cost in costs.items():
             totals[tier] += cost or 0.0
@@ -174,7 +181,8 @@ def estimate(config: JobConfig) -> dict:
              settings.tpm and settings.tpm * config.worker_processes)) if limit]
         if per_min:
             durations.append(max(per_min))
-        models[model] = entry
+        # keyed by model; by "model (task)" where one model serves two tasks
+        models[model if tasks_of[model] == 1 else f"{model} ({task})"] = entry
     rpm_given = settings.rpm is not None
     by_task: Counter = Counter()
     for tally in tallies.values():

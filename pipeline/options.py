@@ -16,6 +16,7 @@ from apache_beam.options.pipeline_options import (DirectOptions, GoogleCloudOpti
                                                   PipelineOptions, TestOptions,
                                                   _BeamArgumentParser)
 
+import vertex_catalog
 from pipeline import credentials, runner_facts
 from pipeline.credentials import API_KEY_ENV
 from transforms.plan_calls import Resume
@@ -48,15 +49,20 @@ class VertexBatchOptions(PipelineOptions):
         group.add_argument("--prompt_template", help="for records that carry fields instead "
                            "of a prompt: text with {field} placeholders")
         group = parser.add_argument_group("Models and requests")
-        group.add_argument("--model", default="gemini-2.5-flash",
+        group.add_argument("--model", default=RecordDefaults.model,
                            help="Gemini model for text records without a model of their own")
-        group.add_argument("--image_model", default="imagen-4.0-fast-generate-001",
-                           help="Imagen model for image records without a model of their own")
-        group.add_argument("--live_model", default="gemini-live-2.5-flash",
+        group.add_argument("--image_model", default=RecordDefaults.image_model,
+                           help="image model (a Gemini image model, or Imagen) for image records "
+                           "without a model of their own")
+        group.add_argument("--live_model", default=RecordDefaults.live_model,
                            help="Live API model for live records without their own")
         group.add_argument("--model_map", help="run records naming one model on another, e.g. "
-                           "gemini-pro=gemini-2.5-flash,gemini-pro-vision=gemini-2.5-flash "
+                           "gemini-pro=gemini-3.5-flash,gemini-pro-vision=gemini-3.5-flash "
                            "(old files against current models); rows name the model called")
+        group.add_argument("--allow_discontinued", action="store_true",
+                           help="call models the model catalog marks discontinued (Vertex AI "
+                           "answers 404 for them; an endpoint may still serve them, as the "
+                           "emulator does with --serve_discontinued)")
         group.add_argument("--system_instruction", help="job-level system instruction: text, "
                            "or a JSON Content object; a record's own wins")
         group.add_argument("--generation_config", help="job-level generationConfig (JSON); a "
@@ -125,7 +131,7 @@ class VertexBatchOptions(PipelineOptions):
                            "Throughput first when the project has it; only: PT or 429 "
                            "(dedicated); never: PayGo only (shared)")
         group.add_argument("--prices", help="a price table (JSON, local or gs://) instead of "
-                           "the one in the package (vertex/prices.json)")
+                           "the model catalog's list prices (vertex_catalog/models.json)")
         group.add_argument("--max_cost_usd", type=float, help="stop starting calls once the "
                            "money spent plus the calls in flight (at their estimates) reaches "
                            "this; the records not called are listed in the summary")
@@ -301,11 +307,20 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         rpm=rpm / processes if rpm else None, tpm=tpm / processes if tpm else None,
         # With no number for the quota (Gemini's dynamic shared quota has none), find it.
         adaptive=job.adaptive_rate or rpm is None)
+    model_map = _model_map(job.model_map)
+    # The default model of the job's own task is said to be refused up front;
+    # another task's default only matters to the records that use it.
+    own_model_option = TASKS[job.task].model_option if job.task in TASKS else None
     for model_option in ("model", "image_model", "live_model"):
         try:
             check_model_name(getattr(job, model_option))
         except ValueError as error:
             raise OptionError(f"--{model_option}: {error}") from None
+        if model_option == own_model_option:
+            called = dict(model_map).get(getattr(job, model_option), getattr(job, model_option))
+            refused = vertex_catalog.not_served(called, location, job.allow_discontinued)
+            if refused:  # the records' default model: said once, before any call
+                raise OptionError(f"--{model_option}: {refused}")
     system_instruction = job.system_instruction
     if system_instruction and system_instruction.lstrip().startswith("{"):
         system_instruction = _json_option("system_instruction", system_instruction, dict)
@@ -316,8 +331,9 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
             prompt_template=job.prompt_template, system_instruction=system_instruction,
             generation_config=_json_option("generation_config", job.generation_config, dict),
             safety_settings=_json_option("safety_settings", job.safety_settings, list),
-            model_map=_model_map(job.model_map), stream=job.stream,
-            service_tier=job.service_tier, location=location)
+            model_map=model_map, stream=job.stream,
+            service_tier=job.service_tier, location=location,
+            allow_discontinued=job.allow_discontinued)
         settings = dataclasses.replace(settings, job_models=frozenset(
             defaults.called_model(m) for m in (job.model, job.image_model, job.live_model)))
         connection = VertexConnection(

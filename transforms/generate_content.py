@@ -30,7 +30,7 @@ _RECORD_SETTINGS = {"systemInstruction", "generationConfig", "safetySettings", "
                     "tool_config", "cached_content", "model_armor_config"}
 
 
-def text_body(obj: dict, defaults: RecordDefaults) -> dict:
+def text_body(obj: dict, defaults: RecordDefaults, model: str = "") -> dict:
     """The request to send: the record's own (or its prompt with its
     settings) over the job's defaults, judged as Vertex AI would judge it."""
     if "request" in obj:

@@ -1,10 +1,13 @@
-"""Imagen predict as a CallVertexAI handler: one images row per image, or one
-row saying why a record got none. The images leave as files for SaveFiles
+"""Image records as a CallVertexAI handler: Imagen predict, or a Gemini image
+model's generateContent asked for IMAGE output (the catalog says which a
+model is). One images row per image, or one row saying why a record got none. The images leave as files for SaveFiles
 (one answer's images in memory at a time)."""
 from __future__ import annotations
 
+import asyncio
 import json
 
+import vertex_catalog
 import vertex_schema
 
 from transforms import metrics, schemas
@@ -15,23 +18,51 @@ from transforms.prompt_records import PromptRecord, RejectedLine, record_prompt
 from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex.client import CallResult, VertexClient
-from vertex.imagen import read_predictions
+from vertex.imagen import (MAX_SAMPLES, gemini_image_body, read_gemini_images,
+                           read_predictions)
 from vertex.prices import Estimate, PriceTable
-from vertex.response_rows import error_columns
-from vertex_schema.imagen import check_predict
+from vertex.request_body import estimate_tokens
+from vertex.response_rows import error_columns, usage_row
+from vertex_schema.imagen import camel, check_predict
 
 
-def image_body(obj: dict, defaults: RecordDefaults) -> dict:
+def image_body(obj: dict, defaults: RecordDefaults, model: str = "") -> dict:
+    """An image record's body, in Imagen's shape ({"instances": [{"prompt"}],
+    "parameters"}) whichever model draws it; checked, before any money is
+    spent, as the model's own API would check what it becomes."""
     prompt = record_prompt(obj, defaults)
     if prompt is None:
         raise RejectedLine("an image record needs a prompt (or --prompt_template)")
     parameters = obj.get("parameters") or {}
+    gemini = _gemini_image_model(model)
+    if gemini is not None:
+        if not isinstance(parameters, dict):
+            raise RejectedLine("invalid image request: parameters must be an object")
+        parameters = {camel(k): v for k, v in parameters.items()}
+        count = parameters.get("sampleCount", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_SAMPLES:
+            raise RejectedLine(f"invalid image request: sampleCount {count!r}: an integer from "
+                               f"1 to {MAX_SAMPLES}")
+        try:
+            vertex_schema.read_generate_content(
+                gemini_image_body(prompt, parameters, gemini), defaults.api_version)
+        except ValueError as error:  # InvalidRequest included
+            raise RejectedLine(f"invalid image request for {model}: {error}") from None
+        return {"instances": [{"prompt": prompt}], "parameters": parameters}
     try:  # refused here, before any money is spent
         _, parameters = check_predict({"instances": [{"prompt": prompt}],
                                        "parameters": parameters})
     except vertex_schema.InvalidRequest as error:
         raise RejectedLine(f"invalid Imagen request: {'; '.join(error.messages)}") from None
     return {"instances": [{"prompt": prompt}], "parameters": parameters}
+
+
+def _gemini_image_model(name: str) -> vertex_catalog.Model | None:
+    """The catalog's Gemini image model of that name (drawn through
+    generateContent), or None for Imagen (predict) and unknown models."""
+    model = vertex_catalog.get(name) if name else None
+    return model if model and model.api == vertex_catalog.GENERATE_CONTENT \
+        and model.makes_images else None
 
 
 
@@ -53,18 +84,41 @@ class ImagenHandler(CallHandler):
         self.prices = prices or PriceTable.load()
 
     async def call(self, client: VertexClient, record: PromptRecord) -> CallResult:
-        return await client.predict(record.model, record.body)
+        gemini = _gemini_image_model(record.model)
+        if gemini is None:
+            return await client.predict(record.model, record.body)
+        body = gemini_image_body(record.body["instances"][0]["prompt"],
+                                 record.body.get("parameters") or {}, gemini)
+        # A Gemini image model draws one image a call: sampleCount N is N calls.
+        results = await asyncio.gather(*(client.generate_content(record.model, body)
+                                         for _ in range(_requested(record))))
+        return _together(results)
 
     def estimate(self, record: PromptRecord) -> Estimate:
-        return Estimate(images=_requested(record))
+        gemini = _gemini_image_model(record.model)
+        if gemini is None:
+            return Estimate(images=_requested(record))
+        size = (record.body.get("parameters") or {}).get("sampleImageSize") or "1K"
+        tokens = (gemini.image or {}).get("tokens_per_image", {})
+        per_image = tokens.get(size) or max(tokens.values(), default=0)
+        prompt = {"contents": [{"parts": [{"text": record.body["instances"][0]["prompt"]}]}]}
+        return Estimate(input_tokens=_requested(record) * estimate_tokens(prompt),
+                        image_tokens=_requested(record) * per_image)
 
     def place_file(self, row: dict, mime_type: str, stored: dict) -> None:
         row.update(stored)  # a row an image, described in its columns
 
     def cost(self, record: PromptRecord, result: CallResult) -> float | None:
-        """Imagen bills each image it returns (filtered ones are free)."""
+        """Imagen bills each image it returns (filtered ones are free); a
+        Gemini image model the tokens of each call (its images are output
+        tokens at the IMAGE price)."""
         if not result.ok:
             return 0.0
+        if "answers" in result.response:
+            costs = [self.prices.tokens_cost(record.model, usage_row(a.get("usageMetadata")),
+                                             (a.get("usageMetadata") or {}).get("trafficType"))
+                     for a in result.response["answers"]]
+            return None if None in costs else round(sum(costs), 9)
         per_image = self.prices.image_cost(record.model)
         return None if per_image is None else per_image * len(read_predictions(result.response)[0])
 
@@ -73,11 +127,13 @@ class ImagenHandler(CallHandler):
         if not result.ok:
             return [{**common, **error_columns(result.error, redact),
                      "status": "error", "images_returned": 0, "cost_usd": 0.0}]
-        predictions, rai_reason = read_predictions(result.response)
+        predictions, rai_reason = _images(result.response)
         if not predictions:
-            return [{**common, "status": "blocked", "images_returned": 0, "cost_usd": 0.0,
+            return [{**common, "status": "blocked", "images_returned": 0,
+                     "cost_usd": result.cost_usd if "answers" in result.response else 0.0,
                      "rai_filtered_reason": rai_reason or "no images returned"}]
-        per_image = self.prices.image_cost(record.model)
+        per_image = self.prices.image_cost(record.model) if "answers" not in result.response \
+            else (None if result.cost_usd is None else result.cost_usd / len(predictions))
         rows = []
         for prediction in predictions:
             row = {**common, "status": "ok", "image_index": prediction.index,
@@ -93,6 +149,33 @@ class ImagenHandler(CallHandler):
                                "data_base64": prediction.data_base64}]
             rows.append(row)
         return rows
+
+
+def _images(response: dict):
+    """An answer's images and why any were withheld: Imagen's predictions, or
+    the images of a Gemini image model's answers (_together)."""
+    if "answers" in response:
+        return read_gemini_images(response["answers"])
+    return read_predictions(response)
+
+
+def _together(results: list[CallResult]) -> CallResult:
+    """The calls of one image record as one result: its answers (those that
+    came), its attempts and waits summed, an error only when no call had an
+    answer."""
+    answered = [r for r in results if r.ok]
+    first = min(results, key=lambda r: r.started_at)
+    return CallResult(
+        response={"answers": [r.response for r in answered]} if answered else None,
+        error=None if answered else results[0].error,
+        attempts=sum(r.attempts for r in results), throttled=sum(r.throttled for r in results),
+        rate_limit_wait_ms=max(r.rate_limit_wait_ms for r in results),
+        latency_ms=max(r.started_at + r.latency_ms / 1000 for r in results) * 1000
+        - first.started_at * 1000,
+        started_at=first.started_at,
+        attempt_log=sorted((entry for r in results for entry in r.attempt_log),
+                           key=lambda entry: entry.get("offset_ms") or 0),
+        http_status=(answered or results)[-1].http_status)
 
 
 def _requested(record: PromptRecord) -> int:

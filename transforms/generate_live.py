@@ -28,7 +28,7 @@ from vertex.prices import Estimate, PriceTable
 from vertex.request_body import ASSUMED_OUTPUT_TOKENS
 from vertex.response_rows import error_columns, usage_row
 
-def live_body(obj: dict, defaults: RecordDefaults) -> dict:
+def live_body(obj: dict, defaults: RecordDefaults, model: str = "") -> dict:
     """{"setup": the setup's fields but the model, "input": {"text"} or
     {"audio_uri"}}: the audio is read when the record is called."""
     config = obj.get("config") or {}

@@ -12,8 +12,9 @@ from vertex.request_body import as_content
 @dataclass(frozen=True)
 class RecordDefaults:
     """Job-level settings; a record's own values win over them."""
-    model: str = "gemini-2.5-flash"
-    image_model: str = "imagen-4.0-fast-generate-001"
+    # Current models (vertex_catalog/models.json says since when and until when)
+    model: str = "gemini-3.5-flash"
+    image_model: str = "gemini-2.5-flash-image"
     live_model: str = "gemini-live-2.5-flash"
     task: str = "text"
     prompt_template: str | None = None
@@ -23,6 +24,7 @@ class RecordDefaults:
     model_map: tuple[tuple[str, str], ...] = ()  # (named, called): run old files on new models
     service_tier: str = "standard"          # a record's own "service_tier" wins
     location: str | None = None             # where calls go (Flex: global only); None: global
+    allow_discontinued: bool = False        # call models the catalog marks discontinued
     api_version: str = "v1"                 # whose protos judge the requests
     stream: bool = False                    # streamGenerateContent has rules of its own
     defaults_body: dict = field(init=False, default_factory=dict)

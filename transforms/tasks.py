@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Callable
 
+import vertex_catalog
 from transforms import generate_content, generate_images, generate_live
 from transforms.call_vertex import CallHandler
 from transforms.prompt_records import (MAX_NESTING, PromptRecord, RejectedLine, SourceLine,
@@ -33,8 +34,9 @@ class Task:
       transforms/schemas.py).
     model_option: the job option, and RecordDefaults field, naming the model
       of its records that name none.
-    body: the request body from a record's object, checked as Vertex AI
-      would check it (raises RejectedLine).
+    body: body(obj, defaults, model): the request body from a record's
+      object, checked as Vertex AI would check it for that model (raises
+      RejectedLine).
     handler: makes its CallHandler: handler(run_id, prices, stream, take_files).
     summary_key: the key of its record counts in summary.json.
     row_index: for a table with several rows a record (one an image), the
@@ -49,7 +51,7 @@ class Task:
     name: str
     table: str
     model_option: str
-    body: Callable[[dict, "RecordDefaults"], dict]
+    body: Callable[[dict, "RecordDefaults", str], dict]
     handler: Callable[[str | None, PriceTable | None, bool, bool], CallHandler]
     summary_key: str
     row_index: str | None = None
@@ -107,7 +109,10 @@ def record_from_object(obj: dict, defaults: RecordDefaults, source: str | None =
         check_model_name(model)
     except ValueError as error:
         raise RejectedLine(str(error)) from None
-    body = task.body(obj, defaults)
+    refused = vertex_catalog.not_served(model, defaults.location, defaults.allow_discontinued)
+    if refused:  # Vertex AI would answer 404: said here, before anything is paid
+        raise RejectedLine(f"model_not_served: {refused}")
+    body = task.body(obj, defaults, model)
     record_id = obj.get("id")
     if record_id is None or record_id == "":
         record_id = derived_id(task.name, model, body)

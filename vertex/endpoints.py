@@ -31,7 +31,7 @@ def check_model_name(model) -> str:
                 for expected, segment in zip(form, segments)):
             return model
     raise ValueError(f"invalid model name {model[:100]!r}: use a model id such as "
-                     "gemini-2.5-flash (letters, digits, '.', '_', '@', '-') or "
+                     "gemini-3.5-flash (letters, digits, '.', '_', '@', '-') or "
                      "publishers/P/models/M or projects/P/locations/L/publishers/P/models/M")
 
 

@@ -50,3 +50,82 @@ def read_predictions(response: dict) -> tuple[list[Prediction], str | None]:
             safety_attributes=[{"category": c, "score": float(s)} for c, s in zip(
                 attributes.get("categories") or [], attributes.get("scores") or [])]))
     return images, ("; ".join(reasons) or None)
+
+
+# Imagen's parameters and their equivalents on Gemini image models, which draw
+# through generateContent asked for IMAGE output (GenerationConfig.imageConfig
+# in aiplatform_v1; the migration guide: firebase.google.com/docs/ai-logic/
+# imagen-models-migration, read 2026-12-04). Anything else has none.
+PERSON_GENERATION = {"dont_allow": "ALLOW_NONE", "allow_adult": "ALLOW_ADULT",
+                     "allow_all": "ALLOW_ALL"}
+GEMINI_OUTPUT_MIME_TYPES = ("image/png", "image/jpeg")
+MAX_SAMPLES = 4  # Imagen's sampleCount range, kept: N images are N calls
+
+
+def gemini_image_body(prompt: str, parameters: dict, model) -> dict:
+    """The generateContent body that asks a Gemini image model (a
+    vertex_catalog.Model) for what Imagen parameters ask; ValueError naming
+    the first parameter with no equivalent there, or a value it does not take."""
+    image = model.image or {}
+    config: dict = {}
+    generation: dict = {"responseModalities": ["IMAGE"]}
+    for name, value in parameters.items():
+        if name in ("sampleCount", "includeRaiReason"):  # calls; Gemini always says why
+            continue
+        if name == "aspectRatio":
+            if value not in image.get("aspect_ratios", ()):
+                raise ValueError(f"aspectRatio {value!r}: {model.id} draws "
+                                 f"{', '.join(image.get('aspect_ratios', ()))}")
+            config["aspectRatio"] = value
+        elif name == "sampleImageSize":
+            sizes = image.get("sizes", ())
+            if value not in sizes:
+                raise ValueError(f"sampleImageSize {value!r}: {model.id} draws "
+                                 f"{', '.join(sizes)}")
+            if len(sizes) > 1:  # a model of one size takes no imageSize
+                config["imageSize"] = value
+        elif name == "personGeneration":
+            if value not in PERSON_GENERATION:
+                raise ValueError(f"personGeneration {value!r}: one of "
+                                 f"{', '.join(PERSON_GENERATION)}")
+            config["personGeneration"] = PERSON_GENERATION[value]
+        elif name == "outputOptions":
+            if not isinstance(value, dict):
+                raise ValueError("outputOptions: an object of mimeType and compressionQuality")
+            if value.get("mimeType", "image/png") not in GEMINI_OUTPUT_MIME_TYPES:
+                raise ValueError(f"outputOptions.mimeType {value['mimeType']!r}: {model.id} "
+                                 f"writes {', '.join(GEMINI_OUTPUT_MIME_TYPES)}")
+            config["imageOutputOptions"] = value
+        elif name == "seed":
+            generation["seed"] = value
+        else:
+            raise ValueError(f"parameter {name} has no equivalent on {model.id} (a Gemini "
+                             "image model, called through generateContent): remove it")
+    if config:
+        generation["imageConfig"] = config
+    return {"contents": [{"role": "user", "parts": [{"text": prompt}]}],
+            "generationConfig": generation}
+
+
+def read_gemini_images(answers: list[dict]) -> tuple[list[Prediction], str | None]:
+    """The images of generateContent answers (one a call), and why the model
+    drew none in a call that has none (its block or finish reason)."""
+    images, reasons = [], []
+    for answer in answers:
+        drawn = 0
+        for candidate in answer.get("candidates") or []:
+            for part in (candidate.get("content") or {}).get("parts") or []:
+                blob = part.get("inlineData") or {}
+                if part.get("thought") or not str(blob.get("mimeType", "")).startswith("image/"):
+                    continue
+                decode_base64(blob.get("data") or "")  # ValueError: not base64
+                images.append(Prediction(index=len(images), mime_type=blob["mimeType"],
+                                         data_base64=blob["data"], gcs_uri=None,
+                                         enhanced_prompt=None, safety_attributes=[]))
+                drawn += 1
+        if not drawn:
+            feedback = answer.get("promptFeedback") or {}
+            finish = [c.get("finishReason") for c in answer.get("candidates") or []]
+            reasons.append(feedback.get("blockReasonMessage") or feedback.get("blockReason")
+                           or ", ".join(f for f in finish if f) or "no image in the answer")
+    return images, ("; ".join(reasons) or None)

@@ -6,11 +6,23 @@ import logging
 import httpx
 import pytest
 
+import vertex_catalog
+
 from tests.support.pipeline_runs import read_table, run_job, summary, write_jsonl
 from vertex.prices import PriceTable
 from vertex.response_rows import usage_row
 
-PATH = "/v1/projects/p/locations/{location}/publishers/google/models/gemini-2.5-flash:generateContent"
+PATH = "/v1/projects/p/locations/{location}/publishers/google/models/gemini-3.5-flash:generateContent"
+
+
+# The model these tests price: one with a list price, whose numbers they were
+# written for (discontinued on Vertex AI on 2026-10-20: the emulator here still
+# serves it, and the job calls it with --allow_discontinued).
+MODEL = "gemini-2.5-flash"
+
+
+def run_priced(sample, out, url, *extra) -> int:
+    return run_job(sample, out, url, "--model", MODEL, "--allow_discontinued", *extra)
 
 
 def records(n, **extra):
@@ -27,7 +39,7 @@ def test_each_tier_is_asked_for_served_and_priced(emulator, tmp_path):
     rows = {}
     for tier in ("standard", "flex", "priority"):
         out = tmp_path / tier
-        assert run_job(sample, out, emulator.url, "--service_tier", tier) == 0
+        assert run_priced(sample, out, emulator.url, "--service_tier", tier) == 0
         rows[tier] = read_table(out, "responses")
     expected = {"standard": "ON_DEMAND", "flex": "ON_DEMAND_FLEX",
                 "priority": "ON_DEMAND_PRIORITY"}
@@ -42,7 +54,7 @@ def test_each_tier_is_asked_for_served_and_priced(emulator, tmp_path):
     s = summary(tmp_path / "flex")["cost"]
     assert s["total_usd"] == pytest.approx(total_cost(rows["flex"]), abs=1e-6)
     assert set(s["by_tier"]) == {"ON_DEMAND_FLEX"} and set(s["by_status"]) == {"ok"}
-    assert set(s["by_model"]) == {"gemini-2.5-flash"}
+    assert set(s["by_model"]) == {MODEL}
 
 
 def test_a_record_chooses_its_own_tier(emulator, tmp_path):
@@ -50,7 +62,7 @@ def test_a_record_chooses_its_own_tier(emulator, tmp_path):
         {"id": "fast", "prompt": "x", "service_tier": "priority"},
         {"id": "odd", "prompt": "x", "service_tier": "gold"}])
     out = tmp_path / "out"
-    assert run_job(sample, out, emulator.url) == 0
+    assert run_priced(sample, out, emulator.url) == 0
     rows = {r["id"]: r for r in read_table(out, "responses")}
     assert rows["fast"]["traffic_type"] == "ON_DEMAND_PRIORITY"
     assert rows["r0"]["traffic_type"] == "ON_DEMAND"
@@ -60,9 +72,9 @@ def test_a_record_chooses_its_own_tier(emulator, tmp_path):
 
 def test_flex_outside_the_global_endpoint_is_refused_as_google_does(emulator, tmp_path):
     sample = write_jsonl(tmp_path / "in.jsonl", records(1))
-    assert run_job(sample, tmp_path / "out", emulator.url, "--project", "p",
+    assert run_priced(sample, tmp_path / "out", emulator.url, "--project", "p",
                    "--vertex_location", "us-central1", "--service_tier", "flex") == 2
-    assert run_job(sample, tmp_path / "out2", emulator.url, "--project", "p",
+    assert run_priced(sample, tmp_path / "out2", emulator.url, "--project", "p",
                    "--vertex_location", "global", "--service_tier", "flex") == 0
     body = {"contents": [{"parts": [{"text": "x"}]}]}
     flex = {"X-Vertex-AI-LLM-Shared-Request-Type": "flex"}
@@ -72,7 +84,7 @@ def test_flex_outside_the_global_endpoint_is_refused_as_google_does(emulator, tm
     served = httpx.post(emulator.url + PATH.format(location="global"), json=body, headers=flex,
                         timeout=30)
     assert served.json()["usageMetadata"]["trafficType"] == "ON_DEMAND_FLEX"
-    assert run_job(sample, tmp_path / "out3", emulator.url, "--service_tier", "priority",
+    assert run_priced(sample, tmp_path / "out3", emulator.url, "--service_tier", "priority",
                    "--provisioned_throughput", "only") == 2
 
 
@@ -96,7 +108,7 @@ def test_provisioned_throughput_first_then_paygo_and_dedicated_overflow(start_em
     big = start_emulator("--provisioned_rpm", "60000")
     sample = write_jsonl(tmp_path / "in.jsonl", records(5))
     out = tmp_path / "out"
-    assert run_job(sample, out, big.url, "--provisioned_throughput", "only") == 0
+    assert run_priced(sample, out, big.url, "--provisioned_throughput", "only") == 0
     rows = read_table(out, "responses")
     assert {r["traffic_type"] for r in rows} == {"PROVISIONED_THROUGHPUT"}
     assert {r["cost_usd"] for r in rows} == {0.0}
@@ -107,7 +119,7 @@ def test_the_budget_stops_new_calls_and_a_rerun_completes_the_set(emulator, tmp_
     out = tmp_path / "out"
     # An answer costs about $0.0001 here; a call in flight counts at its estimate
     # (500 output tokens, ~$0.0013) until its answer is priced.
-    assert run_job(sample, out, emulator.url, "--max_cost_usd", "0.0015",
+    assert run_priced(sample, out, emulator.url, "--max_cost_usd", "0.0015",
                    "--concurrency", "2") == 0
     rows = read_table(out, "responses")
     called = [r for r in rows if r["error_code"] != "budget_exhausted"]
@@ -120,7 +132,7 @@ def test_the_budget_stops_new_calls_and_a_rerun_completes_the_set(emulator, tmp_
     assert s["cost"]["not_called"] == len(not_called)
     assert s["cost"]["not_called_ids"] == sorted(r["id"] for r in not_called)
     assert 0.0015 - 0.0013 <= s["cost"]["total_usd"] <= 0.0015 + 2 * 0.0002
-    assert run_job(sample, out, emulator.url, "--skip_existing") == 0
+    assert run_priced(sample, out, emulator.url, "--skip_existing") == 0
     assert emulator.stats()["by_method"] == {"generateContent": 40}  # none paid twice
     latest = read_table(out, "responses")
     answered = {r["id"] for r in latest if r["status"] == "ok"}
@@ -132,7 +144,7 @@ def test_a_dry_run_calls_nothing_billable_and_estimates_well(emulator, tmp_path)
              for i in range(60)]
     sample = write_jsonl(tmp_path / "in.jsonl", mixed + ["not json", {"id": "m1", "prompt": "x"}])
     out = tmp_path / "out"
-    assert run_job(sample, out, emulator.url, "--dry_run", "--rpm", "120") == 0
+    assert run_priced(sample, out, emulator.url, "--dry_run", "--rpm", "120") == 0
     assert set(emulator.stats()["by_method"]) == {"countTokens"}  # nothing billable
     estimate = json.loads((out / "estimate.json").read_text())
     assert estimate["records"] == 60 and estimate["rejected"] == 2
@@ -142,14 +154,14 @@ def test_a_dry_run_calls_nothing_billable_and_estimates_well(emulator, tmp_path)
     assert not list(out.glob("responses-*"))
 
     emulator.reset()
-    assert run_job(sample, tmp_path / "real", emulator.url) == 0
+    assert run_priced(sample, tmp_path / "real", emulator.url) == 0
     rows = [r for r in read_table(tmp_path / "real", "responses")]
     real_input = sum(r["usage"]["prompt_token_count"] for r in rows)
-    model = estimate["models"]["gemini-2.5-flash"]
+    model = estimate["models"][MODEL]
     assert model["input_tokens"] == pytest.approx(real_input, rel=0.10)
 
     emulator.reset()
-    assert run_job(sample, tmp_path / "sampled", emulator.url, "--dry_run",
+    assert run_priced(sample, tmp_path / "sampled", emulator.url, "--dry_run",
                    "--dry_run_sample", "20") == 0
     assert emulator.stats()["by_method"]["generateContent"] == 20  # the paid sample, no more
     sampled = json.loads((tmp_path / "sampled" / "estimate.json").read_text())
@@ -160,18 +172,16 @@ def test_a_dry_run_calls_nothing_billable_and_estimates_well(emulator, tmp_path)
 
 def test_a_price_file_overrides_and_an_unknown_model_gets_no_invented_price(
         emulator, tmp_path, caplog):
-    prices = json.loads((PriceTable.load().origin and
-                         __import__("importlib.resources").resources.files("vertex")
-                         .joinpath("prices.json").read_text()))
-    prices["models"]["gemini-2.5-flash"]["input"] = {"TEXT": 100.0}
-    prices["models"]["gemini-2.5-flash"]["output"] = {"TEXT": 0.0}
+    prices = json.loads(json.dumps(vertex_catalog.catalog().price_table()))  # a copy
+    prices["models"][MODEL]["input"] = {"TEXT": 100.0}
+    prices["models"][MODEL]["output"] = {"TEXT": 0.0}
     (tmp_path / "prices.json").write_text(json.dumps(prices))
     sample = write_jsonl(tmp_path / "in.jsonl", records(3) + [
-        {"id": "new", "prompt": "x", "model": "gemini-2.5-pro"},
+        {"id": "new", "prompt": "x", "model": "gemini-3-pro-preview"},
         {"id": "unpriced", "prompt": "x", "model": "gemini-1.5-pro-002"}])
     out = tmp_path / "out"
     with caplog.at_level(logging.WARNING):
-        assert run_job(sample, out, emulator.url, "--prices", str(tmp_path / "prices.json")) == 0
+        assert run_priced(sample, out, emulator.url, "--prices", str(tmp_path / "prices.json")) == 0
     rows = {r["id"]: r for r in read_table(out, "responses")}
     for i in range(3):
         row = rows[f"r{i}"]
@@ -183,7 +193,7 @@ def test_a_price_file_overrides_and_an_unknown_model_gets_no_invented_price(
     assert summary(out)["cost"]["rows_without_price"] == 1
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
-    assert run_job(sample, tmp_path / "out2", emulator.url, "--prices", str(bad)) == 2
+    assert run_priced(sample, tmp_path / "out2", emulator.url, "--prices", str(bad)) == 2
 
 
 def test_prices_by_modality_cache_thoughts_and_long_context():
@@ -202,14 +212,21 @@ def test_prices_by_modality_cache_thoughts_and_long_context():
         expected / 2)
     assert table.tokens_cost("gemini-2.5-flash", usage, "PROVISIONED_THROUGHPUT") == 0
     long = usage_row({"promptTokenCount": 300_000, "candidatesTokenCount": 1000})
-    assert table.tokens_cost("gemini-2.5-pro", long, None) == pytest.approx(
-        (300_000 * 2.5 + 1000 * 15) / 1e6)
+    # gemini-3-pro-preview beyond 200k tokens of prompt: $4 in, $18 out (not $2 and $12)
+    assert table.tokens_cost("gemini-3-pro-preview", long, None) == pytest.approx(
+        (300_000 * 4 + 1000 * 18) / 1e6)
+    short = usage_row({"promptTokenCount": 1000, "candidatesTokenCount": 1000})
+    assert table.tokens_cost("gemini-3-pro-preview", short, None) == pytest.approx(
+        (1000 * 2 + 1000 * 12) / 1e6)
+    assert table.tokens_cost("gemini-3-flash-preview", short, None) == pytest.approx(
+        (1000 * 0.5 + 1000 * 3) / 1e6)
     image = usage_row({"promptTokenCount": 10, "candidatesTokenCount": 1300,
                        "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": 10},
                                                    {"modality": "IMAGE", "tokenCount": 1290}]})
     assert table.tokens_cost("gemini-2.5-flash-image", image, None) == pytest.approx(
         (10 * 0.30 + 10 * 2.5 + 1290 * 30) / 1e6)
     assert table.image_cost("imagen-4.0-fast-generate-001") == 0.02
-    for name, prices in json.loads(__import__("importlib.resources").resources.files("vertex")
-                                   .joinpath("prices.json").read_text())["models"].items():
-        assert prices["source"].startswith("https://") and prices["read"], name
+    for model in vertex_catalog.catalog():  # every price says where it was read, or why none
+        source = model.entry["prices_source"]
+        assert (source["page"].startswith("https://") and source["read"]) if model.prices \
+            else "could not be read" in source["note"], model.id

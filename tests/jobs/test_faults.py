@@ -111,7 +111,7 @@ def test_a_bundle_rerun_after_a_worker_failure_gives_each_record_once(emulator):
     worker processes the whole bundle again."""
     connection = VertexConnection(endpoint_url=emulator.url,
                                   settings=CallSettings(max_in_flight=4))
-    records = [PromptRecord(f"b{i}", "text", "gemini-2.5-flash",
+    records = [PromptRecord(f"b{i}", "text", "gemini-3.5-flash",
                             {"contents": [user_content(f"q{i} [[emulator: latency=50]]")]},
                             None, "in.jsonl", i + 1) for i in range(12)]
 

@@ -1,5 +1,9 @@
-"""Image jobs on the DirectRunner against the emulator: every file decodes
-and matches its row."""
+"""Imagen jobs on the DirectRunner against the emulator: every file decodes
+and matches its row. Imagen predict keeps working exactly as the seed
+documents it, for old files against a server that still serves it (Vertex AI
+discontinued Imagen in 2026; the emulator here serves it, and the job calls it
+with --allow_discontinued). Image records on Gemini image models:
+tests/jobs/test_current_models.py."""
 import hashlib
 import io
 import json
@@ -7,6 +11,13 @@ import json
 from PIL import Image
 
 from tests.support.pipeline_runs import read_table, run_job, summary, write_jsonl
+
+IMAGEN = ("--image_model", "imagen-4.0-fast-generate-001", "--allow_discontinued")
+
+
+def run_imagen(sample, out, url, *extra) -> int:
+    return run_job(sample, out, url, *IMAGEN, *extra)
+
 
 RECORDS = [
     {"id": "two-square", "task": "image", "prompt": "a mug", "parameters": {"sampleCount": 2}},
@@ -26,7 +37,7 @@ RECORDS = [
 def test_image_job_writes_decodable_files_that_match_their_rows(emulator, tmp_path):
     sample = write_jsonl(tmp_path / "in.jsonl", RECORDS)
     out = tmp_path / "out"
-    assert run_job(sample, out, emulator.url) == 0
+    assert run_imagen(sample, out, emulator.url) == 0
     rows = read_table(out, "images")
     images = [r for r in rows if r["image_index"] is not None]
     assert sorted((r["id"], r["image_index"]) for r in images) == [
@@ -69,7 +80,7 @@ def test_runs_into_one_output_never_replace_each_others_images(emulator, tmp_pat
          "parameters": {"sampleCount": 2}} for i in range(3)])
     out = tmp_path / "out"
     for run in ("first", "second", "third"):
-        assert run_job(sample, out, emulator.url, "--run_id", run) == 0
+        assert run_imagen(sample, out, emulator.url, "--run_id", run) == 0
     rows = [r for r in read_table(out, "images") if r["uri"]]
     assert len(rows) == 3 * 3 * 2 and len({r["uri"] for r in rows}) == len(rows)
     for row in rows:
@@ -81,7 +92,7 @@ def test_failed_image_calls_are_error_rows(emulator, tmp_path):
         {"id": "down", "task": "image", "prompt": "x [[emulator: fail=503]]"},
         {"id": "flaky", "task": "image", "prompt": "y [[emulator: fail=429x1]]"}])
     out = tmp_path / "out"
-    run_job(sample, out, emulator.url, "--max_attempts", "2")
+    run_imagen(sample, out, emulator.url, "--max_attempts", "2")
     rows = {r["id"]: r for r in read_table(out, "images")}
     assert rows["down"]["status"] == "error" and rows["down"]["error_code"] == "UNAVAILABLE"
     assert rows["down"]["attempts"] == 2 and rows["down"]["uri"] is None
@@ -92,7 +103,7 @@ def test_task_image_for_a_whole_input(emulator, tmp_path):
     sample = write_jsonl(tmp_path / "in.jsonl", [{"id": f"p{i}", "prompt": f"scene {i}"}
                                                  for i in range(3)])
     out = tmp_path / "out"
-    run_job(sample, out, emulator.url, "--task", "image",
+    run_imagen(sample, out, emulator.url, "--task", "image",
             "--image_model", "imagen-4.0-ultra-generate-001")
     rows = read_table(out, "images")
     assert sorted(r["id"] for r in rows) == ["p0", "p1", "p2"]
@@ -105,7 +116,7 @@ def test_gemini_answers_with_images_store_them_and_link_the_files(emulator, tmp_
         "request": {"contents": [{"role": "user", "parts": [{"text": "draw a cat"}]}],
                     "generationConfig": {"responseModalities": ["TEXT", "IMAGE"]}}}])
     out = tmp_path / "out"
-    run_job(sample, out, emulator.url)
+    run_imagen(sample, out, emulator.url)
     row = read_table(out, "responses")[0]
     assert row["status"] == "ok" and row["text"] and len(row["image_uris"]) == 1
     assert Image.open(row["image_uris"][0]).format == "PNG"
@@ -119,7 +130,7 @@ def test_images_to_gcs_and_imagen_writing_to_storage_uri(start_emulator, gcs):
         {"id": "ours", "task": "image", "prompt": "a kettle", "parameters": {"sampleCount": 2}},
         {"id": "theirs", "task": "image", "prompt": "a teapot",
          "parameters": {"storageUri": "gs://test-bucket/imagen-wrote/"}}]) + "\n")
-    assert run_job("gs://test-bucket/img/in.jsonl", "gs://test-bucket/img/out",
+    assert run_imagen("gs://test-bucket/img/in.jsonl", "gs://test-bucket/img/out",
                    emulator.url, "--run_id", "img") == 0
     names = [b.name for b in gcs.client.list_blobs("test-bucket", prefix="img/out/")]
     table = next(n for n in names if n.startswith("img/out/images-img-"))

@@ -15,7 +15,9 @@ IDS = {"legacy-text", "legacy-chat", "legacy-vision", "legacy-function"}
 
 def test_the_four_samples_run_streamed_on_the_legacy_models(emulator, tmp_path):
     out = tmp_path / "out"
-    assert run_job(SAMPLES, out, emulator.url, "--stream") == 0
+    # gemini-pro and gemini-pro-vision are discontinued: this emulator serves
+    # them for old files, and the job calls them only when told to
+    assert run_job(SAMPLES, out, emulator.url, "--stream", "--allow_discontinued") == 0
     rows = {r["id"]: r for r in read_table(out, "responses")}
     assert set(rows) == IDS
     for row in rows.values():
@@ -31,9 +33,9 @@ def test_the_four_samples_run_streamed_on_the_legacy_models(emulator, tmp_path):
 def test_model_map_runs_old_files_on_a_current_model(emulator, tmp_path):
     out = tmp_path / "out"
     assert run_job(SAMPLES, out, emulator.url, "--stream", "--model_map",
-                   "gemini-pro=gemini-2.5-flash,gemini-pro-vision=gemini-2.5-flash") == 0
+                   "gemini-pro=gemini-3.5-flash,gemini-pro-vision=gemini-3.5-flash") == 0
     rows = read_table(out, "responses")
-    assert len(rows) == 4 and {r["model"] for r in rows} == {"gemini-2.5-flash"}
+    assert len(rows) == 4 and {r["model"] for r in rows} == {"gemini-3.5-flash"}
     assert all(r["status"] == "ok" and r["finish_reason"] == "STOP" for r in rows)
     assert all(r["traffic_type"] == "ON_DEMAND" for r in rows)
 

@@ -138,7 +138,7 @@ def test_speech_only_from_models_that_speak(emulator):
     body = {"contents": [{"parts": [{"text": "x"}]}],
             "generationConfig": {"responseModalities": ["AUDIO"]}}
     url = emulator.url + "/v1/publishers/google/models/{}:generateContent"
-    refused = httpx.post(url.format("gemini-2.5-flash"), json=body, timeout=30)
+    refused = httpx.post(url.format("gemini-3.5-flash"), json=body, timeout=30)
     assert refused.status_code == 400 and "audio" in refused.json()["error"]["message"]
     spoken = httpx.post(url.format("gemini-2.5-flash-preview-tts"), json=body, timeout=30).json()
     blob = spoken["candidates"][0]["content"]["parts"][0]["inlineData"]

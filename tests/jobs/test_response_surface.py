@@ -29,7 +29,7 @@ EVERYTHING = {
 PER_CALL = ("responseId", "createTime")  # differ on every call, by design
 
 
-def post(emulator, body, model="gemini-2.5-flash", method="generateContent", **kwargs):
+def post(emulator, body, model="gemini-3.5-flash", method="generateContent", **kwargs):
     response = httpx.post(emulator.url + PATH.format(model=model, method=method), json=body,
                           timeout=30, **kwargs)
     assert response.status_code == 200, response.text
@@ -92,7 +92,7 @@ def test_images_only_from_image_models_in_the_aspect_ratio_asked(emulator):
     assert abs(width / height - 16 / 9) < 0.05
     assert {d["modality"] for d in answer["usageMetadata"]["candidatesTokensDetails"]} == {
         "TEXT", "IMAGE"}
-    response = httpx.post(emulator.url + PATH.format(model="gemini-2.5-flash",
+    response = httpx.post(emulator.url + PATH.format(model="gemini-3.5-flash",
                                                      method="generateContent"),
                           json=body, timeout=30)
     assert response.status_code == 400
@@ -114,7 +114,7 @@ def test_the_surface_becomes_columns(emulator, tmp_path, stream):
     assert usage["thoughts_token_count"] > 0
     assert {d["modality"] for d in usage["prompt_tokens_details"]} == {"TEXT", "IMAGE"}
     assert row["traffic_type"] == "ON_DEMAND" and row["response_id"]
-    assert row["create_time"] is not None and row["model_version"] == "gemini-2.5-flash"
+    assert row["create_time"] is not None and row["model_version"] == "gemini-3.5-flash"
     assert len(row["safety_ratings"]) == 4 and row["candidates"][0]["safety_ratings"]
 
 
@@ -213,7 +213,7 @@ def test_the_sdk_reads_the_whole_surface(emulator):
                           credentials=Credentials(token="t"),
                           http_options=types.HttpOptions(base_url=emulator.url))
     response = client.models.generate_content(
-        model="gemini-2.5-flash", contents="Which river runs through the city? "
+        model="gemini-3.5-flash", contents="Which river runs through the city? "
                                             "[[emulator: cite]]",
         config=types.GenerateContentConfig(
             thinking_config=types.ThinkingConfig(include_thoughts=True),

@@ -137,8 +137,8 @@ def test_a_line_nested_a_thousand_deep_is_rejected_and_the_job_goes_on(emulator,
 def test_model_names_are_checked_and_never_reach_the_path_unescaped(emulator, tmp_path):
     sample = write_jsonl(tmp_path / "in.jsonl", [
         {"id": "evil", "model": "../../../emulator/stats", "prompt": "x"},
-        {"id": "query", "model": "gemini-2.5-flash?alt=sse", "prompt": "x"},
-        {"id": "fine", "model": "publishers/google/models/gemini-2.5-flash", "prompt": "x"}])
+        {"id": "query", "model": "gemini-3.5-flash?alt=sse", "prompt": "x"},
+        {"id": "fine", "model": "publishers/google/models/gemini-3.5-flash", "prompt": "x"}])
     out = tmp_path / "out"
     assert run_job(sample, out, emulator.url) == 0
     assert [r["id"] for r in read_table(out, "responses")] == ["fine"]

@@ -20,7 +20,7 @@ def test_parsed_answers_fill_only_columns_of_the_schema():
               "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1,
                                 "totalTokenCount": 2}}
     assert set(response_row(answer)) <= set(schemas.RESPONSES.names)
-    record = PromptRecord("a", "text", "gemini-2.5-flash", {}, None, "in.jsonl", 1)
+    record = PromptRecord("a", "text", "gemini-3.5-flash", {}, None, "in.jsonl", 1)
     row = responses_table_row(record, CallResult(response=answer, attempts=1), "run", str)
     assert list(row) == schemas.RESPONSES.names
     assert list(row["usage"]) == [f.name for f in schemas.USAGE]

@@ -16,7 +16,7 @@ def build(obj, **defaults):
 def test_prompt_record_becomes_a_user_turn_with_job_defaults():
     record = build({"id": "a1", "prompt": "Hello", "metadata": {"k": [1, 2]}},
                    system_instruction="Be brief", generation_config={"max_output_tokens": 9})
-    assert record.id == "a1" and record.task == "text" and record.model == "gemini-2.5-flash"
+    assert record.id == "a1" and record.task == "text" and record.model == "gemini-3.5-flash"
     assert record.body == {"contents": [{"role": "user", "parts": [{"text": "Hello"}]}],
                            "systemInstruction": {"parts": [{"text": "Be brief"}]},
                            "generationConfig": {"maxOutputTokens": 9}}
@@ -47,7 +47,7 @@ def test_multimodal_parts_tools_and_labels_pass_through():
 
 
 def test_record_model_overrides_the_job_model():
-    assert build({"prompt": "x", "model": "gemini-2.5-pro"}).model == "gemini-2.5-pro"
+    assert build({"prompt": "x", "model": "gemini-3-pro-preview"}).model == "gemini-3-pro-preview"
 
 
 def test_prompt_template_fills_fields_and_rejects_records_that_lack_one():
@@ -78,7 +78,7 @@ def test_unusable_lines_are_rejected_with_the_reason(line, reason):
 def test_derived_ids_are_stable_and_follow_content_model_and_settings():
     a = build({"prompt": "same"})
     assert a.id == build({"prompt": "same"}).id == derived_id("text", a.model, a.body)
-    assert a.id != build({"prompt": "same", "model": "gemini-2.5-pro"}).id
+    assert a.id != build({"prompt": "same", "model": "gemini-3-pro-preview"}).id
     assert a.id != build({"prompt": "same"}, generation_config={"temperature": 0}).id
     assert a.id != build({"prompt": "other"}).id
 
@@ -86,7 +86,7 @@ def test_derived_ids_are_stable_and_follow_content_model_and_settings():
 def test_image_records_carry_imagen_instances_and_parameters():
     record = build({"id": "i", "task": "image", "prompt": "a boat",
                     "parameters": {"sample_count": 2}})
-    assert record.model == "imagen-4.0-fast-generate-001"
+    assert record.model == "gemini-2.5-flash-image"  # the default: a current image model
     assert record.body == {"instances": [{"prompt": "a boat"}], "parameters": {"sampleCount": 2}}
 
 

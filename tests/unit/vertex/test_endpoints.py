@@ -4,21 +4,21 @@ from vertex.endpoints import Endpoint
 
 
 def test_regional_url():
-    assert Endpoint(project="p", location="us-central1").url("gemini-2.5-flash", "generateContent") == (
+    assert Endpoint(project="p", location="us-central1").url("gemini-3.5-flash", "generateContent") == (
         "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/"
-        "publishers/google/models/gemini-2.5-flash:generateContent")
+        "publishers/google/models/gemini-3.5-flash:generateContent")
 
 
 def test_global_location_uses_the_global_host():
-    assert Endpoint(project="p", location="global").url("gemini-2.5-flash", "generateContent") == (
+    assert Endpoint(project="p", location="global").url("gemini-3.5-flash", "generateContent") == (
         "https://aiplatform.googleapis.com/v1/projects/p/locations/global/"
-        "publishers/google/models/gemini-2.5-flash:generateContent")
+        "publishers/google/models/gemini-3.5-flash:generateContent")
 
 
 def test_express_mode_has_no_project_in_the_path():
-    assert Endpoint().url("gemini-2.5-flash", "streamGenerateContent") == (
+    assert Endpoint().url("gemini-3.5-flash", "streamGenerateContent") == (
         "https://aiplatform.googleapis.com/v1/publishers/google/models/"
-        "gemini-2.5-flash:streamGenerateContent")
+        "gemini-3.5-flash:streamGenerateContent")
 
 
 def test_local_endpoint_keeps_the_same_paths():

@@ -10,7 +10,7 @@ USAGE = {"promptTokenCount": 4, "candidatesTokenCount": 6, "totalTokenCount": 10
 
 def answer(*candidates, **extra):
     return {"candidates": list(candidates), "usageMetadata": USAGE,
-            "modelVersion": "gemini-2.5-flash", **extra}
+            "modelVersion": "gemini-3.5-flash", **extra}
 
 
 def candidate(text=None, finish="STOP", parts=None, **extra):
@@ -25,7 +25,7 @@ def test_plain_answer():
     assert row["finish_reason"] == "STOP" and row["block_reason"] is None
     assert row["usage"]["prompt_token_count"] == 4 and row["usage"]["total_token_count"] == 10
     assert row["usage"]["thoughts_token_count"] is None
-    assert row["model_version"] == "gemini-2.5-flash"
+    assert row["model_version"] == "gemini-3.5-flash"
     assert row["safety_ratings"] == [{
         "category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE",
         "probability_score": 0.01, "severity": "HARM_SEVERITY_NEGLIGIBLE",
@@ -83,7 +83,7 @@ def test_thought_parts_are_not_the_answer():
 def test_stream_chunks_join_into_the_same_row_as_the_whole_answer():
     chunks = [
         {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hel"}]}}],
-         "modelVersion": "gemini-2.5-flash"},
+         "modelVersion": "gemini-3.5-flash"},
         {"candidates": [{"content": {"role": "model", "parts": [{"text": "lo "}]}}]},
         {"candidates": [{"content": {"role": "model", "parts": [{"text": "world"}]},
                          "finishReason": "STOP", "safetyRatings": RATINGS}],

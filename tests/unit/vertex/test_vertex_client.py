@@ -16,7 +16,7 @@ from vertex.retry import wait_for_server_hint
 FAST_RETRIES = dict(initial_backoff_s=0.01, max_backoff_s=0.05)
 
 
-def call(url, prompt, *, model="gemini-2.5-flash", stream=False, api_key=None, project=None,
+def call(url, prompt, *, model="gemini-3.5-flash", stream=False, api_key=None, project=None,
          body=None, **settings):
     if api_key:
         os.environ["TEST_VERTEX_API_KEY"] = api_key
@@ -143,7 +143,7 @@ def test_json_posts_read_each_answer_and_give_its_connection_back(emulator, tran
     """post_json hands the request to the transport (aiohttp) or to httpx's
     client (its own transport): either way each answer, a refusal too, is
     read whole, and two connections serve 60 requests, 20 of them at once."""
-    url = emulator.url + "/v1/publishers/google/models/gemini-2.5-flash:generateContent"
+    url = emulator.url + "/v1/publishers/google/models/gemini-3.5-flash:generateContent"
     good = {"contents": [user_content("Hello")]}
 
     async def go():
