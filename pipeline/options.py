@@ -307,20 +307,11 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         rpm=rpm / processes if rpm else None, tpm=tpm / processes if tpm else None,
         # With no number for the quota (Gemini's dynamic shared quota has none), find it.
         adaptive=job.adaptive_rate or rpm is None)
-    model_map = _model_map(job.model_map)
-    # The default model of the job's own task is said to be refused up front;
-    # another task's default only matters to the records that use it.
-    own_model_option = TASKS[job.task].model_option if job.task in TASKS else None
     for model_option in ("model", "image_model", "live_model"):
         try:
             check_model_name(getattr(job, model_option))
         except ValueError as error:
             raise OptionError(f"--{model_option}: {error}") from None
-        if model_option == own_model_option:
-            called = dict(model_map).get(getattr(job, model_option), getattr(job, model_option))
-            refused = vertex_catalog.not_served(called, location, job.allow_discontinued)
-            if refused:  # the records' default model: said once, before any call
-                raise OptionError(f"--{model_option}: {refused}")
     system_instruction = job.system_instruction
     if system_instruction and system_instruction.lstrip().startswith("{"):
         system_instruction = _json_option("system_instruction", system_instruction, dict)
@@ -331,7 +322,7 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
             prompt_template=job.prompt_template, system_instruction=system_instruction,
             generation_config=_json_option("generation_config", job.generation_config, dict),
             safety_settings=_json_option("safety_settings", job.safety_settings, list),
-            model_map=model_map, stream=job.stream,
+            model_map=_model_map(job.model_map), stream=job.stream,
             service_tier=job.service_tier, location=location,
             allow_discontinued=job.allow_discontinued)
         settings = dataclasses.replace(settings, job_models=frozenset(
@@ -342,6 +333,14 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         connection.endpoint()  # checks project and location
     except ValueError as error:
         raise OptionError(str(error)) from None
+    # The default model of the job's own task is said to be refused up front,
+    # once; another task's default only matters to the records that use it.
+    task = TASKS.get(job.task)
+    if task is not None:
+        refused = vertex_catalog.not_served(defaults.called_model(task.default_model(defaults)),
+                                            defaults.location, defaults.allow_discontinued)
+        if refused:
+            raise OptionError(f"--{task.model_option}: {refused}")
     if options.view_as(GoogleCloudOptions).template_location:
         raise OptionError("--template_location (a classic template) would fix the run id and "
                           "the list of earlier outputs when staged; package the job as a "

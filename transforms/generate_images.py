@@ -1,7 +1,8 @@
 """Image records as a CallVertexAI handler: Imagen predict, or a Gemini image
 model's generateContent asked for IMAGE output (the catalog says which a
-model is). One images row per image, or one row saying why a record got none. The images leave as files for SaveFiles
-(one answer's images in memory at a time)."""
+model is). One images row per image, or one row saying why a record got
+none. The images leave as files for SaveFiles (one answer's images in memory
+at a time)."""
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,7 @@ from transforms.prompt_records import PromptRecord, RejectedLine, record_prompt
 from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex.client import CallResult, VertexClient
-from vertex.imagen import (MAX_SAMPLES, gemini_image_body, read_gemini_images,
-                           read_predictions)
+from vertex.imagen import gemini_image_body, read_gemini_images, read_predictions
 from vertex.prices import Estimate, PriceTable
 from vertex.request_body import estimate_tokens
 from vertex.response_rows import error_columns, usage_row
@@ -39,10 +39,6 @@ def image_body(obj: dict, defaults: RecordDefaults, model: str = "") -> dict:
         if not isinstance(parameters, dict):
             raise RejectedLine("invalid image request: parameters must be an object")
         parameters = {camel(k): v for k, v in parameters.items()}
-        count = parameters.get("sampleCount", 1)
-        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_SAMPLES:
-            raise RejectedLine(f"invalid image request: sampleCount {count!r}: an integer from "
-                               f"1 to {MAX_SAMPLES}")
         try:
             vertex_schema.read_generate_content(
                 gemini_image_body(prompt, parameters, gemini), defaults.api_version)
@@ -65,12 +61,11 @@ def _gemini_image_model(name: str) -> vertex_catalog.Model | None:
         and model.makes_images else None
 
 
-
 def _record_columns(record: PromptRecord, result: CallResult, run_id: str | None) -> dict:
     """The columns every row of a record shares (the others start empty)."""
     parameters = record.body.get("parameters") or {}
     return {**record_row(schemas.IMAGES, record, result, run_id),
-            "prompt": record.body["instances"][0]["prompt"],
+            "prompt": _prompt(record),
             "parameters_json": json.dumps(parameters, sort_keys=True),
             "images_requested": _requested(record)}
 
@@ -87,7 +82,7 @@ class ImagenHandler(CallHandler):
         gemini = _gemini_image_model(record.model)
         if gemini is None:
             return await client.predict(record.model, record.body)
-        body = gemini_image_body(record.body["instances"][0]["prompt"],
+        body = gemini_image_body(_prompt(record),
                                  record.body.get("parameters") or {}, gemini)
         # A Gemini image model draws one image a call: sampleCount N is N calls.
         results = await asyncio.gather(*(client.generate_content(record.model, body)
@@ -101,7 +96,7 @@ class ImagenHandler(CallHandler):
         size = (record.body.get("parameters") or {}).get("sampleImageSize") or "1K"
         tokens = (gemini.image or {}).get("tokens_per_image", {})
         per_image = tokens.get(size) or max(tokens.values(), default=0)
-        prompt = {"contents": [{"parts": [{"text": record.body["instances"][0]["prompt"]}]}]}
+        prompt = {"contents": [{"parts": [{"text": _prompt(record)}]}]}
         return Estimate(input_tokens=_requested(record) * estimate_tokens(prompt),
                         image_tokens=_requested(record) * per_image)
 
@@ -114,7 +109,7 @@ class ImagenHandler(CallHandler):
         tokens at the IMAGE price)."""
         if not result.ok:
             return 0.0
-        if "answers" in result.response:
+        if _drawn_by_gemini(result.response):
             costs = [self.prices.tokens_cost(record.model, usage_row(a.get("usageMetadata")),
                                              (a.get("usageMetadata") or {}).get("trafficType"))
                      for a in result.response["answers"]]
@@ -127,12 +122,14 @@ class ImagenHandler(CallHandler):
         if not result.ok:
             return [{**common, **error_columns(result.error, redact),
                      "status": "error", "images_returned": 0, "cost_usd": 0.0}]
-        predictions, rai_reason = _images(result.response)
-        if not predictions:
+        gemini = _drawn_by_gemini(result.response)
+        predictions, rai_reason = (read_gemini_images(result.response["answers"]) if gemini
+                                   else read_predictions(result.response))
+        if not predictions:  # Imagen bills no image; a Gemini call still bills its tokens
             return [{**common, "status": "blocked", "images_returned": 0,
-                     "cost_usd": result.cost_usd if "answers" in result.response else 0.0,
+                     "cost_usd": result.cost_usd if gemini else 0.0,
                      "rai_filtered_reason": rai_reason or "no images returned"}]
-        per_image = self.prices.image_cost(record.model) if "answers" not in result.response \
+        per_image = self.prices.image_cost(record.model) if not gemini \
             else (None if result.cost_usd is None else result.cost_usd / len(predictions))
         rows = []
         for prediction in predictions:
@@ -151,12 +148,10 @@ class ImagenHandler(CallHandler):
         return rows
 
 
-def _images(response: dict):
-    """An answer's images and why any were withheld: Imagen's predictions, or
-    the images of a Gemini image model's answers (_together)."""
-    if "answers" in response:
-        return read_gemini_images(response["answers"])
-    return read_predictions(response)
+def _drawn_by_gemini(response: dict) -> bool:
+    """Whether a record's answer is a Gemini image model's answers (_together
+    combines them) rather than Imagen's predictions."""
+    return "answers" in response
 
 
 def _together(results: list[CallResult]) -> CallResult:
@@ -176,6 +171,10 @@ def _together(results: list[CallResult]) -> CallResult:
         attempt_log=sorted((entry for r in results for entry in r.attempt_log),
                            key=lambda entry: entry.get("offset_ms") or 0),
         http_status=(answered or results)[-1].http_status)
+
+
+def _prompt(record: PromptRecord) -> str:
+    return record.body["instances"][0]["prompt"]
 
 
 def _requested(record: PromptRecord) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vertex_schema import decode_base64
+from vertex_schema.imagen import MAX_SAMPLE_COUNT
 
 # File extensions of the image types Imagen returns (what it may return:
 # vertex_schema.imagen.MIME_TYPES).
@@ -59,7 +60,6 @@ def read_predictions(response: dict) -> tuple[list[Prediction], str | None]:
 PERSON_GENERATION = {"dont_allow": "ALLOW_NONE", "allow_adult": "ALLOW_ADULT",
                      "allow_all": "ALLOW_ALL"}
 GEMINI_OUTPUT_MIME_TYPES = ("image/png", "image/jpeg")
-MAX_SAMPLES = 4  # Imagen's sampleCount range, kept: N images are N calls
 
 
 def gemini_image_body(prompt: str, parameters: dict, model) -> dict:
@@ -70,9 +70,13 @@ def gemini_image_body(prompt: str, parameters: dict, model) -> dict:
     config: dict = {}
     generation: dict = {"responseModalities": ["IMAGE"]}
     for name, value in parameters.items():
-        if name in ("sampleCount", "includeRaiReason"):  # calls; Gemini always says why
+        if name == "sampleCount":  # Imagen's range, kept: N images are N calls
+            if not isinstance(value, int) or isinstance(value, bool) \
+                    or not 1 <= value <= MAX_SAMPLE_COUNT:
+                raise ValueError(f"sampleCount {value!r}: an integer from 1 to {MAX_SAMPLE_COUNT}")
+        elif name == "includeRaiReason":  # Gemini always says why it drew nothing
             continue
-        if name == "aspectRatio":
+        elif name == "aspectRatio":
             if value not in image.get("aspect_ratios", ()):
                 raise ValueError(f"aspectRatio {value!r}: {model.id} draws "
                                  f"{', '.join(image.get('aspect_ratios', ()))}")

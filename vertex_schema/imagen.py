@@ -14,6 +14,7 @@ import re
 from vertex_schema.proto_json import InvalidRequest
 
 ASPECT_RATIOS = ("1:1", "3:4", "4:3", "16:9", "9:16")
+MAX_SAMPLE_COUNT = 4
 MIME_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff",
               "image/vnd.microsoft.icon")
 PERSON_GENERATION = ("dont_allow", "allow_adult", "allow_all")
@@ -67,9 +68,9 @@ def parameter_problems(params: dict) -> list[str]:
     problems = [f'Invalid JSON payload received. Unknown name "{name}" at \'parameters\': '
                 "Cannot find field." for name in params if name not in PARAMETERS]
     count = params.get("sampleCount", 1)
-    if not _is_int(count) or not 1 <= count <= 4:
+    if not _is_int(count) or not 1 <= count <= MAX_SAMPLE_COUNT:
         problems.append(f"Invalid value at 'parameters.sampleCount', {count!r}: sampleCount must "
-                        "be an integer from 1 to 4.")
+                        f"be an integer from 1 to {MAX_SAMPLE_COUNT}.")
     if params.get("aspectRatio", "1:1") not in ASPECT_RATIOS:
         problems.append(f"Invalid value at 'parameters.aspectRatio', {params['aspectRatio']!r}: "
                         f"supported aspect ratios are {', '.join(ASPECT_RATIOS)}.")
