@@ -240,7 +240,7 @@ class Emulator:
         attempt = self._faults(request, markers, raw, model, prompt_tokens)
         candidates = [] if markers.block else text_generation.generate_candidates(
             model, body, markers, self.config.image_scale,
-            always_thinks=served.thinking == "level")
+            always_thinks=served.thinking == "level", attempt=attempt)
         usage = answers.usage_metadata(body, candidates, traffic_type)
         self.stats.by_traffic_type[traffic_type] += 1
         output_tokens = usage["totalTokenCount"] - usage["promptTokenCount"]

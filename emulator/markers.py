@@ -17,6 +17,10 @@ means every attempt):
     filter=K                Imagen: K of the images are filtered by Responsible AI
     cite                    the answer cites two sources (citationMetadata)
     go_away[xN]             Live API: goAway, then the connection ends before the turn completes
+    bad_json[xN]            the answer's text is not valid JSON (a JSON answer cut short, as
+                            when an answer to a responseSchema breaks off)
+    off_schema[xN]          a JSON answer leaves out the schema's first required field (or, with
+                            none, is of the wrong type)
     finish=REASON           the answer ends with this finishReason (e.g. MALFORMED_FUNCTION_CALL,
                             OTHER, RECITATION; anything but STOP and MAX_TOKENS comes with
                             no content and a finishMessage)
@@ -50,15 +54,19 @@ class Markers:
     go_away: bool = False
     go_away_times: int | None = None
     finish: str | None = None
+    bad_json: bool = False
+    bad_json_times: int | None = None
+    off_schema: bool = False
+    off_schema_times: int | None = None
 
     @property
     def counted(self) -> bool:
         """Whether the behaviour depends on how many attempts were made."""
         return bool(self.fail_code or self.drop or self.truncate or self.stream_error
-                    or self.latency_times or self.go_away)
+                    or self.latency_times or self.go_away or self.bad_json or self.off_schema)
 
     def active(self, directive: str, attempt: int) -> bool:
-        """Whether a directive (fail, drop, truncate, stream_error, latency)
+        """Whether a directive (fail, drop, truncate, stream_error, latency, ...)
         applies to this attempt of the request, given its xN limit."""
         value = getattr(self, {"fail": "fail_code", "latency": "latency_ms"}.get(directive, directive))
         times = getattr(self, f"{directive}_times")
@@ -90,7 +98,7 @@ def parse_markers(text: str) -> Markers:
                 markers.retry_after_s = float(value or 1)
             elif name == "latency":
                 markers.latency_ms, markers.latency_times = float(value or 0), times
-            elif name in ("drop", "truncate", "stream_error", "go_away"):
+            elif name in ("drop", "truncate", "stream_error", "go_away", "bad_json", "off_schema"):
                 setattr(markers, name, True)
                 setattr(markers, f"{name}_times", times)
             elif name == "cite":

@@ -188,6 +188,15 @@ def schema_instance(schema: dict | None, rng: random.Random, depth: int = 0):
     return text[:int(high)] if high is not None else text
 
 
+def _off_schema(value, schema: dict):
+    """A value that misses the schema: without its first required field, or
+    of the wrong type."""
+    required = schema.get("required") or []
+    if isinstance(value, dict) and required:
+        return {k: v for k, v in value.items() if k != required[0]}
+    return [] if isinstance(value, dict) else {}
+
+
 def _function_to_call(request: dict, prompt: str) -> dict | None:
     declarations = [d for tool in request.get("tools") or []
                     for d in tool.get("functionDeclarations") or []]
@@ -236,10 +245,14 @@ GEMINI_IMAGE_SIZES = {"1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832
 
 
 def generate_candidates(model: str, request: dict, markers: Markers,
-                        image_scale: float = 0.25, always_thinks: bool = False) -> list[Candidate]:
+                        image_scale: float = 0.25, always_thinks: bool = False,
+                        attempt: int = 1) -> list[Candidate]:
     """always_thinks: a Gemini 3 model (thinkingLevel), which thinks at every
     call and signs its thinking (thoughtSignature on the first function call,
-    else the last part) whether or not the thoughts are asked for."""
+    else the last part) whether or not the thoughts are asked for. attempt:
+    which attempt of this same request (for bad_json and off_schema)."""
+    spoil = next((name for name in ("bad_json", "off_schema") if markers.active(name, attempt)),
+                 None)
     config = request.get("generationConfig") or {}
     thresholds = {s.get("category"): s.get("threshold")
                   for s in request.get("safetySettings") or []}
@@ -261,7 +274,7 @@ def generate_candidates(model: str, request: dict, markers: Markers,
                                         finish_message=_finish_message(markers.finish)))
             continue
         parts, finish, media = _answer_parts(model, request, config, prompt, declaration, rng,
-                                             index, image_scale)
+                                             index, image_scale, spoil)
         finish = markers.finish or finish
         answer_text = "".join(p.get("text", "") for p in parts)
         tokens = TOKEN.findall(answer_text)
@@ -295,7 +308,8 @@ def generate_candidates(model: str, request: dict, markers: Markers,
     return candidates
 
 
-def _answer_parts(model, request, config, prompt, declaration, rng, index, image_scale):
+def _answer_parts(model, request, config, prompt, declaration, rng, index, image_scale,
+                  spoil=None):
     """The answer's parts (text, a function call, images or speech), its
     finish reason, and its media counts (Candidate's image_count, audio_tokens)."""
     if declaration is not None:
@@ -314,7 +328,11 @@ def _answer_parts(model, request, config, prompt, declaration, rng, index, image
         schema = config.get("responseSchema") or config.get("responseJsonSchema")
         value = (schema_instance(schema, rng) if schema
                  else {"answer": sentence_text(rng, rng.randint(5, 15))})
+        if spoil == "off_schema":
+            value = _off_schema(value, schema or {})
         full = json.dumps(value)
+        if spoil == "bad_json":
+            full = full[:max(1, len(full) // 2)]  # broken off mid-value
     else:
         full = sentence_text(rng, rng.randint(15, 60))
     text, finish = cut(full, config)

@@ -120,6 +120,22 @@ def test_json_output_follows_the_response_schema(emulator):
     assert isinstance(value["ok"], bool) and 5 <= value["count"] <= 9
 
 
+def test_bad_json_and_off_schema_markers_spoil_json_answers_for_the_attempts_asked(emulator):
+    schema = {"type": "OBJECT", "properties": {"label": {"type": "STRING"}, "n": {
+        "type": "INTEGER"}}, "required": ["label"]}
+    config = {"responseMimeType": "application/json", "responseSchema": schema}
+    broken = text_of(generate(emulator, "bad [[emulator: bad_json x1]]", generationConfig=config))
+    with pytest.raises(ValueError):
+        json.loads(broken)
+    # the same request again: the second attempt is answered well
+    fixed = json.loads(text_of(generate(emulator, "bad [[emulator: bad_json x1]]",
+                                        generationConfig=config)))
+    assert set(fixed) == {"label", "n"}
+    off = json.loads(text_of(generate(emulator, "off [[emulator: off_schema]]",
+                                      generationConfig=config)))
+    assert "label" not in off and "n" in off
+
+
 def test_enum_output(emulator):
     assert text_of(generate(emulator, "x", generationConfig={
         "responseMimeType": "text/x.enum",
