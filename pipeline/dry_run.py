@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from pipeline.options import JobConfig
+from transforms import schemas
 from transforms.call_vertex import CallHandler
 from transforms.input_files import snapshot
 from transforms.output_files import write_copies
@@ -52,7 +53,7 @@ def read_all(config: JobConfig, sample_size: int
     """Every line of the input, checked; tallies per (task, model) (one model
     may serve two tasks: text and image records on a Gemini image model) and
     the rejected lines."""
-    handlers = {name: task.handler(config.run_id, config.prices, config.stream, False)
+    handlers = {name: task.handler(config.handler_options(take_files=False))
                 for name, task in TASKS.items()}
     tallies: dict[tuple[str, str], ModelTally] = {}
     rejected: list[dict] = []
@@ -202,7 +203,19 @@ def estimate(config: JobConfig) -> dict:
                           "duration can be computed; give --rpm (and --tpm) to get one"),
         "paid_calls": sum(m.get("paid_calls", 0) for m in measured.values()),
         "rejected_lines": lines["rejected_lines"],
+        "output_schema": _output_schema_note(config),
     }
+
+
+def _output_schema_note(config: JobConfig) -> dict | None:
+    """The typed column the run would write, and what re-asking may add."""
+    schema = config.defaults.output_schema
+    if schema is None:
+        return None
+    return {"parsed": str(schemas.parsed_type(schema)),
+            "schema_reasks": config.schema_reasks,
+            "note": f"an answer that is not valid JSON or not of the schema is asked for again "
+                    f"up to {config.schema_reasks} times, each a paid call not in this estimate"}
 
 
 def write_estimate(config: JobConfig, result: dict) -> str:

@@ -48,8 +48,8 @@ def _answer(calls, config: JobConfig, progress: ProgressSettings, streams: dict,
     by_task = calls | f"ByTask{suffix}" >> beam.Partition(
         lambda record, _: order[record.task], len(order))
     for records, task in zip(by_task, TASKS.values()):
-        schema = schemas.schema(task.table)
-        handler = task.handler(config.run_id, config.prices, config.stream, True)
+        schema = schemas.schema(task.table, config.defaults.output_schema)
+        handler = task.handler(config.handler_options(take_files=True))
         streams[f"{task.table}{suffix}"] = (
             TableFiles(task.table, schema, part, tables=True),
             records
@@ -77,7 +77,8 @@ def build(p: beam.Pipeline, config: JobConfig,
     _answer(planned.grouped_calls, config, progress, streams, part="grouped")
     if previous is not None:  # rows carried from runs that died
         for table in TABLES:
-            streams[f"{table} carried"] = (TableFiles(table, schemas.schema(table), "carried"),
+            streams[f"{table} carried"] = (TableFiles(
+                table, schemas.schema(table, config.defaults.output_schema), "carried"),
                                            planned[carried_tag(table)])
     for rejected, part in ((read.rejected, None), (planned.rejected, "duplicates")):
         suffix = f" {part}" if part else ""

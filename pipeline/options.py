@@ -22,12 +22,14 @@ from pipeline.credentials import API_KEY_ENV
 from transforms.plan_calls import Resume
 from transforms.run_files import RUN_ID, RunFiles
 from transforms.record_defaults import RecordDefaults
-from transforms.tasks import TASKS
+from transforms.generate_content import DEFAULT_SCHEMA_REASKS
+from transforms.tasks import TASKS, HandlerOptions
 from transforms.vertex_connection import VertexConnection
 from vertex import service_tiers
 from vertex.client import CallSettings
 from vertex.endpoints import check_model_name
 from vertex.http import TRANSPORTS
+from vertex.output_schema import OutputSchema, SchemaError
 from vertex.prices import PriceTable
 
 
@@ -69,6 +71,18 @@ class VertexBatchOptions(PipelineOptions):
                            "record's own fields win")
         group.add_argument("--safety_settings", help="job-level safetySettings (JSON list); a "
                            "record's own win per category")
+        group.add_argument("--output_schema", help="labels as typed columns: BigQuery's column "
+                           "list, e.g. 'sentiment STRING, confidence FLOAT64, tags "
+                           "ARRAY<STRING>' (STRING, INT64, FLOAT64, NUMERIC, BOOL, ARRAY<T>, "
+                           "STRUCT<name T, ...>; every field required); answers fill the "
+                           "responses' `parsed` struct")
+        group.add_argument("--response_schema", help="the same from a Vertex AI responseSchema "
+                           "(JSON, or a local or gs:// file holding it; or "
+                           "{\"responseJsonSchema\": ...})")
+        group.add_argument("--schema_reasks", type=int, default=DEFAULT_SCHEMA_REASKS,
+                           help="times an answer that is not valid JSON or not of the schema "
+                           "is asked for again (each one paid) before the record becomes an "
+                           "invalid_json or schema_mismatch error row")
         group.add_argument("--stream", action="store_true", help="use streamGenerateContent "
                            "(SSE) and record the time to first token")
         group = parser.add_argument_group("Where to call, and credentials")
@@ -167,10 +181,15 @@ class JobConfig:
     max_cost_usd: float | None = None   # job-wide (each process gets its share)
     dry_run_sample: int | None = None   # None: a real run; 0: a dry run assuming answer lengths
     spread_calls: bool = False          # reshuffle the calls: more than one worker process
+    schema_reasks: int = DEFAULT_SCHEMA_REASKS
 
     @property
     def files(self) -> RunFiles:
         return RunFiles(self.output, self.run_id)
+
+    def handler_options(self, take_files: bool) -> HandlerOptions:
+        return HandlerOptions(self.run_id, self.prices, self.stream, take_files,
+                              self.defaults.output_schema, self.schema_reasks)
 
 
 def _json_option(name: str, value: str | None, kind: type):
@@ -190,6 +209,7 @@ def _json_option(name: str, value: str | None, kind: type):
 MAX_ATTEMPTS = 1000
 MAX_CONCURRENCY = 10_000
 MAX_DIRECT_WORKERS = 512
+MAX_SCHEMA_REASKS = 10
 
 
 def _positive(name: str, value, allow_none: bool = True):
@@ -312,6 +332,10 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
             check_model_name(getattr(job, model_option))
         except ValueError as error:
             raise OptionError(f"--{model_option}: {error}") from None
+    if not 0 <= job.schema_reasks <= MAX_SCHEMA_REASKS:
+        raise OptionError(f"--schema_reasks must be from 0 to {MAX_SCHEMA_REASKS}, "
+                          f"got {job.schema_reasks}")
+    output_schema = _output_schema(job.output_schema, job.response_schema)
     system_instruction = job.system_instruction
     if system_instruction and system_instruction.lstrip().startswith("{"):
         system_instruction = _json_option("system_instruction", system_instruction, dict)
@@ -321,6 +345,7 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
             task=job.task,
             prompt_template=job.prompt_template, system_instruction=system_instruction,
             generation_config=_json_option("generation_config", job.generation_config, dict),
+            output_schema=output_schema,
             safety_settings=_json_option("safety_settings", job.safety_settings, list),
             model_map=_model_map(job.model_map), stream=job.stream,
             service_tier=job.service_tier, location=location,
@@ -359,7 +384,34 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
                      resume=resume, worker_processes=processes, progress_every_s=progress_s,
                      prices=prices, max_cost_usd=max_cost,
                      dry_run_sample=job.dry_run_sample if dry_run else None,
-                     spread_calls=not local or processes > 1)
+                     spread_calls=not local or processes > 1, schema_reasks=job.schema_reasks)
+
+
+def _output_schema(columns: str | None, response_schema: str | None) -> OutputSchema | None:
+    """--output_schema (BigQuery's column list) or --response_schema (JSON,
+    or a file holding it), read and judged as Vertex AI would."""
+    if columns is not None and response_schema is not None:
+        raise OptionError("--output_schema and --response_schema say the same thing: give one")
+    try:
+        if columns is not None:
+            return OutputSchema.from_columns(columns)
+        if response_schema is None:
+            return None
+        text = response_schema
+        if not text.lstrip().startswith("{"):
+            try:
+                with FileSystems.open(text) as f:
+                    text = f.read().decode("utf-8")
+            except Exception as error:  # noqa: BLE001 - any reason: one clear line
+                raise SchemaError(f"neither JSON nor a file that can be read ({error})") from None
+        try:
+            schema = json.loads(text)
+        except ValueError as error:
+            raise SchemaError(f"not JSON ({error})") from None
+        return OutputSchema.from_response_schema(schema)
+    except SchemaError as error:
+        name = "--output_schema" if columns is not None else "--response_schema"
+        raise OptionError(f"{name}: {error}") from None
 
 
 def _price_table(path: str | None) -> PriceTable:

@@ -24,12 +24,14 @@ from datetime import datetime, timezone
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.run_tables import Sample, Tally, first_line, summaries, table_files, tally
+from pipeline.run_tables import (Labels, Sample, Tally, first_line, summaries, table_files,
+                                 tally)
 from transforms.output_files import is_local_path, write_copies
 from transforms.run_files import RunFiles, latest_file
 from transforms.tasks import TABLES
 
 TOP_REASONS = 10
+TOP_LABELS = 10  # values shown of each string or enum field
 
 def build(output: str, run_id: str | None = None) -> str:
     """The report's HTML."""
@@ -41,6 +43,7 @@ def build(output: str, run_id: str | None = None) -> str:
         _latency(counted),
         _spend(counted),
         _reasons(counted),
+        _labels(counted.labels),
         _contact_sheet(output, counted.images),
         _audio(output, counted.clips),
     ]
@@ -179,6 +182,49 @@ def _reasons(t: Tally) -> str:
         [[k, n, where[k]] for k, n in reasons.most_common(TOP_REASONS)]) if reasons
         else "<p>none</p>")
     return _section("What failed, and why", body)
+
+
+def _labels(labels: Labels) -> str:
+    """Each field of the typed answers at a glance: the top values of its
+    strings and enums, a histogram of its numbers."""
+    if not labels.values and not labels.numbers:
+        return ""
+    parts = ["<p>The ok answers' <code>parsed</code> fields (from <code>--output_schema</code> "
+             "or <code>--response_schema</code>).</p>"]
+    for path, counts in sorted(labels.values.items()):
+        total = sum(counts.values())
+        top = counts.most_common(TOP_LABELS)
+        rows = [[value, n, f"{n / total:.1%}"] for value, n in top]
+        if len(counts) > TOP_LABELS:
+            rest = total - sum(n for _, n in top)
+            rows.append([f"({len(counts) - TOP_LABELS:,}"
+                         f"{'+' if path in labels.pruned else ''} other values)", rest,
+                         f"{rest / total:.1%}"])
+        figure = _figure(6.5, 0.5 + 0.3 * len(top))
+        ax = figure.add_subplot()
+        ax.barh([first_line(v)[:40] for v, _ in reversed(top)], [n for _, n in reversed(top)],
+                color="#2c6fbb")
+        ax.set_xlabel("answers")
+        parts.append(_section_part(f"{path}: top values",
+                                   _table(["value", "answers", "share"], rows), figure))
+    for path, values in sorted(labels.numbers.items()):
+        if not len(values):
+            continue
+        ordered = np.sort(values)
+        rows = [[len(values), f"{ordered[0]:g}", *(f"{_percentile(ordered, q):g}"
+                                                    for q in (50, 90)), f"{ordered[-1]:g}"]]
+        figure = _figure(6.5, 2.4)
+        ax = figure.add_subplot()
+        ax.hist(values, bins=min(30, max(1, len(np.unique(values)))), color="#2c6fbb")
+        ax.set_xlabel(path)
+        ax.set_ylabel("answers")
+        parts.append(_section_part(f"{path}: distribution",
+                                   _table(["answers", "min", "p50", "p90", "max"], rows), figure))
+    return _section("Labels", "".join(parts))
+
+
+def _section_part(title: str, body: str, figure) -> str:
+    return f"<h3>{html.escape(title)}</h3>{body}<div class='chart'>{_svg(figure)}</div>"
 
 
 def _contact_sheet(output, images: Sample) -> str:

@@ -72,6 +72,44 @@ class Sample:
         return (item for _, item in sorted(self.items, key=lambda pair: pair[0]))
 
 
+class Labels:
+    """The distribution of each field of the typed answers (`parsed`): its
+    string, enum and boolean values counted, its numbers kept for a
+    histogram. Fields are named by path (`address.city`, `tags[]` for the
+    items of a list). A field with very many distinct values (free text)
+    keeps only its most frequent ones, so memory stays bounded."""
+
+    KEPT_VALUES = 10_000      # distinct values kept per field when pruned
+    PRUNE_AT = 50_000
+
+    def __init__(self):
+        self.values: dict[str, Counter] = defaultdict(Counter)
+        self.numbers: dict[str, list] = defaultdict(list)
+        self.pruned: set[str] = set()
+
+    def add(self, array: pa.Array, path: str = "") -> None:
+        kind = array.type
+        if pa.types.is_struct(kind):
+            for i, child in enumerate(kind):
+                self.add(pc.struct_field(array, [i]), f"{path}.{child.name}" if path else child.name)
+        elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            self.add(pc.list_flatten(array), f"{path}[]")
+        elif pa.types.is_string(kind) or pa.types.is_boolean(kind):
+            counts = self.values[path]
+            for item in pc.value_counts(array.drop_null()).to_pylist():
+                counts[str(item["values"]).lower() if pa.types.is_boolean(kind)
+                       else item["values"]] += item["counts"]
+            if len(counts) > self.PRUNE_AT:
+                self.values[path] = Counter(dict(counts.most_common(self.KEPT_VALUES)))
+                self.pruned.add(path)
+        elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+            self.numbers[path].append(array.drop_null().cast(pa.float64()).to_numpy())
+
+    def done(self) -> "Labels":
+        self.numbers = {path: np.concatenate(parts) for path, parts in self.numbers.items()}
+        return self
+
+
 class Tally:
     """What the report shows, gathered in one pass over the rows, a batch at
     a time in Arrow (no Python object a row: a million rows take seconds, not
@@ -88,6 +126,7 @@ class Tally:
         self.errors, self.error_example = Counter(), {}
         self.rejected, self.reasons, self.reason_where = 0, Counter(), {}
         self.images, self.clips = Sample(THUMBNAILS), Sample(AUDIO_CLIPS)
+        self.labels = Labels()
         # Epoch seconds, an array a batch (joined by done()): when records
         # started and finished, when each request was sent, and whether that
         # request was answered 429 or was a retry.
@@ -107,6 +146,8 @@ class Tally:
         for group in rows.group_by("status").aggregate([([], "count_all")]).to_pylist():
             self.by_status[(task.name, group["status"])] += group["count_all"]
         self._times(rows)
+        if "parsed" in rows.column_names:
+            self.labels.add(rows.filter(pc.equal(rows["status"], "ok"))["parsed"].combine_chunks())
         answered = rows.filter(pc.and_(pc.is_valid(rows["latency_ms"]),
                                        pc.not_equal(rows["status"], "error")))
         by_model = answered.group_by("model").aggregate([("latency_ms", "list")])
@@ -162,6 +203,7 @@ class Tally:
         for name in ("sent_429", "sent_retry"):
             setattr(self, name, np.concatenate(getattr(self, name) or [np.empty(0, bool)]))
         self.latency = {model: np.concatenate(parts) for model, parts in self.latency.items()}
+        self.labels.done()
         return self
 
 

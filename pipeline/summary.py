@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,6 +14,7 @@ from transforms import metrics
 from transforms.output_files import first_rows, traffic_tier, write_copies
 from transforms.run_files import RunFiles, latest_file
 from transforms.tasks import TABLES, TASKS
+from vertex.output_schema import INVALID_JSON, SCHEMA_MISMATCH
 
 
 def _value(result):
@@ -91,6 +92,19 @@ def spending(output: str, run_id: str, max_cost_usd: float | None) -> dict:
             "not_called": len(not_called), "not_called_ids": sorted(not_called)[:NOT_CALLED_LISTED]}
 
 
+def typed_answers(output: str, run_id: str) -> dict:
+    """How the answers to a schema went: matched, invalid_json and
+    schema_mismatch rows, and the answers asked for again."""
+    counts = Counter()
+    columns = ["error_code", "parsed_json", "schema_reasks"]
+    for batch in table_batches(output, "responses", run_id, columns):
+        counts["matched"] += batch.num_rows - batch["parsed_json"].null_count
+        counts["reasks"] += pc.sum(batch["schema_reasks"]).as_py() or 0
+        for code in (INVALID_JSON, SCHEMA_MISMATCH):
+            counts[code] += pc.sum(pc.equal(batch["error_code"], code).cast(pa.int64())).as_py() or 0
+    return {key: counts[key] for key in ("matched", INVALID_JSON, SCHEMA_MISMATCH, "reasks")}
+
+
 def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
     counters, distributions, string_sets = metric_values(result)
     files = RunFiles(config.output, config.run_id)
@@ -134,6 +148,7 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         "tokens": {"prompt": c(metrics.PROMPT_TOKENS), "candidates": c(metrics.CANDIDATES_TOKENS),
                    "total": c(metrics.TOTAL_TOKENS)},
         "cost": spending(config.output, config.run_id, config.max_cost_usd),
+        "typed_answers": typed_answers(config.output, config.run_id),
         "latency_ms": distributions.get(metrics.LATENCY_MS),
         "wall_time_s": round(wall_time_s, 3),
         "records_per_s": round(called / wall_time_s, 2) if wall_time_s else None,

@@ -10,6 +10,9 @@
     GenerateContent      CallVertexAI(GeminiHandler) + SaveFiles
     GenerateImages       CallVertexAI(ImagenHandler) + SaveFiles
     RecordDefaults       job-level settings a record's own values win over
+    OutputSchema         typed answers: BigQuery's column list or a responseSchema
+                         (RecordDefaults puts it in the requests; GenerateContent types
+                         the rows' `parsed` column by it)
     CheckpointRows       saves rows as they come, so a dead job's answers are kept
                          (transforms.checkpoints)
     WriteParquetTable    rows -> Parquet files, one schema per table (schemas.py)
@@ -24,8 +27,9 @@ from transforms.read_prompt_records import BuildPromptRecords, ReadPromptRecords
 from transforms.save_files import SaveFiles
 from transforms.vertex_connection import VertexConnection
 from transforms.write_parquet import TableFiles, WriteParquetTable, WriteParquetTables
+from vertex.output_schema import OutputSchema
 
 __all__ = ["BuildPromptRecords", "CallHandler", "CallVertexAI", "GeminiHandler",
-           "GenerateContent", "GenerateImages", "ImagenHandler", "PromptRecord",
+           "GenerateContent", "GenerateImages", "ImagenHandler", "OutputSchema", "PromptRecord",
            "ReadPromptRecords", "RecordDefaults", "SaveFiles", "TableFiles",
            "VertexConnection", "WriteParquetTable", "WriteParquetTables"]

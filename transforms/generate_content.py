@@ -3,6 +3,7 @@ CallVertexAI handler: one responses row per record."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import vertex_schema
@@ -19,7 +20,11 @@ from vertex.client import CallResult, VertexClient
 from vertex.prices import TIER_TRAFFIC, Estimate, PriceTable
 from vertex.request_body import (as_content, estimate_tokens, expected_output_tokens,
                                  merge_defaults, user_content)
-from vertex.response_rows import error_columns, response_row, usage_row
+from vertex.output_schema import OutputSchema, Verdict
+from vertex.response_rows import (answer_text, error_columns, response_row, response_status,
+                                  usage_row)
+
+DEFAULT_SCHEMA_REASKS = 2  # answers asked for again when not of the schema (each one paid)
 
 
 # Request fields that a prompt or template record may carry beside its prompt
@@ -62,14 +67,25 @@ def text_body(obj: dict, defaults: RecordDefaults, model: str = "") -> dict:
 
 
 def responses_table_row(record: PromptRecord, result: CallResult, run_id: str | None,
-                        redact) -> dict:
-    """The row for one record: the parsed answer, or why there is none."""
-    row = record_row(schemas.RESPONSES, record, result, run_id)
+                        redact, schema=schemas.RESPONSES, answers: "AnswerSchemas | None" = None
+                        ) -> dict:
+    """The row for one record: the parsed answer (typed, with a schema), or
+    why there is none."""
+    row = record_row(schema, record, result, run_id)
+    row["schema_reasks"] = len(result.set_aside)
     if result.first_token_ms is not None:
         row["first_token_ms"] = round(result.first_token_ms, 3)
     if result.ok:
         row.update(response_row(result.response),
                    response_json=json.dumps(result.response, separators=(",", ":")))
+        verdict = answers.verdict(record, result.response) if answers else None
+        if verdict is not None and verdict.ok:
+            row["parsed_json"] = verdict.json
+            if answers.is_the_jobs(record):
+                row["parsed"] = verdict.value
+        elif verdict is not None:
+            row.update(status="error", error_code=verdict.error_code,
+                       error_message=verdict.message)
     else:
         row.update(error_columns(result.error, redact), status="error", usage=usage_row(None))
         body = getattr(result.error, "body", None)  # an answer that could not be read
@@ -102,21 +118,102 @@ def take_inline_files(response: dict) -> tuple[list[dict], float]:
     return files, seconds
 
 
+class AnswerSchemas:
+    """The schema each record's answer must follow: the one its request
+    carries (generationConfig's responseSchema or responseJsonSchema, the
+    job's or its own), read once per distinct schema. Only answers to the
+    job's schema fill the typed `parsed` column (one Arrow type)."""
+
+    KEPT = 256  # distinct record schemas kept read (records may each bring their own)
+
+    def __init__(self, job_schema: OutputSchema | None = None):
+        self.job_schema = job_schema
+        self._job_key = _schema_key(job_schema.generation_config) if job_schema else None
+        self._read: dict[str, OutputSchema] = {}
+
+    def of(self, record: PromptRecord) -> OutputSchema | None:
+        config = record.body.get("generationConfig") or {}
+        if "responseSchema" not in config and "responseJsonSchema" not in config:
+            return None
+        key = _schema_key(config)
+        if key == self._job_key:
+            return self.job_schema
+        schema = self._read.get(key) or OutputSchema.from_generation_config(config)
+        if len(self._read) < self.KEPT:
+            self._read[key] = schema
+        return schema
+
+    def is_the_jobs(self, record: PromptRecord) -> bool:
+        return self.job_schema is not None and self.of(record) is self.job_schema
+
+    def verdict(self, record: PromptRecord, response: dict) -> Verdict | None:
+        """The answer checked against its schema; None when there is none to
+        check (no schema, or the answer was blocked or failed)."""
+        schema = self.of(record)
+        if schema is None or response_status(response) != "ok":
+            return None
+        return schema.read(answer_text(response))
+
+    def misses(self, record: PromptRecord, response: dict) -> bool:
+        """Whether the answer is not of the schema its request asked for."""
+        verdict = self.verdict(record, response)
+        return verdict is not None and not verdict.ok
+
+
+def _schema_key(config: dict) -> str:
+    return json.dumps([config.get(k) for k in ("responseMimeType", "responseSchema",
+                                               "responseJsonSchema")], sort_keys=True)
+
+
+def _asked_again(first: CallResult, last: CallResult, set_aside: list[dict]) -> CallResult:
+    """One record's calls as one result: the last answer, every attempt and
+    wait, the time from the first attempt, and the answers set aside."""
+    shift_ms = (last.started_at - first.started_at) * 1000.0
+    return dataclasses.replace(
+        last, attempts=first.attempts + last.attempts, throttled=first.throttled + last.throttled,
+        rate_limit_wait_ms=first.rate_limit_wait_ms + last.rate_limit_wait_ms,
+        latency_ms=shift_ms + last.latency_ms, started_at=first.started_at,
+        attempt_log=first.attempt_log + [{**entry, "offset_ms": round(entry["offset_ms"]
+                                                                      + shift_ms, 3)}
+                                         for entry in last.attempt_log],
+        set_aside=set_aside)
+
+
 class GeminiHandler(CallHandler):
     """Gemini generateContent (streamGenerateContent with stream=True): one
     responses row per record. With take_files, the images and speech of an
     answer leave its response_json as files for SaveFiles; without, they stay
-    inline."""
+    inline.
+
+    output_schema: the job's schema (its records' requests carry it, see
+    RecordDefaults): answers to it fill `parsed`. Any answer to a request with
+    a schema that is not valid JSON, or does not match, is asked for again up
+    to schema_reasks times, then becomes an error row (invalid_json or
+    schema_mismatch) keeping its text.
+    """
 
     table = "responses"
     estimate_method = "about 4 characters a token"
 
     def __init__(self, run_id: str | None = None, stream: bool = False,
-                 take_files: bool = False, prices: PriceTable | None = None):
+                 take_files: bool = False, prices: PriceTable | None = None,
+                 output_schema: OutputSchema | None = None,
+                 schema_reasks: int = DEFAULT_SCHEMA_REASKS):
         self.run_id, self.stream, self.take_files = run_id, stream, take_files
         self.prices = prices or PriceTable.load()
+        self.answers, self.schema_reasks = AnswerSchemas(output_schema), schema_reasks
+        self.schema = schemas.schema(self.table, output_schema)
 
     async def call(self, client: VertexClient, record: PromptRecord) -> CallResult:
+        result = await self._ask(client, record)
+        set_aside: list[dict] = []
+        while (len(set_aside) < self.schema_reasks and result.ok
+               and self.answers.misses(record, result.response)):
+            set_aside.append(result.response)
+            result = _asked_again(result, await self._ask(client, record), set_aside)
+        return result
+
+    async def _ask(self, client: VertexClient, record: PromptRecord) -> CallResult:
         return await client.generate_content(record.model, record.body, self.stream,
                                              record.service_tier)
 
@@ -132,18 +229,18 @@ class GeminiHandler(CallHandler):
     def cost(self, record: PromptRecord, result: CallResult) -> float | None:
         """From the usage the answer reports, at the tier that served it
         (trafficType; the tier asked for when the answer does not say).
-        A call that got no answer is not billed."""
-        if not result.ok:
-            return 0.0
-        usage = result.response.get("usageMetadata") or {}
-        return self.prices.tokens_cost(
+        A call that got no answer is not billed; each answer set aside was."""
+        answers = result.set_aside + ([result.response] if result.ok else [])
+        costs = [self.prices.tokens_cost(
             record.model, usage_row(usage),
             usage.get("trafficType") or TIER_TRAFFIC[record.service_tier])
+            for usage in (answer.get("usageMetadata") or {} for answer in answers)]
+        return None if None in costs else sum(costs)
 
     def rows(self, record: PromptRecord, result: CallResult, redact) -> list[dict]:
         files, seconds = (take_inline_files(result.response) if result.ok and self.take_files
                           else ([], 0.0))
-        row = responses_table_row(record, result, self.run_id, redact)
+        row = responses_table_row(record, result, self.run_id, redact, self.schema, self.answers)
         if seconds:
             row["audio_seconds"] = round(seconds, 3)
         return [{**row, FILES: files} if files else row]
@@ -161,7 +258,10 @@ class GenerateContent(CallAndSaveFiles):
     def __init__(self, connection: VertexConnection, run_id: str | None = None,
                  stream: bool = False, output: str | None = None,
                  progress: ProgressSettings = ProgressSettings(),
-                 metrics_namespace: str = metrics.NAMESPACE, prices: PriceTable | None = None):
+                 metrics_namespace: str = metrics.NAMESPACE, prices: PriceTable | None = None,
+                 output_schema: OutputSchema | None = None,
+                 schema_reasks: int = DEFAULT_SCHEMA_REASKS):
         super().__init__(GeminiHandler(run_id, stream, take_files=output is not None,
-                                       prices=prices),
+                                       prices=prices, output_schema=output_schema,
+                                       schema_reasks=schema_reasks),
                          connection, output, run_id, progress, metrics_namespace)

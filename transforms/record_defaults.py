@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import vertex_schema
+from vertex.output_schema import OutputSchema
 from vertex.request_body import as_content
 
 
@@ -20,6 +21,7 @@ class RecordDefaults:
     prompt_template: str | None = None
     system_instruction: Any = None          # a string or a Content object
     generation_config: dict | None = None
+    output_schema: OutputSchema | None = None  # every request asks for answers of it
     safety_settings: list | None = None
     model_map: tuple[tuple[str, str], ...] = ()  # (named, called): run old files on new models
     service_tier: str = "standard"          # a record's own "service_tier" wins
@@ -37,6 +39,15 @@ class RecordDefaults:
             if not isinstance(self.generation_config, dict):
                 raise ValueError("generation_config must be a JSON object")
             body["generationConfig"] = self.generation_config
+        if self.output_schema is not None:
+            config = body.get("generationConfig") or {}
+            clash = sorted(set(config) & {"responseMimeType", "responseSchema",
+                                          "responseJsonSchema", "response_mime_type",
+                                          "response_schema", "response_json_schema"})
+            if clash:
+                raise ValueError(f"the output schema sets the generation config's {clash[0]}; "
+                                 "give one or the other")
+            body["generationConfig"] = {**config, **self.output_schema.generation_config}
         if self.safety_settings is not None:
             if not isinstance(self.safety_settings, (list, dict)):
                 raise ValueError("safety_settings must be a JSON list")

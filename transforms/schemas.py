@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from vertex.output_schema import (ARRAY, BOOLEAN, DECIMAL, INTEGER, NUMBER, OBJECT, STRING,
+                                  OutputSchema)
+
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 SAFETY_RATING = pa.struct([
     ("category", pa.string()), ("probability", pa.string()),
@@ -31,6 +34,9 @@ CITATION = pa.struct([("start_index", pa.int64()), ("end_index", pa.int64()),
                       ("publication_date", pa.string())])
 TOKEN_LOGPROB = pa.struct([("token", pa.string()), ("log_probability", pa.float64())])
 SOURCE = pa.struct([("uri", pa.string()), ("title", pa.string())])
+# Placeholder of the responses' typed answer: its type is the job's schema
+# (schema(..., output_schema)); null for a job without one.
+PARSED = pa.null()
 ATTEMPT = pa.struct([("offset_ms", pa.float64()), ("http_status", pa.int32())])
 SAFETY_ATTRIBUTE = pa.struct([("category", pa.string()), ("score", pa.float64())])
 
@@ -45,8 +51,10 @@ _CALL = [
     ("error_code", pa.string(), "why a record failed: the canonical status, e.g. "
                                 "`RESOURCE_EXHAUSTED`, `INVALID_ARGUMENT`, `DEADLINE_EXCEEDED`, "
                                 "`UNAVAILABLE`; `model_not_found` for a model the record named "
-                                "that does not exist; or the finish reason of an answer the "
-                                "model failed (e.g. `MALFORMED_FUNCTION_CALL`)"),
+                                "that does not exist; the finish reason of an answer the "
+                                "model failed (e.g. `MALFORMED_FUNCTION_CALL`); or "
+                                "`invalid_json` / `schema_mismatch` for an answer not of the "
+                                "schema it was asked for"),
     ("http_status", pa.int32(), "the HTTP status of the last answer, if there was one"),
     ("cost_usd", pa.float64(), "what the call cost in USD: the usage (or images) at the list "
                                "price of the tier that served it (`traffic_type`); 0 for a call "
@@ -71,7 +79,21 @@ _ORIGIN = [
 
 COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
     "responses": _RECORD + [
-        ("text", pa.string(), "the first candidate's answer (thought parts excluded)"),
+        ("text", pa.string(), "the first candidate's answer (thought parts excluded); kept as "
+                              "it came when it did not match the schema"),
+        ("parsed", PARSED, "with `--output_schema` or `--response_schema`: the answer as typed "
+                           "columns, a struct that follows the schema (STRING and enums: "
+                           "string, INT64/INTEGER: int64, FLOAT64/NUMBER: double, NUMERIC: "
+                           "decimal(38, 9), BOOL: bool, ARRAY: list, STRUCT/OBJECT: struct; a "
+                           "schema whose top level is not an object: struct<value>); filled on "
+                           "every ok row of a record asking with the job's schema, null "
+                           "otherwise (read `parsed.sentiment`)"),
+        ("parsed_json", pa.string(), "the answer's JSON, checked against the schema the request "
+                                     "carried (the job's, or the record's own "
+                                     "`responseSchema`/`responseJsonSchema`)"),
+        ("schema_reasks", pa.int32(), "times the answer was asked for again because it was not "
+                                      "valid JSON or did not match the schema (each paid, in "
+                                      "`cost_usd`; `usage` is the last answer's)"),
         ("thoughts", pa.string(), "its thought summary (parts with `thought: true`, with "
                                   "`thinkingConfig.includeThoughts`)"),
         ("finish_reason", pa.string(), "the first candidate's finish reason, as the API gave "
@@ -165,8 +187,34 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
 }
 
 
-def schema(table: str) -> pa.Schema:
-    return pa.schema([(name, kind) for name, kind, _ in COLUMNS[table]])
+def schema(table: str, output_schema: OutputSchema | None = None) -> pa.Schema:
+    """A table's Arrow schema; the responses' `parsed` column typed by the
+    job's output schema."""
+    typed = parsed_type(output_schema)
+    return pa.schema([(name, typed if name == "parsed" else kind)
+                      for name, kind, _ in COLUMNS[table]])
+
+
+def parsed_type(output_schema: OutputSchema | None) -> pa.DataType:
+    """The Arrow type of answers to an output schema (its value wrapped as
+    struct<value> when its top level is not an object)."""
+    if output_schema is None:
+        return PARSED
+    root = _arrow_type(output_schema.root)
+    return pa.struct([("value", root)]) if output_schema.wrapped else root
+
+
+def _arrow_type(node) -> pa.DataType:
+    if node.kind == ARRAY:
+        return pa.list_(_arrow_type(node.items))
+    if node.kind == OBJECT:
+        return pa.struct([(name, _arrow_type(child)) for name, child in node.properties])
+    return _SCALAR_TYPES[node.kind]
+
+
+_SCALAR_TYPES = {STRING: pa.string(), INTEGER: pa.int64(),
+                 NUMBER: pa.float64(), BOOLEAN: pa.bool_(),
+                 DECIMAL: pa.decimal128(38, 9)}
 
 
 RESPONSES, IMAGES, LIVE, REJECTED = (schema("responses"), schema("images"), schema("live"),
@@ -205,6 +253,8 @@ def _type_name(kind: pa.DataType) -> str:
         return f"list of {_type_name(kind.value_type)}"
     if pa.types.is_struct(kind):
         return "struct"
+    if pa.types.is_null(kind):
+        return "struct (the schema's)"
     return str(kind).replace("timestamp[ms, tz=UTC]", "timestamp (UTC)")
 
 

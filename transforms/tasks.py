@@ -22,7 +22,19 @@ from transforms.prompt_records import (MAX_NESTING, PromptRecord, RejectedLine, 
 from transforms.record_defaults import RecordDefaults
 from vertex import service_tiers
 from vertex.endpoints import check_model_name
+from vertex.output_schema import OutputSchema
 from vertex.prices import PriceTable
+
+
+@dataclass(frozen=True)
+class HandlerOptions:
+    """What a job tells the handlers of its tasks (each takes what it needs)."""
+    run_id: str | None = None
+    prices: PriceTable | None = None
+    stream: bool = False
+    take_files: bool = False           # files leave the rows, for SaveFiles
+    output_schema: OutputSchema | None = None
+    schema_reasks: int = generate_content.DEFAULT_SCHEMA_REASKS
 
 
 @dataclass(frozen=True)
@@ -37,7 +49,7 @@ class Task:
     body: body(obj, defaults, model): the request body from a record's
       object, checked as Vertex AI would check it for that model (raises
       RejectedLine).
-    handler: makes its CallHandler: handler(run_id, prices, stream, take_files).
+    handler: makes its CallHandler from the job's HandlerOptions.
     summary_key: the key of its record counts in summary.json.
     row_index: for a table with several rows a record (one an image), the
       column numbering them: a record's first row (0, or null on a row saying
@@ -52,7 +64,7 @@ class Task:
     table: str
     model_option: str
     body: Callable[[dict, "RecordDefaults", str], dict]
-    handler: Callable[[str | None, PriceTable | None, bool, bool], CallHandler]
+    handler: Callable[["HandlerOptions"], CallHandler]
     summary_key: str
     row_index: str | None = None
     untiered: str = "no answer"
@@ -65,16 +77,16 @@ class Task:
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task("text", generate_content.GeminiHandler.table, "model", generate_content.text_body,
-         lambda run_id, prices, stream, take_files: generate_content.GeminiHandler(
-             run_id, stream, take_files, prices),
-         summary_key="responses", report_columns=("usage", "traffic_type")),
+         lambda o: generate_content.GeminiHandler(o.run_id, o.stream, o.take_files, o.prices,
+                                                  o.output_schema, o.schema_reasks),
+         summary_key="responses", report_columns=("usage", "traffic_type", "parsed")),
     Task("image", generate_images.ImagenHandler.table, "image_model", generate_images.image_body,
-         lambda run_id, prices, stream, take_files: generate_images.ImagenHandler(run_id, prices),
+         lambda o: generate_images.ImagenHandler(o.run_id, o.prices),
          summary_key="image_records", row_index="image_index", untiered="per image",
          media=("image", "uri"),
          report_columns=("image_index", "uri", "mime_type", "rai_filtered_reason")),
     Task("live", generate_live.LiveHandler.table, "live_model", generate_live.live_body,
-         lambda run_id, prices, stream, take_files: generate_live.LiveHandler(run_id, prices),
+         lambda o: generate_live.LiveHandler(o.run_id, o.prices),
          summary_key="live", media=("audio", "audio_uri"),
          report_columns=("usage", "audio_uri", "audio_seconds", "output_transcript",
                          "input_transcript")),

@@ -48,6 +48,9 @@ class CallResult:
     first_token_ms: float | None = None  # streaming: start of the last attempt's request to its first chunk
     http_status: int | None = None
     cost_usd: float | None = None     # priced by the caller (transforms.call_vertex)
+    # Answers set aside before this one (asked again: not valid JSON, or not
+    # of the schema); each was paid for.
+    set_aside: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

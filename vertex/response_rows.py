@@ -127,6 +127,33 @@ def grounding_columns(candidate: dict) -> dict:
             "grounding_sources": sources}
 
 
+def _candidates(response: dict) -> list[dict]:
+    return [c for c in response.get("candidates") or [] if isinstance(c, dict)]
+
+
+def _status_and_block_reason(response: dict) -> tuple[str, str | None]:
+    candidates = _candidates(response)
+    finish_reason = candidates[0].get("finishReason") if candidates else None
+    block_reason = (response.get("promptFeedback") or {}).get("blockReason")
+    if block_reason:
+        return "blocked", block_reason
+    if not candidates:
+        return "blocked", "NO_CANDIDATES"
+    status = finish_status(finish_reason)
+    return status, finish_reason if status == "blocked" else None
+
+
+def response_status(response: dict) -> str:
+    """ok, blocked or error: the status of an answer's row (see response_row)."""
+    return _status_and_block_reason(response)[0]
+
+
+def answer_text(response: dict) -> str | None:
+    """The first candidate's answer text (thought parts left out)."""
+    candidates = _candidates(response)
+    return candidate_text(candidates[0]) if candidates else None
+
+
 def response_row(response: dict) -> dict:
     """The parsed columns of one GenerateContentResponse.
 
@@ -134,18 +161,11 @@ def response_row(response: dict) -> dict:
     or a filter stopped the first candidate, `error` when its finish reason
     says the model failed (FINISH_STATUS), `ok` otherwise.
     """
-    candidates = [c for c in response.get("candidates") or [] if isinstance(c, dict)]
+    candidates = _candidates(response)
     first = candidates[0] if candidates else {}
     feedback = response.get("promptFeedback") or {}
     finish_reason = first.get("finishReason")
-    status = finish_status(finish_reason)
-    block_reason = feedback.get("blockReason")
-    if block_reason:
-        status = "blocked"
-    elif not candidates:
-        status, block_reason = "blocked", "NO_CANDIDATES"
-    elif status == "blocked":
-        block_reason = finish_reason
+    status, block_reason = _status_and_block_reason(response)
     usage = response.get("usageMetadata") or {}
     row = {
         "status": status,
