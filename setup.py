@@ -41,7 +41,9 @@ setup(
     extras_require={
         # DuckDB lets run_local.sh show the Parquet it wrote.
         "local": ["duckdb>=1.0"],
+        # wheel: the installed-package test builds the wheel workers install
+        # (setuptools before 70.1 needs it for bdist_wheel).
         "test": ["duckdb>=1.0", "pandas>=2", "pytest>=8", "pytest-timeout>=2",
-                 "gcp-storage-emulator>=2024.1", "google-genai>=1.0"],
+                 "gcp-storage-emulator>=2024.1", "google-genai>=1.0", "wheel>=0.40"],
     },
 )

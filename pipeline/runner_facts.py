@@ -7,7 +7,7 @@ import os
 import re
 
 from apache_beam.options.pipeline_options import (DebugOptions, DirectOptions, PipelineOptions,
-                                                  StandardOptions, WorkerOptions)
+                                                  PortableOptions, StandardOptions, WorkerOptions)
 
 
 def is_local(options: PipelineOptions) -> bool:
@@ -59,4 +59,11 @@ def worker_processes(options: PipelineOptions, explicit: int | None) -> int:
         per_worker = 1 if "no_use_multiple_sdk_containers" in experiments \
             else vcpus(workers.machine_type)
         return count * per_worker
+    if "PortableRunner" in (options.view_as(StandardOptions).runner or ""):
+        portable = options.view_as(PortableOptions)
+        if portable.job_endpoint in (None, "embed"):
+            # Beam's own job service runs one SDK worker per environment
+            # (local_job_service.py: FnApiRunner.run_via_runner_api).
+            return 1
+        return max(1, int(portable.sdk_worker_parallelism or 1))  # per runner worker: see README
     return 1

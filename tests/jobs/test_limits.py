@@ -96,3 +96,9 @@ def test_worker_processes_follow_the_runner_options():
     assert worker_processes(PipelineOptions(dataflow + [
         "--machine_type", "n1-standard-4", "--experiments", "no_use_multiple_sdk_containers"]), None) == 5
     assert worker_processes(PipelineOptions(dataflow), 7) == 7
+    portable = ["--runner", "PortableRunner", "--environment_type", "EXTERNAL"]
+    assert worker_processes(PipelineOptions(portable + ["--job_endpoint", "embed"]), None) == 1
+    assert worker_processes(PipelineOptions(portable + ["--job_endpoint", "localhost:8099",
+                                                        "--sdk_worker_parallelism", "4"]),
+                            None) == 4
+    assert worker_processes(PipelineOptions(portable + ["--job_endpoint", "embed"]), 2) == 2
