@@ -21,7 +21,7 @@ FULL = {
     "emulator": lambda: emulator_throughput.run(seconds=10),
     "transport": lambda: transport.run(requests=3000),
     "quota": lambda: quota.run(records=3000),
-    "overhead": lambda: overhead.run(records=5000, runinference_records=500),
+    "overhead": lambda: overhead.run(records=30_000, runinference_records=500),
     "scaling": lambda: scaling.run(sizes=(10_000, 100_000)),
     "images": lambda: images.run(prompts=500),
     "live": lambda: live.run(records=400),
@@ -30,14 +30,14 @@ QUICK = {
     "emulator": lambda: emulator_throughput.run(seconds=3),
     "transport": lambda: transport.run(requests=1000),
     "quota": lambda: quota.run(records=600),
-    "overhead": lambda: overhead.run(records=1000, runinference_records=100,
-                                     amortized_records=5000),
+    "overhead": lambda: overhead.run(records=5000, runinference_records=100),
     "scaling": lambda: scaling.run(sizes=(2_000, 20_000), quota_records=400),
     "images": lambda: images.run(prompts=100),
     "live": lambda: live.run(records=100),
 }
 COLUMNS = ("section", "case", "records", "records_per_s", "ratio", "ratio_of", "share_429",
-           "lost", "rows_per_record", "peak_mib", "cpu_s_per_1000", "target", "met", "note")
+           "lost", "rows_per_record", "peak_mib", "cpu_s_per_1000", "seconds", "target", "met",
+           "note")
 
 
 def main() -> None:

@@ -3,16 +3,19 @@ loop sending the same requests through the same HTTP client call (post_json)
 at the same concurrency, and (b) Beam's RunInference with GeminiModelHandler,
 against one emulator with no quota and 50 ms latency, 64 requests in flight.
 
-Targets: the pipeline end to end (its whole process: Python and Beam start-up,
-the run, the summary and report) >= 0.6 of the ceiling's rate; >= 3x
-RunInference's throughput with nothing lost. CPU seconds per 1,000 records are
-reported for both (the process's user + system time; the minimal loop's is the
-benchmark process's own while it runs).
-
-Also reported, to show what a run's fixed part weighs: where the pipeline's
-wall time goes (start-up to the first request, the calls, the last answer to
-the process's exit, from the emulator's clock), and the same comparison at a
-larger size (`amortized_records`), where that fixed part is spread thinner.
+Measured where the per-record work dominates (30,000 records) and with the
+job's default options, as a user runs it: no --rpm, so the adaptive limiter's
+start is part of it (Gemini's dynamic shared quota is exactly a server that
+never answers 429). Targets, side by side in one run:
+- end to end (the whole process: Python and Beam start-up, the run, the
+  summary and report) >= 0.70 of the minimal loop's rate;
+- the calls alone (first request to last answer, from the emulator's clock)
+  >= 0.85 of it;
+- start to the first request <= 2.0 s on the reference machine (2 cores);
+- >= 3x RunInference's throughput with nothing lost.
+CPU seconds per 1,000 records are reported for the pipeline and the loop (the
+process's user + system time; the minimal loop's is the benchmark process's
+own while it runs).
 """
 from __future__ import annotations
 
@@ -62,39 +65,42 @@ def _side_by_side(emulator: Emulator, tmp: Path, records: int, concurrency: int)
     ceiling, ceiling_cpu = asyncio.run(_minimal_loop(emulator.url, records, concurrency))
     source = write_text_records(tmp / f"in-{records}.jsonl", records)
     emulator.reset()
-    job = run_pipeline(source, tmp / f"out-{records}", emulator.url,  # no quota to find:
-                       "--rpm", "1e9", "--concurrency", str(concurrency))  # a limit never met
+    job = run_pipeline(source, tmp / f"out-{records}", emulator.url,  # the default options
+                       "--concurrency", str(concurrency))
     written = len(table_rows(tmp / f"out-{records}", "responses"))
     return ceiling, ceiling_cpu, job, written, emulator.stats()
 
 
-def run(records: int = 5000, concurrency: int = 64, runinference_records: int = 500,
-        latency_ms: float = 50, amortized_records: int = 30_000) -> list[dict]:
+def run(records: int = 30_000, concurrency: int = 64, runinference_records: int = 500,
+        latency_ms: float = 50) -> list[dict]:
     rows = []
     with Emulator("--latency_ms", str(latency_ms)) as emulator, \
             tempfile.TemporaryDirectory() as tmp:
         ceiling, ceiling_cpu, job, written, stats = _side_by_side(
             emulator, Path(tmp), records, concurrency)
+        lost = {"lost": records - written, "rows_per_record": written / records}
         rows.append({"section": "overhead", "case": "minimal asyncio loop (ceiling)",
                      "records": records, "records_per_s": ceiling, "lost": 0,
                      "rows_per_record": 1.0, "cpu_s_per_1000": ceiling_cpu / records * 1000})
-        calls_per_s = window_rate(stats)
         pipeline_rate = records / job["wall_s"]
-        rows.append({"section": "overhead", "case": "pipeline: calls (server window)",
-                     "records": records, "records_per_s": calls_per_s,
-                     "ratio": calls_per_s / ceiling, "ratio_of": "ceiling",
-                     "lost": records - written, "rows_per_record": written / records,
-                     "peak_mib": job["peak_mib"]})
-        rows.append({"section": "overhead", "case": "pipeline: end to end (Beam start-up included)",
-                     "records": records, "records_per_s": pipeline_rate,
-                     "ratio": pipeline_rate / ceiling, "ratio_of": "ceiling",
-                     "lost": records - written, "rows_per_record": written / records,
-                     "cpu_s_per_1000": job["cpu_s"] / records * 1000,
-                     "target": ">= 0.6", "met": pipeline_rate / ceiling >= 0.6})
+        rows.append({"section": "overhead", "case": "pipeline, default options: end to end "
+                     "(start-up included)", "records": records, "records_per_s": pipeline_rate,
+                     "ratio": pipeline_rate / ceiling, "ratio_of": "ceiling", **lost,
+                     "cpu_s_per_1000": job["cpu_s"] / records * 1000, "peak_mib": job["peak_mib"],
+                     "target": ">= 0.70", "met": pipeline_rate / ceiling >= 0.70})
+        calls_per_s = window_rate(stats)
+        rows.append({"section": "overhead", "case": "pipeline, default options: the calls "
+                     "(first request to last answer)", "records": records,
+                     "records_per_s": calls_per_s, "ratio": calls_per_s / ceiling,
+                     "ratio_of": "ceiling", **lost, "target": ">= 0.85",
+                     "met": calls_per_s / ceiling >= 0.85})
+        start_up = stats["first_request_at"] - job["started_at"]
+        rows.append({"section": "overhead", "case": "pipeline: start to the first request (s)",
+                     "records": records, "seconds": start_up, "target": "<= 2.0 s",
+                     "met": start_up <= 2.0})
         rows.append({"section": "overhead", "case": "pipeline CPU per record / minimal loop's",
                      "records": records, "ratio": job["cpu_s"] / ceiling_cpu,
                      "ratio_of": "ceiling CPU"})
-        start_up = stats["first_request_at"] - job["started_at"]
         calls = stats["last_answer_at"] - stats["first_request_at"]
         tail = job["ended_at"] - stats["last_answer_at"]
         rows.append({"section": "overhead", "case": "pipeline: where the wall time goes",
@@ -102,17 +108,6 @@ def run(records: int = 5000, concurrency: int = 64, runinference_records: int = 
                          f"start-up to the first request {start_up:.1f} s, calls {calls:.1f} s "
                          f"(the minimal loop: {records / ceiling:.1f} s), "
                          f"last answer to exit {tail:.1f} s")})
-        if amortized_records:
-            ceiling, _, job, written, _ = _side_by_side(
-                emulator, Path(tmp), amortized_records, concurrency)
-            rate = amortized_records / job["wall_s"]
-            rows.append({"section": "overhead",
-                         "case": "pipeline: end to end at a larger size (the fixed part spread)",
-                         "records": amortized_records, "records_per_s": rate,
-                         "ratio": rate / ceiling, "ratio_of": "ceiling at this size",
-                         "lost": amortized_records - written,
-                         "rows_per_record": written / amortized_records,
-                         "cpu_s_per_1000": job["cpu_s"] / amortized_records * 1000})
         for label, batch in (("default batching", None), ("max_batch_size=1", 1)):
             ri = _runinference(emulator.url, runinference_records, batch)
             rate = ri["records"] / ri["wall_s"]
