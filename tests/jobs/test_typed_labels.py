@@ -146,3 +146,14 @@ def test_the_transforms_in_your_own_pipeline_give_the_same_typed_rows(emulator):
                 assert r["status"] == "ok" and set(r["parsed"]) == {"label", "score"}
                 assert isinstance(r["parsed"]["score"], int)
         assert_that(rows, typed)
+
+
+def test_the_dry_run_names_the_typed_column_and_what_re_asking_may_add(emulator, tmp_path):
+    out = tmp_path / "out"
+    assert run_job(write_jsonl(tmp_path / "in.jsonl", reviews(3)), out, emulator.url,
+                   "--output_schema", REVIEW, "--schema_reasks", "1", "--dry_run") == 0
+    estimate = json.loads((out / "estimate.json").read_text())
+    assert estimate["output_schema"]["parsed"] == \
+        "struct<sentiment: string, confidence: double, tags: list<item: string>>"
+    assert estimate["output_schema"]["schema_reasks"] == 1
+    assert not list(out.glob("responses-*.parquet"))  # nothing was called
