@@ -78,10 +78,11 @@ def responses_table_row(record: PromptRecord, result: CallResult, run_id: str | 
     if result.ok:
         row.update(response_row(result.response),
                    response_json=json.dumps(result.response, separators=(",", ":")))
-        verdict = answers.verdict(record, result.response) if answers else None
+        schema = answers.of(record) if answers else None
+        verdict = _verdict(schema, result.response)
         if verdict is not None and verdict.ok:
             row["parsed_json"] = verdict.json
-            if answers.is_the_jobs(record):
+            if schema is answers.job_schema:  # one Arrow type: the job's schema only
                 row["parsed"] = verdict.value
         elif verdict is not None:
             row.update(status="error", error_code=verdict.error_code,
@@ -143,21 +144,18 @@ class AnswerSchemas:
             self._read[key] = schema
         return schema
 
-    def is_the_jobs(self, record: PromptRecord) -> bool:
-        return self.job_schema is not None and self.of(record) is self.job_schema
-
-    def verdict(self, record: PromptRecord, response: dict) -> Verdict | None:
-        """The answer checked against its schema; None when there is none to
-        check (no schema, or the answer was blocked or failed)."""
-        schema = self.of(record)
-        if schema is None or response_status(response) != "ok":
-            return None
-        return schema.read(answer_text(response))
-
     def misses(self, record: PromptRecord, response: dict) -> bool:
         """Whether the answer is not of the schema its request asked for."""
-        verdict = self.verdict(record, response)
+        verdict = _verdict(self.of(record), response)
         return verdict is not None and not verdict.ok
+
+
+def _verdict(schema: OutputSchema | None, response: dict) -> Verdict | None:
+    """The answer checked against its schema; None when there is none to
+    check (no schema, or the answer was blocked or failed)."""
+    if schema is None or response_status(response) != "ok":
+        return None
+    return schema.read(answer_text(response))
 
 
 def _schema_key(config: dict) -> str:

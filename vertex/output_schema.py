@@ -15,6 +15,7 @@ checked as far as it can be and otherwise taken as it comes).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ _BIGQUERY_TYPES = {
 }
 _VERTEX_TYPES = {STRING: "STRING", INTEGER: "INTEGER", NUMBER: "NUMBER", DECIMAL: "NUMBER",
                  BOOLEAN: "BOOLEAN", ARRAY: "ARRAY", OBJECT: "OBJECT"}
+_OPENAPI_TYPES = {"STRING": STRING, "INTEGER": INTEGER, "NUMBER": NUMBER, "BOOLEAN": BOOLEAN,
+                  "ARRAY": ARRAY, "OBJECT": OBJECT}
 _JSON_TYPES = {"string": STRING, "integer": INTEGER, "number": NUMBER, "boolean": BOOLEAN,
                "array": ARRAY, "object": OBJECT}
 
@@ -121,6 +124,8 @@ class OutputSchema:
     def from_generation_config(cls, config: dict, typed: bool = False) -> "OutputSchema | None":
         """The schema a request's (read) generationConfig asks for, or None."""
         mime = config.get("responseMimeType")
+        if mime not in ("application/json", "text/x.enum"):
+            return None  # no schema asked for (Vertex AI refuses one without these)
         try:
             if "responseJsonSchema" in config:
                 root = _from_json_schema(config["responseJsonSchema"], typed, "")
@@ -132,8 +137,6 @@ class OutputSchema:
             if typed:
                 raise
             root = Node(ANY, True)  # a record's schema we cannot read: its answer is taken as JSON
-        if mime not in ("application/json", "text/x.enum"):
-            return None  # Vertex AI refuses it; the request is judged elsewhere
         kept = {k: config[k] for k in ("responseMimeType", "responseSchema",
                                        "responseJsonSchema") if k in config}
         return cls(kept, root, enum_text=mime == "text/x.enum")
@@ -179,6 +182,14 @@ def _where(path: str) -> str:
     return f"field {path}" if path else "the answer's top level"
 
 
+def _untyped(typed: bool, path: str, what: str, **node) -> Node:
+    """A part of a schema with no typed column equivalent: refused in a
+    job's schema (naming the field), taken as it comes in a record's own."""
+    if typed:
+        raise _no_equivalent(path, what)
+    return Node(ANY, True, **node)
+
+
 def _no_equivalent(path: str, what: str) -> SchemaError:
     return SchemaError(f"{_where(path)}: {what} has no typed column equivalent")
 
@@ -187,94 +198,59 @@ def _from_openapi(schema, typed: bool, path: str) -> Node:
     """A Vertex AI Schema (as read: types upper case, names camelCase)."""
     if not isinstance(schema, dict):
         raise SchemaError(f"{_where(path)}: a schema is a JSON object")
-    nullable = bool(schema.get("nullable"))
     if schema.get("anyOf"):
-        if typed:
-            raise _no_equivalent(path, "anyOf")
-        return Node(ANY, nullable, any_of=tuple(_from_openapi(s, typed, path)
-                                                for s in schema["anyOf"]))
+        return _untyped(typed, path, "anyOf", any_of=tuple(
+            _from_openapi(s, typed, path) for s in schema["anyOf"]))
     if schema.get("ref") or schema.get("defs"):
-        if typed:
-            raise _no_equivalent(path, "a $ref")
-        return Node(ANY, True)
-    kind = {"STRING": STRING, "INTEGER": INTEGER, "NUMBER": NUMBER, "BOOLEAN": BOOLEAN,
-            "ARRAY": ARRAY, "OBJECT": OBJECT}.get(str(schema.get("type", "")).upper())
+        return _untyped(typed, path, "a $ref")
+    kind = _OPENAPI_TYPES.get(str(schema.get("type", "")).upper())
     if kind is None:
-        if typed:
-            raise _no_equivalent(path, "a schema without a type")
-        return Node(ANY, True)
-    enum = tuple(schema["enum"]) if schema.get("enum") else None
-    if kind == ARRAY:
-        return Node(ARRAY, nullable, enum, items=_items(schema.get("items"), typed, path,
-                                                        _from_openapi))
-    if kind == OBJECT:
-        properties = schema.get("properties") or {}
-        order = list(schema.get("propertyOrdering") or []) + [
-            name for name in properties if name not in (schema.get("propertyOrdering") or [])]
-        return _object(properties, order, schema.get("required") or [], nullable, typed, path,
-                       _from_openapi)
-    return Node(kind, nullable, enum)
+        return _untyped(typed, path, "a schema without a type")
+    ordering = list(schema.get("propertyOrdering") or [])
+    order = ordering + [name for name in schema.get("properties") or {} if name not in ordering]
+    return _typed(kind, bool(schema.get("nullable")), schema, order, typed, path, _from_openapi)
 
 
 def _from_json_schema(schema, typed: bool, path: str) -> Node:
     """A JSON Schema (responseJsonSchema), in the part of it that has types."""
     if schema is True or schema == {}:
-        if typed:
-            raise _no_equivalent(path, "a schema that allows anything")
-        return Node(ANY, True)
+        return _untyped(typed, path, "a schema that allows anything")
     if not isinstance(schema, dict):
         raise SchemaError(f"{_where(path)}: a schema is a JSON object")
     alternatives = schema.get("anyOf") or schema.get("oneOf")
     if alternatives:
         non_null = [s for s in alternatives if not (isinstance(s, dict) and s.get("type") == "null")]
         if len(non_null) == 1 and len(alternatives) == 2:  # the nullable spelling
-            return _replace_nullable(_from_json_schema(non_null[0], typed, path))
-        if typed:
-            raise _no_equivalent(path, "anyOf of several types")
-        return Node(ANY, True, any_of=tuple(_from_json_schema(s, typed, path)
-                                            for s in alternatives))
+            return dataclasses.replace(_from_json_schema(non_null[0], typed, path), nullable=True)
+        return _untyped(typed, path, "anyOf of several types", any_of=tuple(
+            _from_json_schema(s, typed, path) for s in alternatives))
     if "$ref" in schema:
-        if typed:
-            raise _no_equivalent(path, "a $ref")
-        return Node(ANY, True)
+        return _untyped(typed, path, "a $ref")
     types = schema.get("type")
     types = list(types) if isinstance(types, list) else [types] if types else []
     if not types and schema.get("enum") and all(isinstance(v, str) for v in schema["enum"]):
         types = ["string"]  # {"enum": [...]} of strings: a string
-    nullable = "null" in types
     kinds = [t for t in types if t != "null"]
     if len(kinds) != 1 or kinds[0] not in _JSON_TYPES:
-        if typed:
-            raise _no_equivalent(path, f"type {schema.get('type')!r}")
-        return Node(ANY, True)
-    kind = _JSON_TYPES[kinds[0]]
+        return _untyped(typed, path, f"type {schema.get('type')!r}")
+    return _typed(_JSON_TYPES[kinds[0]], "null" in types, schema,
+                  list(schema.get("properties") or {}), typed, path, _from_json_schema)
+
+
+def _typed(kind: str, nullable: bool, schema: dict, order: list, typed: bool, path: str,
+           read) -> Node:
+    """A node of a known kind; its items and properties read by `read` (the
+    reader of the schema's own dialect)."""
     enum = tuple(schema["enum"]) if schema.get("enum") else None
     if kind == ARRAY:
-        return Node(ARRAY, nullable, enum, items=_items(schema.get("items"), typed, path,
-                                                        _from_json_schema))
-    if kind == OBJECT:
-        properties = schema.get("properties") or {}
-        return _object(properties, list(properties), schema.get("required") or [], nullable,
-                       typed, path, _from_json_schema)
-    return Node(kind, nullable, enum)
-
-
-def _replace_nullable(node: Node) -> Node:
-    return Node(node.kind, True, node.enum, node.items, node.properties, node.required,
-                node.any_of)
-
-
-def _items(items, typed: bool, path: str, read) -> Node:
-    if items is None:
-        if typed:
-            raise _no_equivalent(path, "an array without items")
-        return Node(ANY, True)
-    return read(items, typed, f"{path}[]")
-
-
-def _object(properties: dict, order: list, required: list, nullable: bool, typed: bool,
-            path: str, read) -> Node:
-    if not properties and typed:
+        items = schema.get("items")
+        return Node(ARRAY, nullable, enum, items=(
+            _untyped(typed, path, "an array without items") if items is None
+            else read(items, typed, f"{path}[]")))
+    if kind != OBJECT:
+        return Node(kind, nullable, enum)
+    properties, required = schema.get("properties") or {}, schema.get("required") or []
+    if not properties and typed:  # a record's own may leave them open
         raise _no_equivalent(path, "an object without properties")
     unknown = [name for name in required if name not in properties]
     if unknown:
@@ -297,8 +273,7 @@ class _ColumnList:
     def read(self) -> Node:
         if not self.tokens:
             raise SchemaError("the column list is empty: give 'name TYPE, ...'")
-        root = self._fields(end=None, path="")
-        return root
+        return self._fields(end=None, path="")
 
     def _next(self) -> str | None:
         token = self.tokens[self.at] if self.at < len(self.tokens) else None
