@@ -106,10 +106,10 @@ def read_message(descriptor: Descriptor, value, path: str, errors: list[str],
     oneofs: dict[str, str] = {}
     fields = _FIELDS.get(descriptor)
     if fields is None:
-        fields = _FIELDS[descriptor] = {
-            key: (f, proto_name(f)) for f in descriptor.fields for key in (f.name, f.json_name)}
+        fields = _FIELDS[descriptor] = {key: _Field(descriptor, f) for f in descriptor.fields
+                                        for key in (f.name, f.json_name)}
     for key, item in value.items():
-        field, name = fields.get(key, (None, None))
+        field = fields.get(key)
         if field is None:
             if keep_unknown:
                 result[key] = item
@@ -120,63 +120,89 @@ def read_message(descriptor: Descriptor, value, path: str, errors: list[str],
             continue
         if item is None:
             continue  # JSON null means "not set" in proto3 JSON
-        oneof = field.containing_oneof
-        if oneof is not None:
-            if oneof.name in oneofs:
+        if field.oneof is not None:
+            if field.oneof in oneofs:
                 at = f" at '{path}'" if path else ""
                 errors.append(f'Invalid JSON payload received. Unknown name "{key}"{at}: '
-                              f"Oneof field '{oneof.name}' is already set. "
-                              f"Cannot set '{name}'")
+                              f"Oneof field '{field.oneof}' is already set. "
+                              f"Cannot set '{field.proto_name}'")
                 continue
-            oneofs[oneof.name] = field.name
-        field_path = f"{path}.{name}" if path else name
-        result[field.json_name] = _read_field(descriptor, field, item, field_path, errors,
-                                              keep_unknown)
+            oneofs[field.oneof] = field.proto_name
+        field_path = f"{path}.{field.proto_name}" if path else field.proto_name
+        result[field.json_name] = _read_field(field, item, field_path, errors, keep_unknown)
     return result
 
 
-# A message's fields by JSON name and proto name (the descriptor's own maps are
-# built anew at each access).
-_FIELDS: dict[Descriptor, dict[str, tuple[FieldDescriptor, str]]] = {}
+class _Field:
+    """What the walk needs of one field, read from its descriptor once: the
+    descriptor's attributes are built anew at each access, and reading every
+    answer of a job asked for them millions of times."""
+    __slots__ = ("descriptor", "owner", "json_name", "proto_name", "oneof", "shape", "kind",
+                 "message", "entry_value")
+
+    def __init__(self, owner: Descriptor, field: FieldDescriptor):
+        self.descriptor, self.owner = field, owner
+        self.json_name, self.proto_name = field.json_name, proto_name(field)
+        self.oneof = field.containing_oneof.name if field.containing_oneof is not None else None
+        self.message = field.message_type if field.type == FieldDescriptor.TYPE_MESSAGE else None
+        self.entry_value = None
+        if self.message is not None and self.message.GetOptions().map_entry:
+            self.shape = "map"
+            self.entry_value = _Field(owner, self.message.fields_by_name["value"])
+        elif field.label == FieldDescriptor.LABEL_REPEATED:
+            self.shape = "list"
+        elif self.message is not None and self.message.full_name in _OPAQUE:
+            self.shape = "any"  # free-form JSON: a list is a value like any other
+        else:
+            self.shape = "single"
+        if self.message is None:
+            self.kind = "enum" if field.type == FieldDescriptor.TYPE_ENUM else "scalar"
+        elif self.message.full_name in _OPAQUE:
+            self.kind = "opaque"
+        elif self.message.full_name == "google.protobuf.Duration":
+            self.kind = "duration"
+        elif self.message.full_name.startswith("google.protobuf."):
+            self.kind = "opaque"  # Timestamp, wrappers, FieldMask: json_format judges them
+        else:
+            self.kind = "message"
 
 
-def _read_field(owner: Descriptor, field: FieldDescriptor, value, path: str, errors: list[str],
-                keep_unknown: bool = False):
-    if _is_map(field):
+# A message's fields by JSON name and proto name.
+_FIELDS: dict[Descriptor, dict[str, _Field]] = {}
+
+
+def _read_field(field: _Field, value, path: str, errors: list[str], keep_unknown: bool = False):
+    shape = field.shape
+    if shape == "map":
         if not isinstance(value, dict):
             errors.append(f"Invalid value at '{path}' (map), {_show(value)}")
             return {}
-        value_field = field.message_type.fields_by_name["value"]
-        return {str(k): _read_single(owner, value_field, v, f"{path}[{k!r}]", errors,
-                                     keep_unknown)
+        return {str(k): _read_single(field.entry_value, v, f"{path}[{k!r}]", errors, keep_unknown)
                 for k, v in value.items()}
-    if _is_repeated(field):
+    if shape == "list":
         items = value if isinstance(value, list) else [value]  # a single value for a list
-        return [_read_single(owner, field, item, f"{path}[{i}]", errors, keep_unknown)
+        return [_read_single(field, item, f"{path}[{i}]", errors, keep_unknown)
                 for i, item in enumerate(items)]
-    if isinstance(value, list) and not _opaque(field):
+    if shape == "single" and isinstance(value, list):
         errors.append(f"Invalid JSON payload received. Unknown name \"{field.json_name}\" at "
                       f"'{path.rpartition('.')[0]}': Proto field is not repeating, cannot start list.")
         return None
-    return _read_single(owner, field, value, path, errors, keep_unknown)
+    return _read_single(field, value, path, errors, keep_unknown)
 
 
-def _read_single(owner: Descriptor, field: FieldDescriptor, value, path: str, errors: list[str],
-                 keep_unknown: bool = False):
-    if field.type == FieldDescriptor.TYPE_MESSAGE:
-        name = field.message_type.full_name
-        if name in _OPAQUE:
-            return value
-        if name == "google.protobuf.Duration":
-            return _duration(value, path, errors)
-        if name.startswith("google.protobuf."):
-            return value  # Timestamp, wrappers, FieldMask: json_format judges them below
-        return read_message(field.message_type, value, path, errors, keep_unknown)
-    if field.type == FieldDescriptor.TYPE_ENUM:
+def _read_single(field: _Field, value, path: str, errors: list[str], keep_unknown: bool = False):
+    kind = field.kind
+    if kind == "message":
+        return read_message(field.message, value, path, errors, keep_unknown)
+    if kind == "scalar":
+        return _scalar(field.descriptor, value, path, errors)
+    if kind == "enum":
         if keep_unknown and isinstance(value, str):
             return value  # a value named after the protos were built is still a value
-        return _enum(owner, field, value, path, errors)
-    return _scalar(field, value, path, errors)
+        return _enum(field.owner, field.descriptor, value, path, errors)
+    if kind == "duration":
+        return _duration(value, path, errors)
+    return value
 
 
 def _enum(owner: Descriptor, field: FieldDescriptor, value, path: str, errors: list[str]):
@@ -341,19 +367,6 @@ def proto_name(field: FieldDescriptor) -> str:
     """The field's name in the .proto (proto-plus appends `_` to names such as
     `type` that are Python keywords or builtins)."""
     return field.name[:-1] if field.name.endswith("_") else field.name
-
-
-def _is_map(field: FieldDescriptor) -> bool:
-    return (field.type == FieldDescriptor.TYPE_MESSAGE
-            and field.message_type.GetOptions().map_entry)
-
-
-def _is_repeated(field: FieldDescriptor) -> bool:
-    return field.label == FieldDescriptor.LABEL_REPEATED
-
-
-def _opaque(field: FieldDescriptor) -> bool:
-    return field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.full_name in _OPAQUE
 
 
 def _show(value) -> str:
