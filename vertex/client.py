@@ -217,6 +217,7 @@ class VertexClient:
                          "http_status": None}
                 result.attempt_log.append(entry)
                 async with asyncio.timeout(timeout_s):
+                    sent = time.monotonic()
                     response = await exchange(result, {**headers, **await self.auth.headers()})
         except VertexApiError as error:
             self._reached = time.monotonic()
@@ -233,7 +234,7 @@ class VertexClient:
                 self._check_reachable(error)
             raise
         self._reached = time.monotonic()
-        limiter.on_success()
+        limiter.on_success(time.monotonic() - sent)
         result.attempt_log[-1]["http_status"] = 200
         return response
 

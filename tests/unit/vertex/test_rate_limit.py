@@ -83,13 +83,47 @@ def test_adaptive_rate_doubles_per_second_until_the_first_429_then_cuts():
     starts(limiter, time, [0, 0])  # the second call waited: the limit is what holds calls back
     limiter.on_success()           # one second after the start
     assert limiter.rpm == pytest.approx(120)
-    limiter.on_throttled()
-    assert limiter.rpm == pytest.approx(108) and not limiter.slow_start
+    limiter.on_throttled()         # 1 answer in the first second: 60 a minute accepted
+    assert limiter.rpm == pytest.approx(54) and not limiter.slow_start
     limiter.on_throttled()         # the same burst of 429s: counted once
-    assert limiter.rpm == pytest.approx(108)
+    assert limiter.rpm == pytest.approx(54)
     time.now += 3
     limiter.on_throttled()
-    assert limiter.rpm == pytest.approx(97.2)
+    assert limiter.rpm == pytest.approx(48.6)
+
+
+def test_a_first_429_before_a_whole_window_cuts_to_what_was_accepted_since_the_start():
+    """A quota with a burst allowance (a token bucket) answers 429 only once
+    the burst is spent, by when the slow start has run far past the quota:
+    the rate it reached says nothing, what the server accepted does."""
+    time = FakeTime()
+    limiter = adaptive(time, rpm=600)
+    for _ in range(100):           # 100 answers in the first 0.5 s
+        time.now += 0.005
+        limiter.on_success()
+    limiter.rpm = 48_000           # where the slow start got to meanwhile
+    limiter.on_throttled()
+    assert limiter.rpm == pytest.approx(0.9 * 100 / 0.5 * 60)
+
+
+@pytest.mark.parametrize("latency_s, doublings", [
+    (0.05, 5.0),   # a fast server: once every 4 latencies (0.2 s)
+    (0.25, 1.0),   # 4 latencies are a second: as before
+    (2.0, 1.0),    # a slow one: still once a second, never slower
+    (None, 1.0),   # no latency known
+])
+def test_slow_start_doubles_once_every_four_answered_latencies_at_most_once_a_second(
+        latency_s, doublings):
+    time = FakeTime()
+    limiter = adaptive(time, rpm=60)
+    starts(limiter, time, [0, 0])   # the limit is what holds calls back
+    limiter.on_success(latency_s)
+    before = limiter.rpm
+    for _ in range(10):             # answers over the next second
+        time.now += 0.1
+        limiter.last_wait_at = time.now
+        limiter.on_success(latency_s)
+    assert limiter.rpm == pytest.approx(before * 2 ** doublings)
 
 
 def test_on_a_429_the_rate_drops_to_just_under_what_the_server_accepted():
