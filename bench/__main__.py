@@ -2,7 +2,7 @@
 machine: one table (with the machine's facts), also written as
 bench/results/all.json.
 
-    python -m bench [--quick] [--large] [--only quota,overhead,scaling,images,live,emulator,transport]
+    python -m bench [--quick] [--large] [--only quota,overhead,scaling,rerun,images,live,emulator,transport]
 
 --large adds a million records to the scaling section (about half an hour).
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import emulator_throughput, images, live, overhead, quota, scaling, transport
+from bench import emulator_throughput, images, live, overhead, quota, rerun, scaling, transport
 from bench.common import report
 
 FULL = {
@@ -23,6 +23,7 @@ FULL = {
     "quota": lambda: quota.run(records=3000),
     "overhead": lambda: overhead.run(records=30_000, runinference_records=500),
     "scaling": lambda: scaling.run(sizes=(10_000, 100_000)),
+    "rerun": lambda: rerun.run(sizes=(100_000, 1_000_000)),
     "images": lambda: images.run(prompts=500),
     "live": lambda: live.run(records=400),
 }
@@ -32,6 +33,7 @@ QUICK = {
     "quota": lambda: quota.run(records=600),
     "overhead": lambda: overhead.run(records=5000, runinference_records=100),
     "scaling": lambda: scaling.run(sizes=(2_000, 20_000), quota_records=400),
+    "rerun": lambda: rerun.run(sizes=(10_000, 100_000)),
     "images": lambda: images.run(prompts=100),
     "live": lambda: live.run(records=100),
 }

@@ -1,7 +1,7 @@
 """The job's graph, one way: read -> plan (dedupe, resume) -> call -> write.
 
     ReadRecordIds ----ids----------v
-    ReadEarlierVerdicts --verdicts-v
+    MatchEarlierFiles --files------v
     ReadPromptRecords --records--> PlanCalls --calls---------> answer(): by task, call, checkpoint, write
             |   ReadEarlierResults -^   |  \\--grouped_calls--> answer(), to files of their own
             |                          +--rows carried from runs that died------> responses/images/live (-carried)
@@ -15,8 +15,10 @@ WriteParquetTables writes them all, with one set-up and one finalize step).
 For the same reason the records are read twice: once for their ids
 (PlanCalls' index, transforms/id_index.py), then to be called, flowing from
 the read to the files without being held; and a rerun reads the earlier
-runs' files twice: once for what they said of each id, then for the rows of
-the few ids PlanCalls groups.
+runs' files twice: once for what they said of each id (in each worker
+process, from the files MatchEarlierFiles matched: an index sent through
+the runner would be held several times over), then for the rows of the few
+ids PlanCalls groups.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from transforms.tasks import TABLES, TASKS
 from transforms.progress import ProgressSettings
 from transforms.read_prompt_records import ReadPromptRecords, ReadRecordIds
 from transforms.checkpoints import CheckpointRows
-from transforms.plan_calls import (PlanCalls, ReadEarlierResults, ReadEarlierVerdicts, Resume,
+from transforms.plan_calls import (MatchEarlierFiles, PlanCalls, ReadEarlierResults, Resume,
                                    carried_tag)
 from transforms.write_parquet import TableFiles, WriteParquetTables
 
@@ -65,12 +67,12 @@ def build(p: beam.Pipeline, config: JobConfig,
     read = p | "ReadPromptRecords" >> ReadPromptRecords(config.input, config.defaults,
                                                         config.run_id, files)
     ids = p | "ReadRecordIds" >> ReadRecordIds(config.input, config.defaults, files)
-    previous = verdicts = None
+    previous = earlier_files = None
     if config.resume != Resume.NONE:  # read twice, as the records are (see PlanCalls)
         previous = p | "ReadEarlierResults" >> ReadEarlierResults(config.output)
-        verdicts = p | "ReadEarlierVerdicts" >> ReadEarlierVerdicts(config.output)
+        earlier_files = p | "MatchEarlierFiles" >> MatchEarlierFiles(config.output)
     planned = read.records | "PlanCalls" >> PlanCalls(config.resume, config.run_id, previous,
-                                                      ids=ids, verdicts=verdicts,
+                                                      ids=ids, earlier_files=earlier_files,
                                                       spread=config.spread_calls)
     streams: dict = {}  # name: (TableFiles, PCollection), all written by one WriteParquetTables
     _answer(planned.calls, config, progress, streams)

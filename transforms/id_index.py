@@ -78,16 +78,32 @@ class RepeatedIds(beam.CombineFn):
 
 class IdCodes:
     """Ids, each with a small code, told apart exactly: found by fingerprint
-    (sorted, numpy), then compared as text (Arrow): some 17 bytes an id
-    beside its own."""
+    (sorted, numpy), then compared as text (Arrow): some 13 bytes an id
+    beside its own, 5 of them when it is sent."""
 
     def __init__(self, fingerprints: np.ndarray, ids: pa.Array, codes: np.ndarray):
         self.fingerprints, self.ids, self.codes = fingerprints, ids, codes
 
     @classmethod
     def empty(cls) -> "IdCodes":
-        return cls(np.empty(0, dtype=np.uint64), pa.array([], pa.large_string()),
+        return cls(np.empty(0, dtype=np.uint64), pa.array([], pa.string()),
                    np.empty(0, dtype=np.uint8))
+
+    # What crosses to the workers (a side input) is the ids and their codes;
+    # the fingerprints are made again from the ids on arrival. The in-process
+    # runner holds a side input several times over while it hands it on
+    # (encoded, buffered, committed to its state): at a million ids, the
+    # fingerprints' 8 bytes an id were a third of each copy, and the copies
+    # were most of a rerun's peak memory.
+    def __getstate__(self):
+        return self.ids, self.codes
+
+    def __setstate__(self, state) -> None:
+        self.ids, self.codes = state
+        self.fingerprints = np.empty(len(self.ids), dtype=np.uint64)
+        for start in range(0, len(self.ids), 65_536):  # a slice of Python strings at a time
+            chunk = self.ids.slice(start, 65_536).to_pylist()
+            self.fingerprints[start:start + len(chunk)] = [fingerprint(i) for i in chunk]
 
     def __len__(self) -> int:
         return len(self.fingerprints)
@@ -134,10 +150,11 @@ class LargestCodes(beam.CombineFn):
 
     def extract_output(self, accumulator) -> IdCodes:
         fingerprints, lengths, text, codes = accumulator
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        small = len(text) < 2**31  # 32-bit offsets, as Arrow's string type has
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int32 if small else np.int64)
         np.cumsum(np.frombuffer(lengths, dtype=np.uint32), out=offsets[1:])
-        ids = pa.LargeStringArray.from_buffers(len(lengths), pa.py_buffer(offsets),
-                                               pa.py_buffer(text))
+        ids = (pa.StringArray if small else pa.LargeStringArray).from_buffers(
+            len(lengths), pa.py_buffer(offsets), pa.py_buffer(text))
         fingerprints = np.frombuffer(fingerprints, dtype=np.uint64)
         order = pc.sort_indices(pa.table({"fingerprint": fingerprints, "id": ids}),
                                 [("fingerprint", "ascending"), ("id", "ascending")])

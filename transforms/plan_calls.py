@@ -1,10 +1,11 @@
 """Planning a run: what earlier runs under the output said of each id, and
 which records this run calls.
 
-A run reads the earlier files at run time, twice (a match, then a ReadAll):
-their ids and statuses for an index of what earlier runs said of each id
-(ReadEarlierVerdicts), and their rows (ReadEarlierResults), of which only
-those of ids PlanCalls groups are kept. PlanCalls decides most records from
+A run matches the earlier files at run time (MatchEarlierFiles) and reads
+them twice: their ids and statuses for an index of what earlier runs said of
+each id (earlier_verdicts, read once a worker process, where PlanCalls
+decides), and their rows (ReadEarlierResults), of which only those of ids
+PlanCalls groups are kept. PlanCalls decides most records from
 the indexes and sends them straight on; it groups the others by id with the
 earlier rows (transforms/id_index.py says which) and decides:
 - one record per id is called; the others are rejected as `duplicate_id`;
@@ -21,11 +22,15 @@ never flattened with the answers (see pipeline/graph.py).
 from __future__ import annotations
 
 import enum
+import functools
 import logging
+import threading
 from datetime import datetime, timezone
 from typing import NamedTuple, Tuple
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
 
@@ -62,6 +67,31 @@ def _earlier_paths(output: str, kind: str) -> list[str]:
     return [pattern(output, table) for table in TABLES]
 
 
+class EarlierFile(NamedTuple):
+    """One earlier run's final table or checkpoint part, as matched."""
+    path: str
+    size: int
+    in_checkpoints: bool
+
+
+def _match_earlier(pbegin, output: str, kinds: tuple[str, ...], label: str):
+    """The earlier runs' files of the given kinds under `output` (EarlierFile),
+    matched when the pipeline runs."""
+    checkpoints = checkpoints_folder(output) + "/"
+    return (pbegin
+            | f"Patterns {label}" >> beam.Create(
+                [path for kind in kinds for path in _earlier_paths(output, kind)])
+            | f"Match {label}" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+            | f"Files {label}" >> beam.FlatMap(_usable_file, checkpoints)
+            .with_output_types(EarlierFile))
+
+
+def _usable_file(metadata: FileMetadata, checkpoints: str):
+    in_checkpoints = metadata.path.startswith(checkpoints)
+    if not in_checkpoints or is_checkpoint_part(metadata.path):
+        yield EarlierFile(metadata.path, metadata.size_in_bytes, in_checkpoints)
+
+
 def _read_earlier(pbegin, output: str, kinds: tuple[str, ...], columns, key, keyed_type,
                   label: str):
     """Rows of earlier runs' files of the given kinds, keyed by
@@ -70,28 +100,26 @@ def _read_earlier(pbegin, output: str, kinds: tuple[str, ...], columns, key, key
     turns a whole row group (tens of thousands of rows) into Python objects
     at once. A file that is not one of this job's tables is skipped, named
     in a warning (_earlier_rows)."""
-    checkpoints = checkpoints_folder(output) + "/"
-    return (pbegin
-            | f"Patterns {label}" >> beam.Create(
-                [path for kind in kinds for path in _earlier_paths(output, kind)])
-            | f"Match {label}" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
-            | f"Path {label}" >> beam.FlatMap(_usable_path, checkpoints).with_output_types(str)
-            | f"Read {label}" >> beam.FlatMap(_earlier_rows, columns, key, checkpoints)
+    return (_match_earlier(pbegin, output, kinds, label)
+            | f"Read {label}" >> beam.FlatMap(_earlier_rows, columns, key)
             .with_output_types(keyed_type))
 
 
-def _earlier_rows(path: str, columns, key, checkpoints: str):
+def _earlier_rows(file: EarlierFile, columns, key):
     """The keyed rows of one earlier file. A damaged file (cut off, torn, not
     Parquet) or a foreign one does not stop the run: what it holds cannot be
     trusted as an earlier answer, so it is skipped, named in one warning line."""
-    in_checkpoints = path.startswith(checkpoints)
     try:
-        for batch in parquet_batches(path, columns, required=KEYS):
+        for batch in parquet_batches(file.path, columns, required=KEYS):
             for row in batch.to_pylist():
-                yield key(path, row, in_checkpoints)
+                yield key(file.path, row, file.in_checkpoints)
     except Exception as error:  # noqa: BLE001 - whatever is wrong with the file, one line
-        logging.getLogger(__name__).warning(
-            "skipped %s while reading earlier results: %s", path, first_line(error))
+        _skipped(file, error)
+
+
+def _skipped(file: EarlierFile, error: BaseException) -> None:
+    logging.getLogger(__name__).warning(
+        "skipped %s while reading earlier results: %s", file.path, first_line(error))
 
 
 class ReadEarlierResults(beam.PTransform):
@@ -111,23 +139,71 @@ class ReadEarlierResults(beam.PTransform):
                      for kind, columns in (("final", ["id", "status"]), ("checkpoint", None)))
 
 
-class ReadEarlierVerdicts(beam.PTransform):
-    """(id, verdict) for every row of the earlier runs' final tables and
-    checkpoints under `output`, from their ids and statuses: what PlanCalls
-    indexes (Verdict.ANSWERED, Verdict.SAVED or Verdict.FAILED)."""
+class MatchEarlierFiles(beam.PTransform):
+    """The earlier runs' final tables and checkpoint parts under `output`
+    (EarlierFile), matched when the pipeline runs: PlanCalls reads their ids
+    and statuses in each worker process that decides (earlier_verdicts).
+
+    An index of them made in the graph (a combine) would reach the workers as
+    a side input, which the in-process runner encodes, buffers and commits,
+    holding it several times over: at a million ids that was most of a
+    rerun's peak memory (1.9x that of 100,000, where reading the files in
+    the worker keeps it within 1.5x)."""
 
     def __init__(self, output: str):
         super().__init__()
         self.output = output
 
     def expand(self, pbegin):
-        return _read_earlier(pbegin, self.output, ("final", "checkpoint"), ["id", "status"],
-                             _verdict_of_row, Tuple[str, int], "verdicts")
+        return _match_earlier(pbegin, self.output, ("final", "checkpoint"), "verdicts")
 
 
-def _usable_path(metadata: FileMetadata, checkpoints: str):
-    if not metadata.path.startswith(checkpoints) or is_checkpoint_part(metadata.path):
-        yield metadata.path
+def earlier_verdicts(files) -> IdCodes:
+    """What the earlier files say of each id (Verdict codes), read once a
+    process for one set of files (final tables and checkpoint parts are
+    never rewritten: a path and size name the same rows)."""
+    with _VERDICTS_LOCK:
+        return _read_verdicts(tuple(sorted(files)))
+
+
+_VERDICTS_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _read_verdicts(files: tuple[EarlierFile, ...]) -> IdCodes:
+    combine = LargestCodes()
+    codes = combine.create_accumulator()
+    final = pa.array(sorted(FINAL))
+    for file in files:
+        answered = Verdict.SAVED if file.in_checkpoints else Verdict.ANSWERED
+        part = combine.create_accumulator()  # a file counts whole or not at all
+        try:
+            for batch in parquet_batches(file.path, KEYS, required=KEYS):
+                is_final = pc.fill_null(pc.is_in(batch.column("status"), value_set=final),
+                                        False).to_pylist()
+                for record_id, ok in zip(batch.column("id").to_pylist(), is_final):
+                    if record_id is not None:
+                        combine.add_input(part, (record_id, answered if ok else Verdict.FAILED))
+        except Exception as error:  # noqa: BLE001 - as _earlier_rows
+            _skipped(file, error)
+            continue
+        for into, more in zip(codes, part):
+            into += more
+    return combine.extract_output(codes)
+
+
+class _EarlierCodes:
+    """The IdCodes of PlanCalls' `earlier` side input: an index made in the
+    graph, or the EarlierFiles to read it from (earlier_verdicts)."""
+
+    def __init__(self):
+        self._seen, self._codes = None, IdCodes.empty()
+
+    def __call__(self, earlier) -> IdCodes:
+        if earlier is not self._seen:  # a bundle's side input is one object
+            self._seen = earlier
+            self._codes = earlier if isinstance(earlier, IdCodes) else earlier_verdicts(earlier)
+        return self._codes
 
 
 def _keyed(path: str, row: dict, in_checkpoints: bool) -> tuple[str, Previous]:
@@ -148,10 +224,6 @@ class Verdict(enum.IntEnum):
         if status not in FINAL:
             return cls.FAILED
         return cls.SAVED if in_checkpoints else cls.ANSWERED
-
-
-def _verdict_of_row(path: str, row: dict, in_checkpoints: bool) -> tuple[str, int]:
-    return row["id"], int(Verdict.of(row["status"], in_checkpoints))
 
 
 def _verdict_of_previous(id_and_previous: tuple[str, Previous]) -> tuple[str, int]:
@@ -246,9 +318,10 @@ class _SplitByIdFn(beam.DoFn):
 
     def setup(self):
         self.skipped = metrics.counter(metrics.SKIPPED_EXISTING)
+        self.earlier_codes = _EarlierCodes()
 
-    def process(self, record: PromptRecord, repeated: IdIndex, earlier: IdCodes):
-        said = earlier.get(record.id)
+    def process(self, record: PromptRecord, repeated: IdIndex, earlier):
+        said = self.earlier_codes(earlier).get(record.id)
         if record.id in repeated or said == Verdict.SAVED:
             yield beam.pvalue.TaggedOutput(self.GROUPED, (record.id, record))
         elif said == Verdict.ANSWERED or (said != Verdict.FAILED
@@ -258,9 +331,16 @@ class _SplitByIdFn(beam.DoFn):
             yield record
 
 
-def _to_group(id_and_previous: tuple[str, Previous], repeated: IdIndex, earlier: IdCodes):
+class _ToGroupFn(beam.DoFn):
     """Only the earlier rows of ids that go to the grouping are grouped."""
-    return id_and_previous[0] in repeated or earlier.get(id_and_previous[0]) == Verdict.SAVED
+
+    def setup(self):
+        self.earlier_codes = _EarlierCodes()
+
+    def process(self, id_and_previous: tuple[str, Previous], repeated: IdIndex, earlier):
+        record_id = id_and_previous[0]
+        if record_id in repeated or self.earlier_codes(earlier).get(record_id) == Verdict.SAVED:
+            yield id_and_previous
 
 
 class PlanCalls(beam.PTransform):
@@ -283,20 +363,21 @@ class PlanCalls(beam.PTransform):
       ids: the records' ids, read from the input a second time (ReadRecordIds):
         then the records flow from the read to the calls without being held
         while the index is built. Default: taken from `records`.
-      verdicts: (id, verdict) of the earlier rows, read a second time
-        (ReadEarlierVerdicts), for the same reason: `previous` then flows from
-        its read to the grouping, filtered, without being held. Default:
-        taken from `previous`.
+      earlier_files: the earlier runs' files (MatchEarlierFiles), whose ids
+        and statuses each worker process reads for itself (earlier_verdicts):
+        `previous` then flows from its read to the grouping, filtered,
+        without being held. Default: the verdicts are taken from `previous`
+        (an index made in the graph).
       spread: reshuffle `.calls` across workers (a file is read by one worker;
         on Dataflow or with several local processes, this is what spreads the
         calls). On one in-process worker, a reshuffle would hold every record.
     """
 
     def __init__(self, resume: Resume = Resume.NONE, run_id: str | None = None, previous=None,
-                 ids=None, verdicts=None, spread: bool = False):
+                 ids=None, earlier_files=None, spread: bool = False):
         super().__init__()
         self.fn, self.previous = _PlanCallsFn(resume, run_id), previous
-        self.ids, self.verdicts, self.spread = ids, verdicts, spread
+        self.ids, self.earlier_files, self.spread = ids, earlier_files, spread
 
     def expand(self, records):
         ids = self.ids if self.ids is not None else (
@@ -306,10 +387,12 @@ class PlanCalls(beam.PTransform):
                     else tuple(self.previous or ()))
         if not previous:  # a first run: only repeated ids need a look
             earlier = IdCodes.empty()
+        elif self.earlier_files is not None:
+            earlier = beam.pvalue.AsList(self.earlier_files)
         else:
-            verdicts = self.verdicts if self.verdicts is not None else (
-                previous | "AllEarlier" >> beam.Flatten()
-                | "Verdicts" >> beam.Map(_verdict_of_previous).with_output_types(Tuple[str, int]))
+            verdicts = (previous | "AllEarlier" >> beam.Flatten()
+                        | "Verdicts" >> beam.Map(_verdict_of_previous)
+                        .with_output_types(Tuple[str, int]))
             earlier = _index(verdicts, "EarlierVerdicts", LargestCodes(), IdCodes.empty())
         split = records | "SplitById" >> beam.ParDo(
             _SplitByIdFn(self.fn.resume), repeated, earlier
@@ -322,7 +405,7 @@ class PlanCalls(beam.PTransform):
         groups = {"records": grouped}
         if previous:  # filtered before they meet: a flatten would hold them all
             groups["previous"] = [
-                rows | f"ToGroup {i}" >> beam.Filter(_to_group, repeated, earlier)
+                rows | f"ToGroup {i}" >> beam.ParDo(_ToGroupFn(), repeated, earlier)
                 for i, rows in enumerate(previous)] | "Kept" >> beam.Flatten()
         planned = (groups
                    | "Group" >> beam.CoGroupByKey()
