@@ -3,7 +3,9 @@
 Dataflow's Runner v2 runs Python the portable way: the graph goes through
 Beam's runner API and SDK worker processes execute it over the Fn API. Beam's
 own embedded job service and an external worker pool do the same on this
-machine, so the whole job runs on them here. Workers install the package from
+machine, so the whole job runs on them here; and a job service that starts
+two SDK workers (tests/jobs/portable_job_service.py) shows the quota shared
+between them. Workers install the package from
 setup.py: the package is built and installed into a virtualenv of its own,
 and a job runs from it, not from the checkout. Nothing is mocked; what this
 cannot show (GCS at Dataflow's scale, Secret Manager, autoscaling) the
@@ -55,6 +57,29 @@ def worker_pool(tmp_path):
         pool.wait(10)
     except subprocess.TimeoutExpired:
         pool.kill()
+    log.close()
+
+
+@pytest.fixture
+def parallel_job_service(tmp_path):
+    """Beam's local job service, its runner starting --sdk_worker_parallelism
+    SDK workers (tests/jobs/portable_job_service.py): Beam's own runs one."""
+    port = free_port()
+    log = open(tmp_path / "job_service.log", "w")
+    service = subprocess.Popen([sys.executable, "-m", "tests.jobs.portable_job_service",
+                                "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                               cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while "job service on port" not in (tmp_path / "job_service.log").read_text():
+        assert service.poll() is None and time.monotonic() < deadline, \
+            (tmp_path / "job_service.log").read_text()
+        time.sleep(0.1)
+    yield f"localhost:{port}"
+    service.terminate()
+    try:
+        service.wait(10)
+    except subprocess.TimeoutExpired:
+        service.kill()
     log.close()
 
 
@@ -173,3 +198,35 @@ def test_the_package_as_workers_install_it_runs_a_job(emulator, tmp_path):
     assert counts["all_lines_accounted_for"]
     assert counts["responses"]["ok"] == 1 and counts["image_records"]["ok"] == 1
     assert counts["typed_answers"]["matched"] == 1
+
+
+def test_the_quota_is_shared_by_two_portable_sdk_workers(start_emulator, tmp_path, worker_pool,
+                                                         parallel_job_service):
+    """--rpm split between two SDK worker processes of the pool, started by a
+    job service (as Dataflow's runner starts one per vCPU): each sends at
+    most its half, together they keep under the emulator's quota (600/min,
+    1 s of burst) and use at least 0.95 of it."""
+    address, pool_log = worker_pool
+    emulator = start_emulator("--rpm", "600", "--no_retry_info")
+    out = tmp_path / "out"
+    path = write_jsonl(tmp_path / "in.jsonl",
+                       [{"id": f"r{i}", "prompt": f"question {i}"} for i in range(200)])
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--input", str(path), "--output", str(out),
+         "--endpoint", emulator.url, "--rpm", "600", "--progress_s", "0",
+         "--runner", "PortableRunner", "--job_endpoint", parallel_job_service,
+         "--sdk_worker_parallelism", "2",
+         "--environment_type", "EXTERNAL", "--environment_config", address],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert pool_log.read_text().count("Starting worker") == 2
+    counts = summary(out)
+    assert counts["worker_processes"] == 2 and counts["rpm_per_process"] == 300
+    assert counts["responses"]["ok"] == 200
+    assert counts["http_429"] <= 2  # no 429 beyond 1%
+    rows = read_table(out, "responses")
+    sent = sorted(r["started_at"].timestamp() + a["offset_ms"] / 1000
+                  for r in rows for a in r["attempt_log"])
+    paced = [t for t in sent if t >= sent[0] + 1.0]  # after the first second's burst
+    rate = (len(paced) - 1) / (paced[-1] - paced[0])
+    assert 0.95 * 10 <= rate <= 10 * 1.05, rate
