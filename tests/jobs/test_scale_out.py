@@ -83,21 +83,26 @@ def parallel_job_service(tmp_path):
     log.close()
 
 
-def test_the_job_runs_the_portable_way_on_sdk_workers_of_an_external_pool(emulator, tmp_path,
-                                                                       worker_pool):
+@pytest.mark.parametrize("sdk_workers", [1, 2])
+def test_the_job_runs_the_portable_way_on_sdk_workers_of_an_external_pool(
+        emulator, tmp_path, worker_pool, request, sdk_workers):
+    """On Beam's embedded job service (one SDK worker), and on one whose
+    runner starts two."""
     address, pool_log = worker_pool
+    job_endpoint = "embed" if sdk_workers == 1 else request.getfixturevalue("parallel_job_service")
     out = tmp_path / "out"
     path = write_jsonl(tmp_path / "in.jsonl", every_task_records())
     done = subprocess.run(
         [sys.executable, "-m", "pipeline", "--input", str(path), "--output", str(out),
          "--endpoint", emulator.url, "--run_id", "portable",
-         "--runner", "PortableRunner", "--job_endpoint", "embed",
+         "--runner", "PortableRunner", "--job_endpoint", job_endpoint,
+         "--sdk_worker_parallelism", str(sdk_workers),
          "--environment_type", "EXTERNAL", "--environment_config", address,
          "--max_attempts", "3", "--initial_backoff_s", "0.05"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    # The records were called in an SDK worker process the pool started.
-    assert "Starting worker" in pool_log.read_text()
+    # The records were called in the SDK worker processes the pool started.
+    assert pool_log.read_text().count("Starting worker") == sdk_workers
     counts = summary(out)
     assert counts["all_lines_accounted_for"] and counts["input_lines"] == 6
     assert counts["responses"] == {"ok": 2, "blocked": 0, "error": 1, "total": 3}
