@@ -34,7 +34,7 @@ async def minimal_loop(url: str, count: int, sessions: int) -> tuple[float, floa
     setup = setup_from_config({"output_audio_transcription": {}})
     started = time.perf_counter()
     results = await asyncio.gather(*(
-        client.live("gemini-live-2.5-flash", setup,
+        client.live("gemini-3.8-live", setup,
                     text=f"Item {i}: your parcel is on its way today.") for i in range(count)))
     wall = time.perf_counter() - started
     await client.aclose()

@@ -119,7 +119,7 @@ class Emulator:
                 return self._count_tokens(vertex_schema.check_count_tokens(body, version, legacy))
             streaming = method == "streamGenerateContent"
             body = vertex_schema.check_generate_content(body, version, streaming, legacy)
-            traffic_type = self._traffic_type(request, model, location if project else "global")
+            traffic_type = self._traffic_type(request, served, location if project else "global")
             return await self._generate(request, served, body, raw, streaming, traffic_type)
         except InvalidRequest as error:
             raise ApiError(400, str(error)) from None
@@ -137,10 +137,13 @@ class Emulator:
         if key != required:
             raise ApiError(403, "API key not valid. Please pass a valid API key.")
 
-    def _traffic_type(self, request: web.Request, model: str, location: str) -> str:
+    def _traffic_type(self, request: web.Request, served: vertex_catalog.Model,
+                      location: str) -> str:
         """Which capacity serves the request, from Google's headers: Provisioned
         Throughput first when the project has it (unless `shared`), then the
-        PayGo tier asked for. Flex is served on the global endpoint only."""
+        PayGo tier asked for. Flex is served on the global endpoint only, for
+        the models the catalog says offer it."""
+        model = served.id
         tier = request.headers.get(SHARED_REQUEST_TYPE)
         kind = request.headers.get(REQUEST_TYPE)
         if tier not in (None, "flex", "priority"):
@@ -152,6 +155,8 @@ class Emulator:
         if tier == "flex" and location != "global":
             raise ApiError(400, f"Flex PayGo is only available on the global endpoint, not in "
                                 f"location {location}.")
+        if tier == "flex" and not served.offers("flex"):
+            raise ApiError(400, f"Flex PayGo is not supported for model {model}.")
         if kind != "shared" and self.config.provisioned_rpm:
             bucket = self.provisioned.setdefault(model, Bucket(self.config.provisioned_rpm))
             if bucket.wait_for(1) == 0:
@@ -240,7 +245,7 @@ class Emulator:
         attempt = self._faults(request, markers, raw, model, prompt_tokens)
         candidates = [] if markers.block else text_generation.generate_candidates(
             model, body, markers, self.config.image_scale,
-            always_thinks=served.thinking == "level", attempt=attempt)
+            always_thinks=served.thinks_by_level, attempt=attempt)
         usage = answers.usage_metadata(body, candidates, traffic_type)
         self.stats.by_traffic_type[traffic_type] += 1
         output_tokens = usage["totalTokenCount"] - usage["promptTokenCount"]
@@ -265,13 +270,12 @@ class Emulator:
 
     @staticmethod
     def _check_model_settings(served, config: dict) -> None:
-        """What the model itself takes (the catalog says): thinkingLevel only
-        on the models that think by level; image sizes and aspect ratios only
+        """What the model itself takes (the catalog says): its own thinking
+        control and values (a level, or a budget in its range); image sizes and aspect ratios only
         those it draws."""
-        thinking = config.get("thinkingConfig") or {}
-        if "thinkingLevel" in thinking and served.thinking != "level":
-            raise ApiError(400, f"Thinking level is not supported for this model "
-                                f"({served.id}): use thinkingBudget.")
+        refusal = served.thinking_refusal(config.get("thinkingConfig"))
+        if refusal:
+            raise ApiError(400, f"Unsupported thinking config: {refusal}.")
         image_config = config.get("imageConfig")
         if image_config is None:
             return

@@ -47,11 +47,12 @@ class EmulatorConfig:
         if name in self.extra_models:
             return vertex_catalog.Model(
                 id=name, api=api, inputs=("TEXT",), outputs=("TEXT",), stage="GA",
-                global_only=False, discontinued=None, replacement=None, thinking=None,
+                locations=("global", "us", "eu", "regions"), retires=None, withdrawn=False,
+                replacement=None, thinking=None, tiers=("standard", "flex", "priority"),
                 legacy_spellings=False, image=None, limits=None, prices=None, entry={})
         model = vertex_catalog.get(name)
         if model is None or model.api != api or not model.served_at(location):
             return None
-        if model.discontinued_on(today) and not self.serve_discontinued:
+        if model.retired_on(today) and not self.serve_discontinued:
             return None
         return model

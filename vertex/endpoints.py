@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 GLOBAL_HOST = "https://aiplatform.googleapis.com"
+# The multi-region endpoints: capacity pooled inside the jurisdiction, apart from global.
+MULTI_REGION_HOST = "https://aiplatform.{}.rep.googleapis.com"
+MULTI_REGIONS = ("us", "eu")
 _SEGMENT = re.compile(r"[A-Za-z0-9._@-]+")
 # Accepted forms: a model id, publishers/P/models/M, and full resource names
 # of a publisher model or of an endpoint (a tuned model).
@@ -41,6 +44,7 @@ class Endpoint:
 
     - project and a region: https://{region}-aiplatform.googleapis.com/v1/projects/..
     - project and location "global": https://aiplatform.googleapis.com/v1/projects/..
+    - project and a multi-region (us, eu): https://aiplatform.{us,eu}.rep.googleapis.com/v1/projects/..
     - express mode (API key, no project): https://aiplatform.googleapis.com/v1/publishers/..
     - base_url (e.g. the emulator): the same paths under that server.
     """
@@ -61,6 +65,8 @@ class Endpoint:
             return self.base_url.rstrip("/")
         if self.location == "global" or not self.project:
             return GLOBAL_HOST
+        if self.location in MULTI_REGIONS:
+            return MULTI_REGION_HOST.format(self.location)
         return f"https://{self.location}-aiplatform.googleapis.com"
 
     def model_path(self, model: str) -> str:

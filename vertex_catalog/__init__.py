@@ -3,6 +3,11 @@ models.json (each fact with the Google page it came from and when).
 
 The one reader of that file. Both the job (vertex/, transforms/, pipeline/)
 and the emulator import it; it imports nothing but the standard library.
+
+Dates: `retires` is the last day Vertex AI serves a model (its retirement
+date, as Google's lifecycle page defines it); from the day after, requests
+get 404. New access is blocked from a month before, so a model inside its
+last month is still served to running jobs but warned about.
 """
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from importlib import resources
 from typing import Any
 
 GENERATE_CONTENT, PREDICT, LIVE = "generateContent", "predict", "live"
+MULTI_REGIONS = ("us", "eu")        # aiplatform.{us,eu}.rep.googleapis.com
+LAST_MONTH = datetime.timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -24,25 +31,53 @@ class Model:
     inputs: tuple[str, ...]       # modalities: TEXT, IMAGE, VIDEO, AUDIO, DOCUMENT
     outputs: tuple[str, ...]
     stage: str                    # GA, preview or legacy
-    global_only: bool             # served on the global endpoint only
-    discontinued: str | None      # ISO date from which Vertex AI answers 404
+    locations: tuple[str, ...]    # of "global", "us", "eu" (multi-regions) and "regions"
+    retires: str | None           # ISO date: the last day it is served
+    withdrawn: bool               # no longer listed by Google, date unknown: not served
     replacement: str | None
-    thinking: str | None          # "budget" (thinkingBudget), "level" (thinkingLevel) or None
+    thinking: dict | None         # {"control": "level", "levels", "default"} or {"control": "budget", "min", "max"}
+    tiers: tuple[str, ...]        # standard, flex, priority, provisioned, batch
     legacy_spellings: bool        # the legacy v1 dialect (role ASSISTANT, BLOCK_MED_AND_ABOVE)
     image: dict | None            # aspect_ratios, sizes, tokens_per_image, max_images
     limits: dict | None           # input_tokens, output_tokens
     prices: dict | None           # list prices (vertex.prices reads them); None: not known
     entry: dict                   # the whole entry, sources included
 
-    def discontinued_on(self, today: datetime.date | None = None) -> str | None:
-        """The date it was discontinued, if that date has come."""
+    def retired_on(self, today: datetime.date | None = None) -> str | None:
+        """Why it is no longer served today ("since DATE" or "withdrawn"), or None."""
         today = today or datetime.date.today()
-        if self.discontinued and datetime.date.fromisoformat(self.discontinued) <= today:
-            return self.discontinued
+        if self.withdrawn:
+            return "withdrawn"
+        if self.retires and datetime.date.fromisoformat(self.retires) < today:
+            return self.retires
         return None
 
+    def in_last_month(self, today: datetime.date | None = None) -> bool:
+        """Served still, but within a month of its last day (new access blocked)."""
+        today = today or datetime.date.today()
+        return bool(self.retires) and not self.retired_on(today) and \
+            datetime.date.fromisoformat(self.retires) - LAST_MONTH <= today
+
     def served_at(self, location: str) -> bool:
-        return location == "global" or not self.global_only
+        if location in ("global", *MULTI_REGIONS):
+            return location in self.locations
+        return "regions" in self.locations
+
+    @property
+    def global_only(self) -> bool:
+        return self.locations == ("global",)
+
+    def where_served(self) -> str:
+        names = {"global": "the global endpoint", "us": "the us multi-region",
+                 "eu": "the eu multi-region", "regions": "single regions"}
+        return ", ".join(names[place] for place in self.locations)
+
+    @property
+    def thinks_by_level(self) -> bool:
+        return bool(self.thinking) and self.thinking["control"] == "level"
+
+    def offers(self, tier: str) -> bool:
+        return tier == "standard" or tier in self.tiers
 
     @property
     def makes_images(self) -> bool:
@@ -52,20 +87,66 @@ class Model:
     def speaks(self) -> bool:
         return self.api == GENERATE_CONTENT and "AUDIO" in self.outputs
 
+    @property
+    def price_origin(self) -> str | None:
+        """Whose list its price is: vertex, developer_api or third_party."""
+        return (self.entry.get("prices_source") or {}).get("origin") if self.prices else None
+
+    def _source(self) -> str:
+        source = self.entry.get("lifecycle_source") or {}
+        return f" ({source['page']}, read {source.get('read')})" if source.get("page") else ""
+
     def lifecycle_line(self) -> str:
-        """One line: when it was discontinued and what replaces it."""
-        line = f"model {self.id} was discontinued on {self.discontinued}"
+        """One line: since when it is not served and what replaces it."""
+        if self.withdrawn:
+            line = f"model {self.id} is no longer served by Vertex AI (withdrawn from its model list)"
+        else:
+            line = f"model {self.id} was retired: its last day was {self.retires}"
         if self.replacement:
             line += f"; use {self.replacement}"
-        source = self.entry.get("lifecycle_source") or {}
-        if source.get("page"):
-            line += f" ({source['page']}, read {source.get('read')})"
-        return line
+        return line + self._source()
+
+    def last_month_line(self) -> str:
+        line = (f"model {self.id} retires on {self.retires} (its last day; new access is "
+                "already blocked)")
+        if self.replacement:
+            line += f"; move to {self.replacement}"
+        return line + self._source()
+
+    def thinking_refusal(self, thinking_config: dict | None) -> str | None:
+        """Why this model refuses a request's thinkingConfig (one line naming
+        what it takes), or None."""
+        config = thinking_config or {}
+        level = config.get("thinkingLevel", config.get("thinking_level"))
+        budget = config.get("thinkingBudget", config.get("thinking_budget"))
+        if self.thinking is None:
+            if level is not None or budget is not None:
+                return f"model {self.id} has no thinking settings"
+            return None
+        if self.thinking["control"] == "level":
+            if budget is not None:
+                return (f"model {self.id} takes thinkingLevel ("
+                        f"{', '.join(self.thinking['levels'])}), not thinkingBudget")
+            if level is not None and str(level).upper() not in self.thinking["levels"]:
+                return (f"model {self.id} does not take thinkingLevel {level}; it takes "
+                        f"{', '.join(self.thinking['levels'])}")
+            return None
+        if level is not None:
+            return f"model {self.id} takes thinkingBudget, not thinkingLevel"
+        if budget is not None and isinstance(budget, int) and budget != self.thinking.get("dynamic"):
+            low, high = self.thinking.get("min"), self.thinking.get("max")
+            off = budget == 0 and self.thinking.get("can_turn_off")
+            if low is not None and not off and not low <= budget <= high:
+                off_note = "0 turns it off, " if self.thinking.get("can_turn_off") else ""
+                return (f"model {self.id} takes a thinkingBudget from {low} to {high} "
+                        f"({off_note}-1: dynamic), not {budget}")
+        return None
 
 
 class Catalog:
     def __init__(self, document: dict[str, Any]):
         self.document = document
+        self.read_on: str = document.get("read_on", "")
         self.aliases: dict[str, str] = document.get("aliases", {})
         self.tiers: dict[str, dict] = document["tiers"]
         self.models = {name: _model(name, entry) for name, entry in document["models"].items()}
@@ -87,9 +168,10 @@ class Catalog:
 def _model(name: str, entry: dict) -> Model:
     return Model(id=name, api=entry["api"], inputs=tuple(entry["inputs"]),
                  outputs=tuple(entry["outputs"]), stage=entry["stage"],
-                 global_only=entry["locations"] == ["global"],
-                 discontinued=entry.get("discontinued"), replacement=entry.get("replacement"),
-                 thinking=entry.get("thinking"), legacy_spellings=bool(entry.get("legacy_spellings")),
+                 locations=tuple(entry["locations"]), retires=entry.get("retires"),
+                 withdrawn=bool(entry.get("withdrawn")), replacement=entry.get("replacement"),
+                 thinking=entry.get("thinking"), tiers=tuple(entry.get("tiers") or ("standard",)),
+                 legacy_spellings=bool(entry.get("legacy_spellings")),
                  image=entry.get("image"), limits=entry.get("limits"),
                  prices=entry.get("prices"), entry=entry)
 
@@ -112,9 +194,29 @@ def not_served(name: str, location: str | None, allow_discontinued: bool = False
     model = get(name)
     if model is None:
         return None
-    if model.discontinued_on(today) and not allow_discontinued:
+    if model.retired_on(today) and not allow_discontinued:
         return model.lifecycle_line()
-    if not model.served_at(location or "global"):
-        return (f"model {model.id} is served on the global endpoint only, not in {location}; "
-                "run it with --vertex_location global")
+    location = location or "global"
+    if not model.served_at(location):
+        where = ("global" if "global" in model.locations
+                 else next(p for p in model.locations if p != "regions"))
+        return (f"model {model.id} is served on {model.where_served()}, not in {location}; "
+                f"run it with --vertex_location {where}")
     return None
+
+
+def retirement_warning(name: str, today: datetime.date | None = None) -> str | None:
+    """A line for a model inside its last month (served, but not for long), or None."""
+    model = get(name)
+    return model.last_month_line() if model and model.in_last_month(today) else None
+
+
+def tier_refusal(name: str, tier: str) -> str | None:
+    """Why this model cannot be served at this PayGo tier (Flex is offered
+    for some models only), or None. Only Flex is judged: for the other tiers
+    Google's model lists are incomplete, so Vertex AI has the last word."""
+    model = get(name)
+    if model is None or tier != "flex" or model.offers("flex"):
+        return None
+    return (f"model {model.id} is not offered on Flex PayGo (Google: 'Gemini 3.8 Flash and "
+            "earlier' models); use --service_tier standard, or a model that offers Flex")

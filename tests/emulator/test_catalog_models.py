@@ -15,8 +15,8 @@ import vertex_catalog
 from tests.support.servers import EmulatorProcess
 
 MODELS = sorted(vertex_catalog.catalog(), key=lambda model: model.id)
-DISCONTINUED = [m for m in MODELS if m.discontinued_on()]
-CURRENT = [m for m in MODELS if not m.discontinued_on()]
+DISCONTINUED = [m for m in MODELS if m.retired_on()]
+CURRENT = [m for m in MODELS if not m.retired_on()]
 LIVE_ROUTE = "/ws/google.cloud.aiplatform.v1.LlmBidiService/BidiGenerateContent"
 
 
@@ -28,8 +28,12 @@ def strict_emulator():
     server.stop()
 
 
+def default_location(model):
+    return "us-central1" if model.served_at("us-central1") else model.locations[0]
+
+
 def model_path(model, location=None):
-    location = location or ("global" if model.global_only else "us-central1")
+    location = location or default_location(model)
     return f"/v1/projects/p/locations/{location}/publishers/google/models/{model.id}"
 
 
@@ -53,7 +57,7 @@ def call(emulator, model, location=None, **generation_config):
 
 async def live_turn(emulator, model, location=None):
     """(close code or None, the messages of one text turn)."""
-    location = location or ("global" if model.global_only else "us-central1")
+    location = location or default_location(model)
     setup = {"model": f"projects/p/locations/{location}/publishers/google/models/{model.id}",
              "generationConfig": {"responseModalities": ["TEXT"]}}
     messages = []
@@ -118,20 +122,28 @@ def test_a_discontinued_model_is_not_found_unless_served_for_old_files(
     assert_answered_as_the_catalog_says(model, call(emulator, model))
 
 
-@pytest.mark.parametrize("model", [m for m in CURRENT if m.global_only],
+@pytest.mark.parametrize("model", [m for m in CURRENT if not m.served_at("us-central1")],
                          ids=lambda model: model.id)
-def test_a_global_only_model_is_not_found_at_a_region(strict_emulator, model):
+def test_a_model_not_served_in_regions_is_not_found_there(strict_emulator, model):
     assert call(strict_emulator, model, location="us-central1").status_code == 404
-    assert call(strict_emulator, model, location="global").status_code == 200
+    for place in model.locations:
+        location = "us-central1" if place == "regions" else place
+        assert call(strict_emulator, model, location=location).status_code == 200, place
 
 
-@pytest.mark.parametrize("model", [m for m in MODELS if m.thinking and not m.makes_images],
+@pytest.mark.parametrize("model", [m for m in CURRENT if m.thinking and not m.makes_images
+                                   and m.api == vertex_catalog.GENERATE_CONTENT],
                          ids=lambda model: model.id)
 def test_each_model_takes_its_own_thinking_control(emulator, model):
     level = call(emulator, model, thinkingConfig={"thinkingLevel": "LOW"})
-    budget = call(emulator, model, thinkingConfig={"thinkingBudget": 128})
-    if model.thinking == "level":
-        assert level.status_code == 200, level.text
+    budget = call(emulator, model, thinkingConfig={"thinkingBudget": 1024})
+    if model.thinks_by_level:
+        assert level.status_code == (200 if "LOW" in model.thinking["levels"] else 400), level.text
+        assert budget.status_code == 400 and "thinkingLevel" in budget.text, budget.text
+        for value in ("MINIMAL", "HIGH"):
+            answer = call(emulator, model, thinkingConfig={"thinkingLevel": value})
+            assert answer.status_code == (200 if value in model.thinking["levels"] else 400), \
+                (value, answer.text)
     else:
         assert level.status_code == 400 and "thinking" in level.text.lower(), level.text
         assert budget.status_code == 200, budget.text

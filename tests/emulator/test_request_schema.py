@@ -23,7 +23,7 @@ def model_for(case) -> str:
     modalities = config.get("responseModalities") or [] if isinstance(config, dict) else []
     if "IMAGE" in modalities:
         return "gemini-2.5-flash-image"
-    return "gemini-2.5-flash-preview-tts" if "AUDIO" in modalities else "gemini-3.5-flash"
+    return "gemini-2.5-flash-tts" if "AUDIO" in modalities else "gemini-3.5-flash"
 
 
 def test_the_corpus_is_broad():

@@ -47,7 +47,7 @@ def test_texts_to_speech_and_recordings_to_transcripts(emulator, tmp_path):
         {"id": "hear-raw", "task": "live", "audio_uri": str(raw),
          "config": {"input_audio_transcription": {}}},
         {"id": "missing", "task": "live", "audio_uri": str(tmp_path / "nope.wav")},
-        {"id": "tts", "model": "gemini-2.5-flash-preview-tts", "request": {
+        {"id": "tts", "model": "gemini-2.5-flash-tts", "request": {
             "contents": [{"parts": [{"text": "Your order has shipped."}]}],
             "generationConfig": {"responseModalities": ["AUDIO"], "speechConfig": {
                 "voiceConfig": {"prebuiltVoiceConfig": {"voiceName": "Kore"}}}}}},
@@ -140,7 +140,7 @@ def test_speech_only_from_models_that_speak(emulator):
     url = emulator.url + "/v1/publishers/google/models/{}:generateContent"
     refused = httpx.post(url.format("gemini-3.5-flash"), json=body, timeout=30)
     assert refused.status_code == 400 and "audio" in refused.json()["error"]["message"]
-    spoken = httpx.post(url.format("gemini-2.5-flash-preview-tts"), json=body, timeout=30).json()
+    spoken = httpx.post(url.format("gemini-2.5-flash-tts"), json=body, timeout=30).json()
     blob = spoken["candidates"][0]["content"]["parts"][0]["inlineData"]
     assert blob["mimeType"] == "audio/L16;codec=pcm;rate=24000"
     assert len(base64.b64decode(blob["data"])) % 2 == 0
@@ -178,7 +178,7 @@ def test_the_official_sdk_live_client_works_against_the_emulator(tls_emulator, t
             speech_config=types.SpeechConfig(voice_config=types.VoiceConfig(
                 prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name="Aoede"))))
         audio, said = bytearray(), []
-        async with client.aio.live.connect(model="gemini-live-2.5-flash", config=config) as s:
+        async with client.aio.live.connect(model="gemini-3.8-live", config=config) as s:
             await s.send_client_content(turns=types.Content(
                 role="user", parts=[types.Part(text="Hello there")]), turn_complete=True)
             async for message in s.receive():
@@ -194,7 +194,7 @@ def test_the_official_sdk_live_client_works_against_the_emulator(tls_emulator, t
     async def write():
         config = types.LiveConnectConfig(response_modalities=["TEXT"])
         texts = []
-        async with client.aio.live.connect(model="gemini-live-2.5-flash", config=config) as s:
+        async with client.aio.live.connect(model="gemini-3.8-live", config=config) as s:
             await s.send_client_content(turns=types.Content(
                 role="user", parts=[types.Part(text="What is a river?")]), turn_complete=True)
             async for message in s.receive():
@@ -209,7 +209,7 @@ def test_the_official_sdk_live_client_works_against_the_emulator(tls_emulator, t
             response_modalities=["TEXT"],
             input_audio_transcription=types.AudioTranscriptionConfig())
         heard, usage = [], None
-        async with client.aio.live.connect(model="gemini-live-2.5-flash", config=config) as s:
+        async with client.aio.live.connect(model="gemini-3.8-live", config=config) as s:
             await s.send_realtime_input(audio=types.Blob(data=pcm,
                                                          mime_type="audio/pcm;rate=16000"))
             await s.send_realtime_input(audio_stream_end=True)

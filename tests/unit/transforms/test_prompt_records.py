@@ -86,7 +86,7 @@ def test_derived_ids_are_stable_and_follow_content_model_and_settings():
 def test_image_records_carry_imagen_instances_and_parameters():
     record = build({"id": "i", "task": "image", "prompt": "a boat",
                     "parameters": {"sample_count": 2}})
-    assert record.model == "gemini-2.5-flash-image"  # the default: a current image model
+    assert record.model == "gemini-3.1-flash-image"  # the default: a current image model
     assert record.body == {"instances": [{"prompt": "a boat"}], "parameters": {"sampleCount": 2}}
 
 
