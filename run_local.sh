@@ -70,7 +70,16 @@ print(f"estimate: {e['records']} records, {e['rejected']} lines rejected, "
       f"${e['cost_usd']['standard']:.4f} at Standard (${e['cost_usd']['flex']:.4f} with Flex), "
       f"{e['duration_minutes']} minutes at --rpm; details in {sys.argv[1]}/estimate.json")
 PYEOF
-    "$PY" -m pipeline "${job[@]}"
+    # Exit codes: 0 complete, 3 partial (the samples hold deliberate bad lines and a record
+    # that fails, so this run is partial by design), anything else stops here.
+    local status=0
+    "$PY" -m pipeline "${job[@]}" || status=$?
+    if [ "$status" = 3 ]; then
+        echo "The run is partial (exit 3), as the samples mean it to be: their bad lines are in the" \
+             "rejected table and their failing record is an error row." >&2
+    elif [ "$status" != 0 ]; then
+        exit "$status"
+    fi
     echo
     echo "Output in $output/ (Parquet tables, images/, audio/, summary.json); open $output/report.html"
     echo "in a browser for the run at a glance. This run's tables read back with DuckDB:"

@@ -28,6 +28,7 @@ from transforms.read_prompt_records import duplicate_reason, numbered_lines
 from transforms.run_files import RunFiles, latest_file
 from transforms.tasks import TASKS, Task, build_record
 from vertex.client import VertexClient
+from vertex.errors import FatalApiError
 from vertex.prices import Estimate
 from vertex.request_body import ASSUMED_OUTPUT_TOKENS
 from vertex.service_tiers import TIERS
@@ -108,6 +109,8 @@ async def _measure(client: VertexClient, tally: ModelTally, paid: int) -> dict:
             measured["input_ratio"] = counted / local if local else 1.0
             measured["input_tokens_method"] = (
                 f"countTokens on {len(tally.sample[:COUNT_TOKENS_SAMPLE])} records, scaled to all")
+    except FatalApiError:  # a model Vertex AI does not know, credentials it refuses
+        raise
     except Exception as error:  # noqa: BLE001 - no network: the local estimate stands
         measured["input_tokens_method"] = (f"local estimate ({handler.estimate_method}; "
                                            f"countTokens failed: {str(error)[:200]})")

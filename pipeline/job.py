@@ -19,7 +19,8 @@ from pipeline.options import (OptionError, VertexBatchOptions, check_known_optio
                               with_flag_values)
 from pipeline.runner_facts import is_local
 from pipeline.space_reserve import SpaceReserve, disk_full
-from pipeline.summary import make_summary, write_summary
+from pipeline.summary import (EXIT_COMPLETE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED,
+                              make_summary, outcome, outcome_line, write_summary)
 from transforms.checkpoints import flush_checkpoints, remove_checkpoints
 from transforms.output_files import is_local_path
 from transforms.plan_calls import Resume
@@ -38,7 +39,7 @@ def help_text() -> str:
         epilog="Any other standard Beam option works as well (see the Beam docs), e.g. "
                "--runner DataflowRunner --region us-central1 --temp_location gs://... "
                "--setup_file ./setup.py for Dataflow.")
-    VertexBatchOptions._add_argparse_args(parser)
+    VertexBatchOptions._add_argparse_args(parser, with_dry_run=True)
     for options in (beam_options.StandardOptions, beam_options.DirectOptions,
                     beam_options.GoogleCloudOptions, beam_options.SetupOptions):
         group = parser.add_argument_group(f"Beam {options.__name__}")
@@ -123,18 +124,25 @@ def _interrupted(*_):
     raise KeyboardInterrupt
 
 
+def _fatal_exit(message: str) -> int:
+    """A 404 for the job's model before any answer: nothing was paid, the job
+    was refused (2); any other fatal error stopped it early (1)."""
+    return EXIT_REFUSED if " answered 404 " in message else EXIT_FAILED
+
+
 def _dry_run(config) -> int:
     """--dry_run: read, check, estimate; nothing billable is called (but the
-    --dry_run_sample calls, which the estimate counts)."""
+    --dry_run_sample calls, which the estimate counts). Fails where the real
+    run would be refused: an unknown model, credentials Vertex AI refuses."""
     try:
         estimate = dry_run.estimate(config)
     except FatalApiError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return _fatal_exit(str(error))
     path = dry_run.write_estimate(config, estimate)
     print(json.dumps({k: v for k, v in estimate.items() if k != "rejected_lines"}, indent=2))
     print(f"estimate: {path}")
-    return 0
+    return EXIT_COMPLETE
 
 
 def main(argv: list[str]) -> int:
@@ -162,10 +170,10 @@ def main(argv: list[str]) -> int:
         preflight.check_credentials(config)
     except OptionError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_REFUSED
     except FatalApiError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return _fatal_exit(str(error))
 
     if config.dry_run_sample is not None:
         return _dry_run(config)
@@ -228,7 +236,7 @@ def _run(config, options, reserve: SpaceReserve) -> int:
             print(f"interrupted: the answers received so far are saved under "
                   f"{config.files.checkpoints}; rerun with --skip_existing "
                   "to go on without paying for them again", file=sys.stderr)
-            return 130
+            return EXIT_INTERRUPTED
         if disk_full(error):  # the reserve makes room for the rows still in hand
             reserve.release()
             flush_checkpoints()
@@ -239,11 +247,12 @@ def _run(config, options, reserve: SpaceReserve) -> int:
         if message is None:
             raise
         print(f"error: the job was stopped: {message}", file=sys.stderr)
-        return 1
+        return _fatal_exit(message)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_handler)
     summary = make_summary(config, result, time.monotonic() - started)
+    summary = {**outcome(summary, config.allowed_error_rate), **summary}
     path = write_summary(config, summary)
     kept = remove_checkpoints(config.files, TABLES, dead_runs_parts)
     run_lease.remove_dead_leases(config.output)
@@ -262,6 +271,5 @@ def _run(config, options, reserve: SpaceReserve) -> int:
     for unreadable in summary["unreadable_files"]:
         print(f"error: input {unreadable} could not be read to its end; the lines after "
               "that were not read (see the rejected table)", file=sys.stderr)
-    if not summary["state"].endswith("DONE") or summary["unreadable_files"]:
-        return 1
-    return 0
+    print(outcome_line(summary), file=sys.stderr)
+    return summary["exit_code"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import logging
 import math
 import os
 import re
@@ -21,7 +22,7 @@ from pipeline import credentials, runner_facts
 from pipeline.credentials import API_KEY_ENV
 from transforms.plan_calls import Resume
 from transforms.run_files import RUN_ID, RunFiles
-from transforms.record_defaults import RecordDefaults
+from transforms.record_defaults import RecordDefaults, unpriced_line
 from transforms.generate_content import DEFAULT_SCHEMA_REASKS
 from transforms.tasks import TASKS, HandlerOptions
 from transforms.vertex_connection import VertexConnection
@@ -38,7 +39,7 @@ class VertexBatchOptions(PipelineOptions):
     Beam's own apart)."""
 
     @classmethod
-    def _add_argparse_args(cls, parser):
+    def _add_argparse_args(cls, parser, with_dry_run: bool = False):
         group = parser.add_argument_group("Input and output")
         group.add_argument("--input", help="JSONL prompt records: a local path, a glob or a "
                            "gs:// pattern (.gz and other compressed files are read too)")
@@ -144,11 +145,22 @@ class VertexBatchOptions(PipelineOptions):
                            choices=service_tiers.PROVISIONED, help="auto: Provisioned "
                            "Throughput first when the project has it; only: PT or 429 "
                            "(dedicated); never: PayGo only (shared)")
-        group.add_argument("--prices", help="a price table (JSON, local or gs://) instead of "
-                           "the model catalog's list prices (vertex_catalog/models.json)")
+        group.add_argument("--prices", help="prices over the catalog's (JSON, local or gs://): "
+                           "{\"models\": {\"MODEL\": {\"input\": {\"TEXT\": 0.3}, \"output\": "
+                           "{\"TEXT\": 2.5}}}} (USD per 1M tokens) changes those models' prices "
+                           "and keeps every other catalog price")
         group.add_argument("--max_cost_usd", type=float, help="stop starting calls once the "
                            "money spent plus the calls in flight (at their estimates) reaches "
-                           "this; the records not called are listed in the summary")
+                           "this; the records not called are listed in the summary. Every "
+                           "model called must have a price (catalog or --prices)")
+        if with_dry_run:  # --help only: Beam's TestOptions owns the name (with_flag_values)
+            group.add_argument("--dry_run", action="store_true", help="read and check every "
+                               "line, estimate tokens, cost and duration into estimate.json, "
+                               "call nothing billable; exits non-zero where the run would be "
+                               "refused")
+        group.add_argument("--allowed_error_rate", type=float, default=0.0, help="a run whose "
+                           "error rows and rejected lines are at most this share of its input "
+                           "lines exits 0 (default 0: any makes it partial, exit 3)")
         group.add_argument("--dry_run_sample", type=int, default=0, help="with --dry_run: "
                            "measure answers on this many paid calls per model instead of "
                            "assuming their length")
@@ -182,6 +194,7 @@ class JobConfig:
     dry_run_sample: int | None = None   # None: a real run; 0: a dry run assuming answer lengths
     spread_calls: bool = False          # reshuffle the calls: more than one worker process
     schema_reasks: int = DEFAULT_SCHEMA_REASKS
+    allowed_error_rate: float = 0.0     # error rows and rejected lines a complete run may have
 
     @property
     def files(self) -> RunFiles:
@@ -310,6 +323,9 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
     if job.dry_run_sample < 0 or (job.dry_run_sample and not dry_run):
         raise OptionError("--dry_run_sample N (N > 0) goes with --dry_run")
     prices = _price_table(job.prices)
+    if job.allowed_error_rate is None or not 0.0 <= job.allowed_error_rate <= 1.0:
+        raise OptionError(f"--allowed_error_rate is a share from 0 to 1, got "
+                          f"{job.allowed_error_rate}")
     settings = CallSettings(
         max_in_flight=int(_positive("concurrency", job.concurrency, allow_none=False)),
         max_attempts=job.max_attempts,
@@ -349,7 +365,8 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
             safety_settings=_json_option("safety_settings", job.safety_settings, list),
             model_map=_model_map(job.model_map), stream=job.stream,
             service_tier=job.service_tier, location=location,
-            allow_discontinued=job.allow_discontinued)
+            allow_discontinued=job.allow_discontinued,
+            budget_prices=prices if max_cost else None)
         settings = dataclasses.replace(settings, job_models=frozenset(
             defaults.called_model(m) for m in (job.model, job.image_model, job.live_model)))
         connection = VertexConnection(
@@ -362,10 +379,7 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
     # once; another task's default only matters to the records that use it.
     task = TASKS.get(job.task)
     if task is not None:
-        refused = vertex_catalog.not_served(defaults.called_model(task.default_model(defaults)),
-                                            defaults.location, defaults.allow_discontinued)
-        if refused:
-            raise OptionError(f"--{task.model_option}: {refused}")
+        _check_default_model(task, defaults, job.generation_config is not None)
     if options.view_as(GoogleCloudOptions).template_location:
         raise OptionError("--template_location (a classic template) would fix the run id and "
                           "the list of earlier outputs when staged; package the job as a "
@@ -384,7 +398,31 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
                      resume=resume, worker_processes=processes, progress_every_s=progress_s,
                      prices=prices, max_cost_usd=max_cost,
                      dry_run_sample=job.dry_run_sample if dry_run else None,
-                     spread_calls=not local or processes > 1, schema_reasks=job.schema_reasks)
+                     spread_calls=not local or processes > 1, schema_reasks=job.schema_reasks,
+                     allowed_error_rate=job.allowed_error_rate)
+
+
+def _check_default_model(task, defaults: RecordDefaults, config_given: bool) -> None:
+    """What Vertex AI would refuse for every record of the job, said before
+    any call: a model not served in the location (or retired), a thinking
+    setting the model does not take, Flex on a model without Flex. A model in
+    its last month is served, with a warning naming the date and its successor."""
+    model = defaults.called_model(task.default_model(defaults))
+    option = f"--{task.model_option} {model}"
+    refused = vertex_catalog.not_served(model, defaults.location, defaults.allow_discontinued) \
+        or vertex_catalog.tier_refusal(model, defaults.service_tier)
+    if refused:
+        raise OptionError(f"{option}: {refused}")
+    if defaults.budget_prices is not None and not defaults.budget_prices.has_price(model):
+        raise OptionError(f"{option}: {unpriced_line(model)}")
+    known = vertex_catalog.get(model)
+    thinking = (defaults.defaults_body.get("generationConfig") or {}).get("thinkingConfig")
+    refusal = known.thinking_refusal(thinking) if known and config_given else None
+    if refusal:
+        raise OptionError(f"--generation_config: {refusal}")
+    warning = vertex_catalog.retirement_warning(model)
+    if warning:
+        logging.getLogger(__name__).warning("%s: %s", option, warning)
 
 
 def _output_schema(columns: str | None, response_schema: str | None) -> OutputSchema | None:

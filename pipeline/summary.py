@@ -15,6 +15,7 @@ from transforms.output_files import first_rows, traffic_tier, write_copies
 from transforms.run_files import RunFiles, latest_file
 from transforms.tasks import TABLES, TASKS
 from vertex.output_schema import INVALID_JSON, SCHEMA_MISMATCH
+from vertex.prices import CATALOG, COST_PARTS
 
 
 def _value(result):
@@ -105,6 +106,58 @@ def typed_answers(output: str, run_id: str) -> dict:
     return {key: counts[key] for key in ("matched", INVALID_JSON, SCHEMA_MISMATCH, "reasks")}
 
 
+# Exit codes: the contract a scheduler reads (README, "Exit codes").
+EXIT_COMPLETE, EXIT_FAILED, EXIT_REFUSED, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def outcome(summary: dict, allowed_error_rate: float = 0.0) -> dict:
+    """complete, partial or failed, with the exit code and why: every line
+    accounted for and every record answered (ok or blocked) is complete;
+    error rows, rejected lines and records not called make a run partial
+    (exit 3), unless error rows and rejected lines are at most
+    `allowed_error_rate` of the input lines and every record was called."""
+    errors = sum(summary[task.summary_key]["error"] for task in TASKS.values())
+    not_called = summary["cost"]["not_called"]
+    reasons = {"error_rows": errors - not_called, "rejected_lines": summary["rejected"],
+               "not_called": not_called}
+    answered = sum(summary[task.summary_key][s] for task in TASKS.values()
+                   for s in ("ok", "blocked"))
+    lines = summary["input_lines"]
+    rate = (reasons["error_rows"] + reasons["rejected_lines"]) / lines if lines else 0.0
+    if summary["unreadable_files"] or not summary["state"].endswith("DONE") \
+            or not summary["all_lines_accounted_for"]:
+        state, code = "failed", EXIT_FAILED
+    elif not any(reasons.values()):
+        state, code = "complete", EXIT_COMPLETE
+    elif not not_called and rate <= allowed_error_rate and (answered or not lines):
+        state, code = "partial", EXIT_COMPLETE  # within --allowed_error_rate
+    else:
+        state, code = "partial", EXIT_PARTIAL
+    return {"outcome": state, "exit_code": code, "partial": reasons,
+            "error_rate": round(rate, 6), "allowed_error_rate": allowed_error_rate}
+
+
+def outcome_line(summary: dict) -> str:
+    """The last line on stderr: the outcome, the exit code and why."""
+    reasons = summary["partial"]
+    if summary["outcome"] == "complete":
+        return f"complete: every record answered; exit {summary['exit_code']}"
+    if summary["outcome"] == "failed":
+        return f"failed: not every input line was read or accounted for; exit {summary['exit_code']}"
+    why = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in reasons.items() if n)
+    within = (f" (within --allowed_error_rate {summary['allowed_error_rate']:g})"
+              if summary["exit_code"] == EXIT_COMPLETE else "")
+    return (f"partial: {why}{within}; rerun with --skip_existing to call what is missing; "
+            f"exit {summary['exit_code']}")
+
+
+def price_origins(prices) -> dict:
+    """Where the prices came from: the catalog, a --prices file over it (and
+    which models it priced)."""
+    return {"origin": prices.origin,
+            "from_prices_file": sorted(m for m, o in prices.origins.items() if o != CATALOG)}
+
+
 def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
     counters, distributions, string_sets = metric_values(result)
     files = RunFiles(config.output, config.run_id)
@@ -145,9 +198,17 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         "requests": c(metrics.REQUESTS),
         "retries": c(metrics.RETRIES),
         "http_429": c(metrics.HTTP_429),
-        "tokens": {"prompt": c(metrics.PROMPT_TOKENS), "candidates": c(metrics.CANDIDATES_TOKENS),
-                   "total": c(metrics.TOTAL_TOKENS)},
-        "cost": spending(config.output, config.run_id, config.max_cost_usd),
+        # total = prompt (cached and tool-use prompt tokens are parts of it as
+        # the API counts them) + thinking + answer (candidates)
+        "tokens": {"prompt": c(metrics.PROMPT_TOKENS), "cached": c(metrics.CACHED_TOKENS),
+                   "tool_use": c(metrics.TOOL_USE_TOKENS), "thinking": c(metrics.THINKING_TOKENS),
+                   "answer": c(metrics.CANDIDATES_TOKENS),
+                   "candidates": c(metrics.CANDIDATES_TOKENS), "total": c(metrics.TOTAL_TOKENS)},
+        "cost": {**spending(config.output, config.run_id, config.max_cost_usd),
+                 # the answers of this run's calls, split as their tokens are
+                 "by_part_usd": {part: round(c(metrics.cost_part(part)) / 1e6, 6)
+                                 for part in COST_PARTS},
+                 "prices": price_origins(config.prices)},
         "typed_answers": typed_answers(config.output, config.run_id),
         "latency_ms": distributions.get(metrics.LATENCY_MS),
         "wall_time_s": round(wall_time_s, 3),

@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import json
 
+import vertex_catalog
 import vertex_schema
 
 from transforms import metrics, schemas
@@ -19,12 +20,13 @@ from vertex import audio
 from vertex.client import CallResult, VertexClient
 from vertex.prices import TIER_TRAFFIC, Estimate, PriceTable
 from vertex.request_body import (as_content, estimate_tokens, expected_output_tokens,
-                                 merge_defaults, user_content)
+                                 expected_thinking_tokens, merge_defaults, user_content)
 from vertex.output_schema import OutputSchema, Verdict
 from vertex.response_rows import (answer_text, error_columns, response_row, response_status,
                                   usage_row)
 
 DEFAULT_SCHEMA_REASKS = 2  # answers asked for again when not of the schema (each one paid)
+THINKING_SAMPLES = 3  # answers of a model after which its measured thinking is the estimate
 
 
 # Request fields that a prompt or template record may carry beside its prompt
@@ -191,7 +193,8 @@ class GeminiHandler(CallHandler):
     """
 
     table = "responses"
-    estimate_method = "about 4 characters a token"
+    estimate_method = ("about 4 characters a token; output: maxOutputTokens or an assumed "
+                       "length, plus the model's likely thinking")
 
     def __init__(self, run_id: str | None = None, stream: bool = False,
                  take_files: bool = False, prices: PriceTable | None = None,
@@ -201,14 +204,21 @@ class GeminiHandler(CallHandler):
         self.prices = prices or PriceTable.load()
         self.answers, self.schema_reasks = AnswerSchemas(output_schema), schema_reasks
         self.schema = schemas.schema(self.table, output_schema)
+        self._thinking_seen: dict[str, list[int]] = {}  # model: [answers, thinking tokens]
 
     async def call(self, client: VertexClient, record: PromptRecord) -> CallResult:
         result = await self._ask(client, record)
         set_aside: list[dict] = []
         while (len(set_aside) < self.schema_reasks and result.ok
                and self.answers.misses(record, result.response)):
+            estimate = (self.estimated_cost(record) or 0.0) if client.budget.limited else 0.0
+            if not client.budget.reserve(estimate):
+                break  # the budget is spent: the answer that missed stays the record's
             set_aside.append(result.response)
-            result = _asked_again(result, await self._ask(client, record), set_aside)
+            try:
+                result = _asked_again(result, await self._ask(client, record), set_aside)
+            finally:  # the re-ask's real cost is settled with the record's
+                client.budget.settle(estimate, 0.0)
         return result
 
     async def _ask(self, client: VertexClient, record: PromptRecord) -> CallResult:
@@ -216,7 +226,19 @@ class GeminiHandler(CallHandler):
                                              record.service_tier)
 
     def estimate(self, record: PromptRecord) -> Estimate:
-        return Estimate(estimate_tokens(record.body), expected_output_tokens(record.body))
+        """Prompt tokens at about 4 characters a token; output tokens:
+        maxOutputTokens (or an assumed length) plus the thinking the model
+        will likely do, as measured on this run's answers once a few came,
+        else from the request's or the model's thinking setting."""
+        measured = self._thinking_seen.get(record.model)
+        if measured and measured[0] >= THINKING_SAMPLES and \
+                not (record.body.get("generationConfig") or {}).get("maxOutputTokens"):
+            thinking = measured[1] / measured[0]
+        else:
+            model = vertex_catalog.get(record.model)
+            thinking = expected_thinking_tokens(record.body, model.thinking if model else None)
+        return Estimate(estimate_tokens(record.body),
+                        expected_output_tokens(record.body) + thinking)
 
     async def count_tokens(self, client: VertexClient, record: PromptRecord) -> int | None:
         result = await client.count_tokens(record.model, record.body)
@@ -229,6 +251,10 @@ class GeminiHandler(CallHandler):
         (trafficType; the tier asked for when the answer does not say).
         A call that got no answer is not billed; each answer set aside was."""
         answers = result.set_aside + ([result.response] if result.ok else [])
+        for answer in answers:  # the thinking measured, for the next estimates
+            seen = self._thinking_seen.setdefault(record.model, [0, 0])
+            seen[0] += 1
+            seen[1] += int((answer.get("usageMetadata") or {}).get("thoughtsTokenCount") or 0)
         costs = [self.prices.tokens_cost(
             record.model, usage_row(usage),
             usage.get("trafficType") or TIER_TRAFFIC[record.service_tier])
@@ -245,6 +271,8 @@ class GeminiHandler(CallHandler):
 
     def count(self, row: dict, counter) -> None:
         metrics.count_tokens(row["usage"], counter)
+        metrics.count_cost_parts(
+            self.prices.cost_parts(row["model"], row["usage"], row.get("traffic_type")), counter)
 
 
 class GenerateContent(CallAndSaveFiles):

@@ -150,6 +150,8 @@ class LiveHandler(CallHandler):
 
     def count(self, row: dict, counter) -> None:
         metrics.count_tokens(row["usage"], counter)
+        metrics.count_cost_parts(
+            self.prices.cost_parts(row["model"], row["usage"], None), counter)
 
 
 class GenerateLive(CallAndSaveFiles):

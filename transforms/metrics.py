@@ -22,6 +22,14 @@ LATENCY_MS = "latency_ms"                  # a distribution
 PROMPT_TOKENS = "prompt_tokens"
 CANDIDATES_TOKENS = "candidates_tokens"
 TOTAL_TOKENS = "total_tokens"
+CACHED_TOKENS = "cached_tokens"
+THINKING_TOKENS = "thinking_tokens"
+TOOL_USE_TOKENS = "tool_use_tokens"
+
+
+def cost_part(part: str) -> str:
+    """Micro-dollars of one part of the answers' cost (vertex.prices.COST_PARTS)."""
+    return f"cost_micro_usd_{part}"
 IMAGES_WRITTEN = "images_written"
 IMAGE_BYTES = "image_bytes"
 AUDIO_FILES_WRITTEN = "audio_files_written"
@@ -50,3 +58,12 @@ def count_tokens(usage: dict, counter) -> None:
     counter(PROMPT_TOKENS).inc(usage["prompt_token_count"] or 0)
     counter(CANDIDATES_TOKENS).inc(usage["candidates_token_count"] or 0)
     counter(TOTAL_TOKENS).inc(usage["total_token_count"] or 0)
+    counter(CACHED_TOKENS).inc(usage.get("cached_content_token_count") or 0)
+    counter(THINKING_TOKENS).inc(usage.get("thoughts_token_count") or 0)
+    counter(TOOL_USE_TOKENS).inc(usage.get("tool_use_prompt_token_count") or 0)
+
+
+def count_cost_parts(parts: dict | None, counter) -> None:
+    """An answer's cost, split as its tokens are, into the job's counters."""
+    for part, dollars in (parts or {}).items():
+        counter(cost_part(part)).inc(round(dollars * 1_000_000))

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import apache_beam as beam
 
 import vertex_schema
+from transforms import prompt_template
 
 
 class SourceLine(NamedTuple):
@@ -68,12 +69,9 @@ def record_prompt(obj: dict, defaults) -> str | None:
         return prompt
     if defaults.prompt_template:
         try:
-            return defaults.prompt_template.format_map(obj)
-        except KeyError as error:
-            raise RejectedLine(f"prompt_template needs field {error.args[0]!r}, "
-                               "which this record lacks") from None
-        except (IndexError, ValueError, AttributeError) as error:
-            raise RejectedLine(f"prompt_template cannot be filled: {error}") from None
+            return prompt_template.fill(defaults.prompt_template, obj)
+        except prompt_template.TemplateError as error:
+            raise RejectedLine(f"prompt_template: {error}") from None
     return None
 
 

@@ -13,10 +13,11 @@ from vertex.request_body import as_content
 @dataclass(frozen=True)
 class RecordDefaults:
     """Job-level settings; a record's own values win over them."""
-    # Current models (vertex_catalog/models.json says since when and until when)
+    # GA, priced, served in regions and not retiring soon: `python -m vertex_catalog --check`
+    # names any within 30 days of its last day (vertex_catalog/__main__.py lists them too).
     model: str = "gemini-3.5-flash"
-    image_model: str = "gemini-2.5-flash-image"
-    live_model: str = "gemini-live-2.5-flash"
+    image_model: str = "gemini-3.1-flash-image"
+    live_model: str = "gemini-3.8-live"
     task: str = "text"
     prompt_template: str | None = None
     system_instruction: Any = None          # a string or a Content object
@@ -29,6 +30,7 @@ class RecordDefaults:
     allow_discontinued: bool = False        # call models the catalog marks discontinued
     api_version: str = "v1"                 # whose protos judge the requests
     stream: bool = False                    # streamGenerateContent has rules of its own
+    budget_prices: Any = None               # with --max_cost_usd: the PriceTable every model needs a price in
     defaults_body: dict = field(init=False, default_factory=dict)
 
     def __post_init__(self):
@@ -60,3 +62,16 @@ class RecordDefaults:
 
     def called_model(self, model: str) -> str:
         return dict(self.model_map).get(model, model)
+
+    def unpriced_under_budget(self, model: str) -> str | None:
+        """Why a model cannot be called under --max_cost_usd (it has no price), or None."""
+        if self.budget_prices is None or self.budget_prices.has_price(model):
+            return None
+        return unpriced_line(model)
+
+
+def unpriced_line(model: str) -> str:
+    return (f"model {model} has no price (not in the model catalog's prices nor in --prices), "
+            "so --max_cost_usd cannot hold for it: give its price in a --prices file, e.g. "
+            f'{{"models": {{"{model.rsplit("/", 1)[-1]}": {{"input": {{"TEXT": 0.3}}, '
+            '"output": {"TEXT": 2.5}}}} (USD per 1M tokens)')

@@ -124,7 +124,15 @@ def record_from_object(obj: dict, defaults: RecordDefaults, source: str | None =
     refused = vertex_catalog.not_served(model, defaults.location, defaults.allow_discontinued)
     if refused:  # Vertex AI would answer 404: said here, before anything is paid
         raise RejectedLine(f"model_not_served: {refused}")
+    unpriced = defaults.unpriced_under_budget(model)
+    if unpriced:  # no call the budget cannot count
+        raise RejectedLine(f"unpriced_model: {unpriced}")
     body = task.body(obj, defaults, model)
+    known = vertex_catalog.get(model)
+    thinking = known.thinking_refusal((body.get("generationConfig") or {}).get("thinkingConfig")) \
+        if known else None
+    if thinking:  # Vertex AI would answer 400: said here, before anything is paid
+        raise RejectedLine(f"invalid_request: {thinking}")
     record_id = obj.get("id")
     if record_id is None or record_id == "":
         record_id = derived_id(task.name, model, body)
@@ -136,6 +144,9 @@ def record_from_object(obj: dict, defaults: RecordDefaults, source: str | None =
         service_tiers.check(tier, location=defaults.location)
     except ValueError as error:
         raise RejectedLine(f"service_tier: {error}") from None
+    refused = vertex_catalog.tier_refusal(model, tier)
+    if refused:
+        raise RejectedLine(f"service_tier: {refused}")
     return PromptRecord(
         id=str(record_id), task=task.name, model=model, body=body,
         metadata=None if metadata is None else json.dumps(metadata, sort_keys=True),

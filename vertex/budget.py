@@ -1,6 +1,9 @@
 """A spending limit (--max_cost_usd): once the money spent (answers priced
 as they arrive) plus the calls in flight (at their estimates) reaches it, no
-new call starts. One per worker process, on its event loop."""
+new record is called; once the money spent alone reaches it, no attempt of
+any kind starts (a retry, a re-ask, another image of a record). The spend
+can pass the limit by what was in flight when it was reached, at most. One
+per worker process, on its event loop."""
 from __future__ import annotations
 
 
@@ -28,6 +31,10 @@ class Budget:
             return False
         self.in_flight_usd += estimate_usd
         return True
+
+    def reached(self) -> bool:
+        """The money spent has reached the limit: no attempt may start."""
+        return self.max_usd is not None and self.spent_usd >= self.max_usd
 
     def settle(self, estimate_usd: float, cost_usd: float | None) -> None:
         """A booked call ended: its estimate leaves, its real cost stays

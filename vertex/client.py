@@ -206,6 +206,8 @@ class VertexClient:
     async def _attempt(self, model: str, exchange, estimated_tokens: int,
                        limiter: RateLimiter, result: CallResult, headers: dict[str, str],
                        timeout_s: float, slots: asyncio.Semaphore) -> dict:
+        if self.budget.reached():  # a retry, re-ask or further image: none once spent
+            raise self.budget.refusal()
         result.attempts += 1
         result.first_token_ms = None
         try:

@@ -68,6 +68,31 @@ def estimate_tokens(body: dict) -> int:
 ASSUMED_OUTPUT_TOKENS = 500  # when a request sets no maxOutputTokens (budget and --dry_run)
 
 
+# Thinking tokens an answer likely spends when its request leaves thinking to
+# the model (Google publishes no figures: generous guesses, which the job
+# replaces by what it measures as answers come in).
+THINKING_TOKENS_BY_LEVEL = {"MINIMAL": 256, "LOW": 1024, "MEDIUM": 4096, "HIGH": 8192}
+DYNAMIC_THINKING_TOKENS = 8192  # thinkingBudget -1, or a budget model's default
+
+
+def expected_thinking_tokens(body: dict, thinking: dict | None) -> int:
+    """The thinking an answer will likely add to its output tokens (billed
+    at the output price), before the call. `thinking`: the model's thinking
+    control from the catalog (None: a model that does not think). With a
+    maxOutputTokens the cap already bounds thinking and answer together."""
+    config = body.get("generationConfig") or {}
+    if not thinking or config.get("maxOutputTokens"):
+        return 0
+    asked = config.get("thinkingConfig") or {}
+    if asked.get("thinkingBudget") is not None:
+        budget = int(asked["thinkingBudget"])
+        return DYNAMIC_THINKING_TOKENS if budget < 0 else budget
+    level = asked.get("thinkingLevel") or thinking.get("default")
+    if thinking.get("control") == "level" or level:
+        return THINKING_TOKENS_BY_LEVEL.get(str(level).upper(), THINKING_TOKENS_BY_LEVEL["HIGH"])
+    return DYNAMIC_THINKING_TOKENS
+
+
 def expected_output_tokens(body: dict) -> int:
     """What an answer will likely hold, for estimates before the call:
     maxOutputTokens where set (an upper bound), else ASSUMED_OUTPUT_TOKENS,
