@@ -246,7 +246,7 @@ GEMINI_IMAGE_SIZES = {"1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832
 
 def generate_candidates(model: str, request: dict, markers: Markers,
                         image_scale: float = 0.25, always_thinks: bool = False,
-                        attempt: int = 1) -> list[Candidate]:
+                        attempt: int = 1, default_level: str = "HIGH") -> list[Candidate]:
     """always_thinks: a Gemini 3 model (thinkingLevel), which thinks at every
     call and signs its thinking (thoughtSignature on the first function call,
     else the last part) whether or not the thoughts are asked for. attempt:
@@ -260,7 +260,7 @@ def generate_candidates(model: str, request: dict, markers: Markers,
     seed_parts = (model, request_text(request), config.get("seed"))
     thinking_config = config.get("thinkingConfig") or {}
     thinking = thinking_config.get("includeThoughts", False)
-    level = thinking_config.get("thinkingLevel") or "HIGH"
+    level = thinking_config.get("thinkingLevel") or default_level  # the model's own default
     candidates = []
     for index in range(int(config.get("candidateCount", 1))):
         rng = _rng(*seed_parts, index)

@@ -119,9 +119,7 @@ class Model:
         config = thinking_config or {}
         level = config.get("thinkingLevel", config.get("thinking_level"))
         budget = config.get("thinkingBudget", config.get("thinking_budget"))
-        if self.thinking is None:
-            if level is not None or budget is not None:
-                return f"model {self.id} has no thinking settings"
+        if self.thinking is None:  # not documented: Vertex AI has the last word
             return None
         if self.thinking["control"] == "level":
             if budget is not None:

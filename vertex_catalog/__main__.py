@@ -35,9 +35,10 @@ def _text_price(prices: dict, key: str) -> str:
     return "-" if value is None else f"{value:g}"
 
 
-def table(today: datetime.date, everything: bool) -> list[str]:
-    rows = [("model", "stage", "last day", "locations", "tiers", "in", "out", "cached",
-             "price from", "read")]
+def rows(today: datetime.date, everything: bool) -> list[tuple[str, ...]]:
+    """A header and a row a model (retired ones with `everything`)."""
+    result = [("model", "stage", "last day", "locations", "tiers", "in", "out", "cached",
+               "price from", "read")]
     for model in sorted(vertex_catalog.catalog(), key=lambda m: m.id):
         retired = model.retired_on(today)
         if retired and not everything:
@@ -49,14 +50,28 @@ def table(today: datetime.date, everything: bool) -> list[str]:
         else:
             price_in, price_out, cached = (_text_price(prices, key) for key in
                                            ("input", "output", "cached_input"))
-        rows.append((model.id, model.stage + (" (retired)" if retired else ""),
-                     "withdrawn" if model.withdrawn else model.retires or "-",
-                     ",".join(model.locations), ",".join(model.tiers), price_in, price_out,
-                     cached, ORIGIN.get(model.price_origin, "no price"),
-                     source.get("read", "-") if model.prices else "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        result.append((model.id, model.stage + (" (retired)" if retired else ""),
+                       "withdrawn" if model.withdrawn else model.retires or "-",
+                       ",".join(model.locations), ",".join(model.tiers), price_in, price_out,
+                       cached, ORIGIN.get(model.price_origin, "no price"),
+                       source.get("read", "-") if model.prices else "-"))
+    return result
+
+
+def table(today: datetime.date, everything: bool) -> list[str]:
+    lines = rows(today, everything)
+    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-            for row in rows]
+            for row in lines]
+
+
+def markdown(today: datetime.date) -> str:
+    """Every model as a Markdown table (docs/models.md holds it; a test checks
+    that the page and the catalog agree)."""
+    header, *models = rows(today, everything=True)
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join((f"`{row[0]}`", *row[1:])) + " |" for row in models]
+    return "\n".join(lines) + "\n"
 
 
 def check(today: datetime.date) -> list[str]:
@@ -77,6 +92,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m vertex_catalog", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--all", action="store_true", help="retired models too")
+    parser.add_argument("--markdown", action="store_true", help="every model as a Markdown "
+                        "table (as in docs/models.md)")
     parser.add_argument("--check", action="store_true", help="warn about default models near "
                         "their last day (exit 1), print nothing else")
     parser.add_argument("--today", type=datetime.date.fromisoformat,
@@ -90,6 +107,9 @@ def main(argv: list[str]) -> int:
             print(f"the default models are served beyond {args.today + WARN_WITHIN} "
                   f"(catalog read on {vertex_catalog.catalog().read_on})")
         return 1 if problems else 0
+    if args.markdown:
+        print(markdown(args.today), end="")
+        return 0
     print(f"Models as of {args.today} (catalog read on {vertex_catalog.catalog().read_on}; "
           "prices per 1M tokens, Standard tier, in force that day):")
     print("\n".join(table(args.today, args.all)))

@@ -216,3 +216,12 @@ def test_the_price_table_is_the_catalogs_and_prices_the_defaults():
         == pytest.approx(1120 * 120 / 1e6)
     priced = json.loads(json.dumps(vertex_catalog.catalog().price_table()))
     assert PriceTable(priced).models == table.models
+
+
+def test_the_models_page_is_the_catalog():
+    from pathlib import Path
+    page = (Path(__file__).parents[2] / "docs" / "models.md").read_text()
+    table = page.split("<!-- catalog:begin -->\n")[1].split("<!-- catalog:end -->")[0]
+    day = datetime.date.fromisoformat(vertex_catalog.catalog().read_on)
+    assert table == catalog_command.markdown(day), \
+        "regenerate: python -m vertex_catalog --markdown --today " + str(day)

@@ -15,6 +15,15 @@ def test_global_location_uses_the_global_host():
         "publishers/google/models/gemini-3.5-flash:generateContent")
 
 
+@pytest.mark.parametrize("location", ["us", "eu"])
+def test_a_multi_region_uses_its_rep_host(location):
+    assert Endpoint(project="p", location=location).url("gemini-3.8-flash", "generateContent") == (
+        f"https://aiplatform.{location}.rep.googleapis.com/v1/projects/p/locations/{location}/"
+        "publishers/google/models/gemini-3.8-flash:generateContent")
+    assert Endpoint(project="p", location=location).live_url().startswith(
+        f"wss://aiplatform.{location}.rep.googleapis.com/ws/")
+
+
 def test_express_mode_has_no_project_in_the_path():
     assert Endpoint().url("gemini-3.5-flash", "streamGenerateContent") == (
         "https://aiplatform.googleapis.com/v1/publishers/google/models/"
