@@ -166,7 +166,9 @@ def estimate(config: JobConfig) -> dict:
             else:
                 output_tokens = round(tally.output_tokens)
                 output_method = (f"assumed: maxOutputTokens where a request sets it (an upper "
-                                 f"bound), else {ASSUMED_OUTPUT_TOKENS} tokens per answer")
+                                 f"bound), else {ASSUMED_OUTPUT_TOKENS} tokens per answer plus "
+                                 "the model's likely thinking (its thinkingBudget, or by its "
+                                 "thinking level)")
             entry.update(input_tokens=input_tokens, input_tokens_method=m.get(
                 "input_tokens_method"), output_tokens=output_tokens,
                 output_tokens_method=output_method)

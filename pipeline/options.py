@@ -53,12 +53,14 @@ class VertexBatchOptions(PipelineOptions):
                            "of a prompt: text with {field} placeholders")
         group = parser.add_argument_group("Models and requests")
         group.add_argument("--model", default=RecordDefaults.model,
-                           help="Gemini model for text records without a model of their own")
+                           help="Gemini model for text records without a model of their own "
+                           "(default: %(default)s)")
         group.add_argument("--image_model", default=RecordDefaults.image_model,
                            help="image model (a Gemini image model, or Imagen) for image records "
-                           "without a model of their own")
+                           "without a model of their own (default: %(default)s)")
         group.add_argument("--live_model", default=RecordDefaults.live_model,
-                           help="Live API model for live records without their own")
+                           help="Live API model for live records without their own "
+                           "(default: %(default)s)")
         group.add_argument("--model_map", help="run records naming one model on another, e.g. "
                            "gemini-pro=gemini-3.5-flash,gemini-pro-vision=gemini-3.5-flash "
                            "(old files against current models); rows name the model called")
@@ -380,6 +382,11 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
     task = TASKS.get(job.task)
     if task is not None:
         _check_default_model(task, defaults, job.generation_config is not None)
+    for other in TASKS.values():  # a default inside its last month: served, but not for long
+        model = defaults.called_model(other.default_model(defaults))
+        warning = vertex_catalog.retirement_warning(model)
+        if warning:
+            logging.getLogger(__name__).warning("--%s %s: %s", other.model_option, model, warning)
     if options.view_as(GoogleCloudOptions).template_location:
         raise OptionError("--template_location (a classic template) would fix the run id and "
                           "the list of earlier outputs when staged; package the job as a "
@@ -405,10 +412,10 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
 def _check_default_model(task, defaults: RecordDefaults, config_given: bool) -> None:
     """What Vertex AI would refuse for every record of the job, said before
     any call: a model not served in the location (or retired), a thinking
-    setting the model does not take, Flex on a model without Flex. A model in
-    its last month is served, with a warning naming the date and its successor."""
+    setting the model does not take, Flex on a model without Flex, a budget
+    over a model without a price."""
     model = defaults.called_model(task.default_model(defaults))
-    option = f"--{task.model_option} {model}"
+    option = f"--{task.model_option}"
     refused = vertex_catalog.not_served(model, defaults.location, defaults.allow_discontinued) \
         or vertex_catalog.tier_refusal(model, defaults.service_tier)
     if refused:
@@ -420,9 +427,6 @@ def _check_default_model(task, defaults: RecordDefaults, config_given: bool) -> 
     refusal = known.thinking_refusal(thinking) if known and config_given else None
     if refusal:
         raise OptionError(f"--generation_config: {refusal}")
-    warning = vertex_catalog.retirement_warning(model)
-    if warning:
-        logging.getLogger(__name__).warning("%s: %s", option, warning)
 
 
 def _output_schema(columns: str | None, response_schema: str | None) -> OutputSchema | None:

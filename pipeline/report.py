@@ -24,8 +24,8 @@ from datetime import datetime, timezone
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.run_tables import (Labels, Sample, Tally, first_line, summaries, table_files,
-                                 tally)
+from pipeline.run_tables import (TOKEN_PARTS, Labels, Sample, Tally, first_line, summaries,
+                                 table_files, tally)
 from transforms.output_files import is_local_path, write_copies
 from transforms.run_files import RunFiles, latest_file
 from transforms.tasks import TABLES
@@ -60,6 +60,8 @@ def _header(output, run_id, runs, t: Tally) -> str:
     facts = [("records called", t.records), ("rejected lines", t.rejected),
              ("wall time", f"{sum(walls):.1f} s"), ("cost", f"${t.cost:.4f}"),
              ("every line accounted for", {True: "yes", False: "NO", None: "unknown"}[accounted])]
+    if len(runs) == 1 and runs[0].get("outcome"):  # exit codes: docs/exit-codes.md
+        facts.append(("outcome", f"{runs[0]['outcome']} (exit {runs[0]['exit_code']})"))
     items = "".join(f"<div class='fact'><b>{html.escape(str(v))}</b><span>{k}</span></div>"
                     for k, v in facts)
     return (f"<h1>Run report</h1><p class='sub'>{which} under <code>{html.escape(output)}"
@@ -158,16 +160,20 @@ def _latency(t: Tally) -> str:
 
 def _spend(t: Tally) -> str:
     tokens, cost = t.tokens, t.spend
-    if not any(cost.values()) and not any(tokens.values()):
+    if not any(cost.values()) and not any(sum(parts.values()) for parts in tokens.values()):
         return ""
     keys = sorted(tokens)
-    rows = [[m, t, f"{tokens[(m, t)]:,}", f"${cost[(m, t)]:.4f}"] for m, t in keys]
+    rows = [[m, t, *(f"{tokens[(m, t)][part]:,}" for part in TOKEN_PARTS),
+             f"${cost[(m, t)]:.4f}"] for m, t in keys]
     figure = _figure(7, 0.6 + 0.4 * len(keys))
     ax = figure.add_subplot()
     ax.barh([f"{m} / {t}" for m, t in keys], [cost[k] for k in keys], color="#2c6fbb")
     ax.set_xlabel("USD")
+    note = ("<p>Thinking tokens are billed as output; cached tokens are the part of the "
+            "prompt read from a context cache, at the cached price. Total = prompt + "
+            "thinking + answer.</p>")
     return _section("Tokens and cost by model and tier",
-                    _table(["model", "tier", "tokens", "cost"], rows), figure)
+                    note + _table(["model", "tier", *TOKEN_PARTS, "cost"], rows), figure)
 
 
 def _reasons(t: Tally) -> str:
@@ -292,6 +298,9 @@ def _percentile(ordered, q: float) -> float:
 def _figure(width: float, height: float):
     import matplotlib
     matplotlib.use("Agg")
+    # Labels are the model's text: `$\\boxed{42}$` is text here, never TeX (mathtext
+    # would parse it, and fail on what is not valid TeX).
+    matplotlib.rcParams["text.parse_math"] = False
     from matplotlib.figure import Figure
     figure = Figure(figsize=(width, height), dpi=96, layout="constrained")
     return figure

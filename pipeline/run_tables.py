@@ -21,6 +21,11 @@ from transforms.tasks import TASKS, Task
 
 THUMBNAILS = 48        # images shown at most, sampled evenly
 AUDIO_CLIPS = 12       # players shown at most
+# The parts of the tokens the report shows, from the usage struct: cached is a part of
+# prompt as the API counts it; total = prompt + thinking + answer.
+TOKEN_PARTS = {"prompt": "prompt_token_count", "cached": "cached_content_token_count",
+               "thinking": "thoughts_token_count", "answer": "candidates_token_count",
+               "total": "total_token_count"}
 # The columns of every table of answers the report reads (each task adds its own).
 ANSWER_COLUMNS = ["id", "model", "status", "error_code", "error_message", "latency_ms",
                   "started_at", "finished_at", "attempts", "throttled_attempts", "attempt_log",
@@ -121,7 +126,7 @@ class Tally:
         self.records, self.cost = 0, 0.0
         self.by_status: Counter = Counter()                  # (task, status)
         self.latency: dict[str, list] = defaultdict(list)    # model: arrays of ms
-        self.tokens: dict = defaultdict(int)                 # (model, tier)
+        self.tokens: dict = defaultdict(Counter)             # (model, tier): TOKEN_PARTS
         self.spend: dict = defaultdict(float)                # (model, tier)
         self.errors, self.error_example = Counter(), {}
         self.rejected, self.reasons, self.reason_where = 0, Counter(), {}
@@ -177,14 +182,16 @@ class Tally:
 
     def _spend(self, rows: pa.Table, task: Task) -> None:
         tier = traffic_tier(rows, task.untiered)
-        tokens = (pc.struct_field(rows["usage"], "total_token_count")
-                  if "usage" in rows.column_names else pa.nulls(len(rows), pa.int64()))
-        keyed = pa.table({"model": rows["model"], "tier": tier, "tokens": tokens,
-                          "cost": rows["cost_usd"]})
-        for group in keyed.group_by(["model", "tier"]).aggregate(
-                [("tokens", "sum"), ("cost", "sum")]).to_pylist():
+        has_usage = "usage" in rows.column_names
+        columns = {"model": rows["model"], "tier": tier, "cost": rows["cost_usd"]}
+        for part, field in TOKEN_PARTS.items():
+            columns[part] = (pc.struct_field(rows["usage"], field) if has_usage
+                             else pa.nulls(len(rows), pa.int64()))
+        for group in pa.table(columns).group_by(["model", "tier"]).aggregate(
+                [("cost", "sum"), *((part, "sum") for part in TOKEN_PARTS)]).to_pylist():
             key = (group["model"], group["tier"])
-            self.tokens[key] += group["tokens_sum"] or 0
+            for part in TOKEN_PARTS:
+                self.tokens[key][part] += group[f"{part}_sum"] or 0
             self.spend[key] += group["cost_sum"] or 0
 
     def add_rejected(self, batch: pa.RecordBatch) -> None:

@@ -212,13 +212,13 @@ class GeminiHandler(CallHandler):
         while (len(set_aside) < self.schema_reasks and result.ok
                and self.answers.misses(record, result.response)):
             estimate = (self.estimated_cost(record) or 0.0) if client.budget.limited else 0.0
-            if not client.budget.reserve(estimate):
+            if not await client.budget.reserve(estimate, wait=False):
                 break  # the budget is spent: the answer that missed stays the record's
             set_aside.append(result.response)
             try:
                 result = _asked_again(result, await self._ask(client, record), set_aside)
             finally:  # the re-ask's real cost is settled with the record's
-                client.budget.settle(estimate, 0.0)
+                await client.budget.settle(estimate, 0.0)
         return result
 
     async def _ask(self, client: VertexClient, record: PromptRecord) -> CallResult:

@@ -154,7 +154,7 @@ def test_the_pipeline_refuses_before_paying_what_vertex_ai_would_refuse(emulator
                for case in CASES]
     sample = write_jsonl(tmp_path / "in.jsonl", records)
     out = tmp_path / "out"
-    assert run_job(sample, out, emulator.url) == 0
+    assert run_job(sample, out, emulator.url) == 3  # partial: the invalid lines are rejected
     answered = {r["id"]: r for r in read_table(out, "responses")}
     assert set(answered) == {c.name for c in VALID}
     assert all(r["status"] == "ok" for r in answered.values())

@@ -19,6 +19,8 @@ PATH = "/v1/projects/p/locations/{location}/publishers/google/models/gemini-3.5-
 # written for (discontinued on Vertex AI on 2026-10-20: the emulator here still
 # serves it, and the job calls it with --allow_discontinued).
 MODEL = "gemini-2.5-flash"
+# The model of the tier tests: one offered on Flex and Priority (Gemini 2.5 was not on Flex).
+TIER_MODEL = "gemini-3.5-flash"
 
 
 def run_priced(sample, out, url, *extra) -> int:
@@ -39,7 +41,7 @@ def test_each_tier_is_asked_for_served_and_priced(emulator, tmp_path):
     rows = {}
     for tier in ("standard", "flex", "priority"):
         out = tmp_path / tier
-        assert run_priced(sample, out, emulator.url, "--service_tier", tier) == 0
+        assert run_job(sample, out, emulator.url, "--service_tier", tier) == 0
         rows[tier] = read_table(out, "responses")
     expected = {"standard": "ON_DEMAND", "flex": "ON_DEMAND_FLEX",
                 "priority": "ON_DEMAND_PRIORITY"}
@@ -54,7 +56,7 @@ def test_each_tier_is_asked_for_served_and_priced(emulator, tmp_path):
     s = summary(tmp_path / "flex")["cost"]
     assert s["total_usd"] == pytest.approx(total_cost(rows["flex"]), abs=1e-6)
     assert set(s["by_tier"]) == {"ON_DEMAND_FLEX"} and set(s["by_status"]) == {"ok"}
-    assert set(s["by_model"]) == {MODEL}
+    assert set(s["by_model"]) == {TIER_MODEL}
 
 
 def test_a_record_chooses_its_own_tier(emulator, tmp_path):
@@ -62,7 +64,7 @@ def test_a_record_chooses_its_own_tier(emulator, tmp_path):
         {"id": "fast", "prompt": "x", "service_tier": "priority"},
         {"id": "odd", "prompt": "x", "service_tier": "gold"}])
     out = tmp_path / "out"
-    assert run_priced(sample, out, emulator.url) == 0
+    assert run_priced(sample, out, emulator.url) == 3  # the odd tier is a rejected line
     rows = {r["id"]: r for r in read_table(out, "responses")}
     assert rows["fast"]["traffic_type"] == "ON_DEMAND_PRIORITY"
     assert rows["r0"]["traffic_type"] == "ON_DEMAND"
@@ -72,10 +74,17 @@ def test_a_record_chooses_its_own_tier(emulator, tmp_path):
 
 def test_flex_outside_the_global_endpoint_is_refused_as_google_does(emulator, tmp_path):
     sample = write_jsonl(tmp_path / "in.jsonl", records(1))
-    assert run_priced(sample, tmp_path / "out", emulator.url, "--project", "p",
+    assert run_job(sample, tmp_path / "out", emulator.url, "--project", "p",
                    "--vertex_location", "us-central1", "--service_tier", "flex") == 2
-    assert run_priced(sample, tmp_path / "out2", emulator.url, "--project", "p",
+    assert run_job(sample, tmp_path / "out2", emulator.url, "--project", "p",
                    "--vertex_location", "global", "--service_tier", "flex") == 0
+    # Flex on a model that does not offer it (Gemini 4, and 2.5): refused before any call
+    assert run_job(sample, tmp_path / "out4", emulator.url, "--model", "gemini-4-argon",
+                   "--service_tier", "flex") == 2
+    flex_25 = httpx.post(emulator.url + PATH.replace("gemini-3.5-flash", "gemini-4-argon").format(
+        location="global"), json={"contents": [{"parts": [{"text": "x"}]}]},
+        headers={"X-Vertex-AI-LLM-Shared-Request-Type": "flex"}, timeout=30)
+    assert flex_25.status_code == 400 and "Flex" in flex_25.json()["error"]["message"]
     body = {"contents": [{"parts": [{"text": "x"}]}]}
     flex = {"X-Vertex-AI-LLM-Shared-Request-Type": "flex"}
     regional = httpx.post(emulator.url + PATH.format(location="us-central1"), json=body,
@@ -120,7 +129,7 @@ def test_the_budget_stops_new_calls_and_a_rerun_completes_the_set(emulator, tmp_
     # An answer costs about $0.0001 here; a call in flight counts at its estimate
     # (500 output tokens, ~$0.0013) until its answer is priced.
     assert run_priced(sample, out, emulator.url, "--max_cost_usd", "0.0015",
-                   "--concurrency", "2") == 0
+                   "--concurrency", "2") == 3  # partial: records not called
     rows = read_table(out, "responses")
     called = [r for r in rows if r["error_code"] != "budget_exhausted"]
     not_called = [r for r in rows if r["error_code"] == "budget_exhausted"]
@@ -154,7 +163,7 @@ def test_a_dry_run_calls_nothing_billable_and_estimates_well(emulator, tmp_path)
     assert not list(out.glob("responses-*"))
 
     emulator.reset()
-    assert run_priced(sample, tmp_path / "real", emulator.url) == 0
+    assert run_priced(sample, tmp_path / "real", emulator.url) == 3  # the two bad lines
     rows = [r for r in read_table(tmp_path / "real", "responses")]
     real_input = sum(r["usage"]["prompt_token_count"] for r in rows)
     model = estimate["models"][MODEL]
@@ -229,4 +238,4 @@ def test_prices_by_modality_cache_thoughts_and_long_context():
     for model in vertex_catalog.catalog():  # every price says where it was read, or why none
         source = model.entry["prices_source"]
         assert (source["page"].startswith("https://") and source["read"]) if model.prices \
-            else "could not be read" in source["note"], model.id
+            else source["note"], model.id

@@ -32,13 +32,13 @@ def test_image_records_on_gemini_image_models(today, tmp_path):
         {"id": "old", "task": "image", "model": "imagen-4.0-fast-generate-001", "prompt": "a cat"},
     ]
     out = tmp_path / "out"
-    assert run_job(write_jsonl(tmp_path / "in.jsonl", records), out, today.url) == 0
+    assert run_job(write_jsonl(tmp_path / "in.jsonl", records), out, today.url) == 3  # refusals
     rows = read_table(out, "images")
     by_id = {}
     for row in rows:
         by_id.setdefault(row["id"], []).append(row)
     assert sorted(by_id) == ["default", "tall", "wide"]
-    assert by_id["default"][0]["model"] == "gemini-2.5-flash-image"  # a current default
+    assert by_id["default"][0]["model"] == "gemini-3.1-flash-image"  # a current default
     for record_id, ratio, mime, count in (("wide", 16 / 9, "image/png", 2),
                                           ("tall", 9 / 16, "image/jpeg", 1)):
         images = sorted(by_id[record_id], key=lambda r: r["image_index"])
@@ -61,7 +61,7 @@ def test_image_records_on_gemini_image_models(today, tmp_path):
     rejected = {r["line_number"]: r["reason"] for r in read_table(out, "rejected")}
     assert "parameter negativePrompt has no equivalent on gemini-2.5-flash-image" in rejected[4]
     assert "sampleImageSize '2K': gemini-2.5-flash-image draws 1K" in rejected[5]
-    assert "model imagen-4.0-fast-generate-001 was discontinued on 2026-08-17; " \
+    assert "model imagen-4.0-fast-generate-001 was retired: its last day was 2026-08-16; " \
            "use gemini-3.1-flash-image" in rejected[6]
     assert today.stats()["requests"] == 4  # two for wide; nothing for the refused
     assert summary(out)["all_lines_accounted_for"]
@@ -72,11 +72,11 @@ def test_gemini_3_text_records_are_answered_and_priced(today, tmp_path):
         {"id": "flash", "model": "gemini-3-flash-preview", "request": {
             "contents": [{"role": "user", "parts": [{"text": "Label this review"}]}],
             "generationConfig": {"thinkingConfig": {"thinkingLevel": "LOW"}}}},
-        {"id": "pro", "model": "gemini-3-pro-preview", "prompt": "Summarize the plot"},
+        {"id": "pro", "model": "gemini-3.1-pro-preview", "prompt": "Summarize the plot"},
         {"id": "retired", "model": "gemini-2.5-flash", "prompt": "x"},
     ]
     out = tmp_path / "out"
-    assert run_job(write_jsonl(tmp_path / "in.jsonl", records), out, today.url) == 0
+    assert run_job(write_jsonl(tmp_path / "in.jsonl", records), out, today.url) == 3  # retired
     rows = {r["id"]: r for r in read_table(out, "responses")}
     assert set(rows) == {"flash", "pro"}
     for row in rows.values():
@@ -87,7 +87,7 @@ def test_gemini_3_text_records_are_answered_and_priced(today, tmp_path):
          + (usage["thoughts_token_count"] or 0) * 3.0) / 1e6)
     [retired] = read_table(out, "rejected")
     assert retired["reason"].startswith("model_not_served: model gemini-2.5-flash was "
-                                        "discontinued on 2026-10-20; use gemini-3.5-flash-lite")
+                                        "retired: its last day was 2026-10-20; use gemini-3.8-flash")
 
 
 def test_the_job_says_before_any_call_when_its_model_is_not_served(today, tmp_path, capsys):
@@ -95,11 +95,11 @@ def test_the_job_says_before_any_call_when_its_model_is_not_served(today, tmp_pa
     assert run_job(sample, tmp_path / "o1", today.url, "--image_model",
                    "imagen-4.0-fast-generate-001", "--task", "image") == 2
     err = capsys.readouterr().err
-    assert "--image_model: model imagen-4.0-fast-generate-001 was discontinued on 2026-08-17; " \
-           "use gemini-3.1-flash-image" in err and "Traceback" not in err
+    assert "--image_model: model imagen-4.0-fast-generate-001 was retired: its last day was " \
+           "2026-08-16; use gemini-3.1-flash-image" in err and "Traceback" not in err
     assert run_job(sample, tmp_path / "o2", today.url, "--project", "p", "--vertex_location",
                    "us-central1", "--model", "gemini-3-flash-preview") == 2
-    assert "model gemini-3-flash-preview is served on the global endpoint only, not in " \
+    assert "model gemini-3-flash-preview is served on the global endpoint, not in " \
            "us-central1; run it with --vertex_location global" in capsys.readouterr().err
     assert today.stats()["requests"] == 0
 

@@ -72,7 +72,7 @@ def test_every_kind_of_fault_in_one_job(emulator, tmp_path):
     sample = write_jsonl(tmp_path / "in.jsonl", records)
     out = tmp_path / "out"
     assert run_job(sample, out, emulator.url, "--max_attempts", "4",
-                   "--request_timeout_s", "1") == 0
+                   "--request_timeout_s", "1") == 3
     ids = [r["id"] for r in records if isinstance(r, dict) and r["id"] != "invalid"]
     rows = check_exactly_once(out, ids)
     rejected = read_table(out, "rejected")

@@ -14,7 +14,7 @@ def test_reads_gs_input_and_writes_gs_output(emulator, gcs):
     gcs.blob("jobs/in/part-2.jsonl").upload_from_string("\n".join(lines[12:]) + "\nnot json\n")
 
     assert run_job("gs://test-bucket/jobs/in/*.jsonl", "gs://test-bucket/jobs/out",
-                   emulator.url, "--run_id", "gcs-test") == 0
+                   emulator.url, "--run_id", "gcs-test") == 3
 
     names = sorted(b.name for b in gcs.client.list_blobs("test-bucket", prefix="jobs/out/"))
     assert "jobs/out/summary.json" in names

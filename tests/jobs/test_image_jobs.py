@@ -37,7 +37,7 @@ RECORDS = [
 def test_image_job_writes_decodable_files_that_match_their_rows(emulator, tmp_path):
     sample = write_jsonl(tmp_path / "in.jsonl", RECORDS)
     out = tmp_path / "out"
-    assert run_imagen(sample, out, emulator.url) == 0
+    assert run_imagen(sample, out, emulator.url) == 3
     rows = read_table(out, "images")
     images = [r for r in rows if r["image_index"] is not None]
     assert sorted((r["id"], r["image_index"]) for r in images) == [

@@ -56,7 +56,7 @@ def test_texts_to_speech_and_recordings_to_transcripts(emulator, tmp_path):
         {"id": "bad-config", "task": "live", "prompt": "x", "config": {"voice": "Kore"}},
     ])
     out = tmp_path / "out"
-    assert run_job(sample, out, emulator.url) == 0
+    assert run_job(sample, out, emulator.url) == 3
     live = {r["id"]: r for r in read_table(out, "live")}
     assert set(live) == {"speak", "answer", "hear", "hear-raw", "missing"}
     speak = live["speak"]
@@ -96,7 +96,7 @@ def test_sessions_that_fail_before_the_turn_completes_are_retried(emulator, tmp_
         {"id": "fine", "task": "live", "prompt": "x"},
         {"id": "gone", "task": "live", "prompt": "x", "model": "gemini-live-9"}])
     out = tmp_path / "out"
-    assert run_job(sample, out, emulator.url, "--initial_backoff_s", "0.05") == 0
+    assert run_job(sample, out, emulator.url, "--initial_backoff_s", "0.05") == 3
     rows = {r["id"]: r for r in read_table(out, "live")}
     assert (rows["dropped"]["status"], rows["dropped"]["attempts"]) == ("ok", 2)
     assert (rows["away"]["status"], rows["away"]["attempts"]) == ("ok", 3)
@@ -273,7 +273,7 @@ def test_recordings_that_could_hang_or_never_end_are_refused_quickly(emulator, t
         {"id": "fine", "task": "live", "audio_uri": write_wav(tmp_path / "ok.wav", seconds=0.5)},
     ])
     out = tmp_path / "out"
-    assert run_job(sample, out, emulator.url, "--progress_s", "0") == 0
+    assert run_job(sample, out, emulator.url, "--progress_s", "0") == 3
     live = {r["id"]: r for r in read_table(out, "live")}
     assert live["fine"]["status"] == "ok"
     for record_id, reason in (("fifo", "not a regular file"), ("zero", "not a regular file"),

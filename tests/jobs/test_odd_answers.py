@@ -73,7 +73,7 @@ def test_odd_answers_become_rows_never_a_failed_job(tmp_path, stream):
         assert run_job(sample, out, url, "--progress_s", "0", "--max_attempts", "2",
                        "--model", "gemini-3-flash-preview",
                        "--image_model", "imagen-4.0-fast-generate-001", "--allow_discontinued",
-                       *(["--stream"] if stream else [])) == 0
+                       *(["--stream"] if stream else [])) == 3
     rows = {r["id"]: r for r in read_table(out, "responses")}
     assert set(rows) == set(text)
 
@@ -112,7 +112,7 @@ def test_a_key_echoed_back_disguised_never_reaches_the_output(tmp_path):
     sample = write_jsonl(tmp_path / "in.jsonl", [{"id": "k", "prompt": "echo-key"}])
     out = tmp_path / "out"
     with odd_server() as url:
-        assert run_job(sample, out, url, "--progress_s", "0", "--api_key", key) == 0
+        assert run_job(sample, out, url, "--progress_s", "0", "--api_key", key) == 3
     row = read_table(out, "responses")[0]
     assert row["error_code"] == "INVALID_ARGUMENT" and "****" in row["error_message"]
     encoded = base64.b64encode(b"k=" + key.encode()).decode()

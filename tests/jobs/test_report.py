@@ -35,7 +35,7 @@ def test_every_run_writes_a_report_that_renders_offline(start_emulator, tmp_path
     sample = write_jsonl(tmp_path / "in.jsonl", mixed_records(30))
     out = tmp_path / "out"
     assert run_job(sample, out, emulator.url, "--rpm", "3000", "--max_attempts", "3",
-                   "--initial_backoff_s", "0.05") == 0
+                   "--initial_backoff_s", "0.05") == 3
     report = out / "report.html"
     assert report.exists() and list(out.glob("report-*.html"))
     text = report.read_text()
@@ -59,8 +59,8 @@ def test_every_run_writes_a_report_that_renders_offline(start_emulator, tmp_path
 def test_the_report_is_rebuilt_for_a_run_or_the_union(emulator, tmp_path, capsys):
     sample = write_jsonl(tmp_path / "in.jsonl", mixed_records(5))
     out = tmp_path / "out"
-    assert run_job(sample, out, emulator.url, "--run_id", "first") == 0
-    assert run_job(sample, out, emulator.url, "--run_id", "second") == 0
+    assert run_job(sample, out, emulator.url, "--run_id", "first") == 3
+    assert run_job(sample, out, emulator.url, "--run_id", "second") == 3
     assert report_main([str(out), "--run_id", "first"]) == 0
     assert "records called</span>" in (out / "report-first.html").read_text()
     assert report_main([str(out)]) == 0
@@ -135,8 +135,8 @@ def test_the_tally_counts_every_row_as_written(tmp_path):
         (1003.0, False, False)]
     assert {model: sorted(ms) for model, ms in t.latency.items()} == {
         "m1": [500.0], "imagen": [300.0, 300.0]}  # b failed: not an answer's latency
-    assert dict(t.tokens) == {("m1", "ON_DEMAND"): 10, ("m1", "no answer"): 0,
-                              ("imagen", "per image"): 0}
+    assert {key: parts["total"] for key, parts in t.tokens.items()} == {
+        ("m1", "ON_DEMAND"): 10, ("m1", "no answer"): 0, ("imagen", "per image"): 0}
     assert t.spend[("m1", "ON_DEMAND")] == 0.5
     assert t.spend[("imagen", "per image")] == pytest.approx(0.04)
     assert dict(t.errors) == {"UNAVAILABLE: down": 2, "budget_exhausted: budget": 1}

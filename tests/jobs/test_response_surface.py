@@ -180,7 +180,7 @@ def test_finish_reasons_from_the_emulator_become_statuses(emulator, tmp_path):
                for reason in ("MAX_TOKENS", "RECITATION", "MALFORMED_FUNCTION_CALL", "OTHER")]
     sample = write_jsonl(tmp_path / "in.jsonl", records)
     out = tmp_path / "out"
-    assert run_job(sample, out, emulator.url) == 0
+    assert run_job(sample, out, emulator.url) == 3
     rows = {r["id"]: r for r in read_table(out, "responses")}
     assert rows["MAX_TOKENS"]["status"] == "ok"
     assert (rows["RECITATION"]["status"], rows["RECITATION"]["block_reason"]) == (
@@ -196,7 +196,7 @@ def test_a_model_some_records_name_that_does_not_exist_fails_only_them(emulator,
         {"id": f"gone{i}", "prompt": f"q{i}", "model": "gemini-0-nonexistent"} for i in range(20)]
     sample = write_jsonl(tmp_path / "in.jsonl", records)
     out = tmp_path / "out"
-    assert run_job(sample, out, emulator.url, "--concurrency", "4") == 0
+    assert run_job(sample, out, emulator.url, "--concurrency", "4") == 3
     rows = {r["id"]: r for r in read_table(out, "responses")}
     assert all(rows[f"ok{i}"]["status"] == "ok" for i in range(20))
     for i in range(20):

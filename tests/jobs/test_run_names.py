@@ -32,7 +32,7 @@ def test_a_dry_run_gives_a_duplicate_the_reason_the_run_gives(emulator, tmp_path
     sample = write_jsonl(tmp_path / "in.jsonl", lines)
     assert run_job(sample, tmp_path / "dry", emulator.url, "--dry_run", "--progress_s", "0") == 0
     estimate = json.loads((tmp_path / "dry" / "estimate.json").read_text())
-    assert run_job(sample, tmp_path / "run", emulator.url, "--progress_s", "0") == 0
+    assert run_job(sample, tmp_path / "run", emulator.url, "--progress_s", "0") == 3
     [rejected] = read_table(tmp_path / "run", "rejected")
     assert [r["reason"] for r in estimate["rejected_lines"]] == [rejected["reason"]]
     assert rejected["reason"] == f"duplicate_id: id 'x' was first seen at {sample}:1"

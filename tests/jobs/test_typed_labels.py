@@ -37,7 +37,7 @@ def test_output_schema_writes_typed_labels_and_keeps_answers_that_do_not_match(e
     ]
     out = tmp_path / "out"
     assert run_job(write_jsonl(tmp_path / "in.jsonl", records), out, emulator.url,
-                   "--output_schema", REVIEW, "--model", PRICED) == 0
+                   "--output_schema", REVIEW, "--model", PRICED) == 3
     [path] = list(out.glob("responses-*.parquet"))
     assert pq.read_schema(path).field("parsed").type == pa.struct([
         ("sentiment", pa.string()), ("confidence", pa.float64()),
@@ -116,7 +116,7 @@ def test_a_response_schema_with_an_enum_gives_only_its_values(emulator, tmp_path
 def test_a_rerun_of_the_errors_keeps_the_typed_column(emulator, tmp_path):
     records = reviews(3) + [{"id": "flaky", "prompt": "Label [[emulator: bad_json x3]]"}]
     path, out = write_jsonl(tmp_path / "in.jsonl", records), tmp_path / "out"
-    assert run_job(path, out, emulator.url, "--output_schema", REVIEW, "--run_id", "first") == 0
+    assert run_job(path, out, emulator.url, "--output_schema", REVIEW, "--run_id", "first") == 3
     first = {r["id"]: r for r in read_table(out, "responses")}
     assert first["flaky"]["error_code"] == "invalid_json"
     # The emulator spoils three attempts of that request; the rerun's is the fourth.

@@ -47,7 +47,7 @@ def test_multimodal_parts_tools_and_labels_pass_through():
 
 
 def test_record_model_overrides_the_job_model():
-    assert build({"prompt": "x", "model": "gemini-3-pro-preview"}).model == "gemini-3-pro-preview"
+    assert build({"prompt": "x", "model": "gemini-3.1-pro-preview"}).model == "gemini-3.1-pro-preview"
 
 
 def test_prompt_template_fills_fields_and_rejects_records_that_lack_one():
@@ -55,7 +55,7 @@ def test_prompt_template_fills_fields_and_rejects_records_that_lack_one():
     record = build({"id": 3, "category": "toys", "review": "fun"}, prompt_template=template)
     assert record.id == "3"
     assert record.body["contents"][0]["parts"][0]["text"] == "Label the toys review: fun"
-    with pytest.raises(RejectedLine, match="needs field 'review'"):
+    with pytest.raises(RejectedLine, match="field 'review' is missing"):
         build({"category": "toys"}, prompt_template=template)
 
 
@@ -78,7 +78,7 @@ def test_unusable_lines_are_rejected_with_the_reason(line, reason):
 def test_derived_ids_are_stable_and_follow_content_model_and_settings():
     a = build({"prompt": "same"})
     assert a.id == build({"prompt": "same"}).id == derived_id("text", a.model, a.body)
-    assert a.id != build({"prompt": "same", "model": "gemini-3-pro-preview"}).id
+    assert a.id != build({"prompt": "same", "model": "gemini-3.1-pro-preview"}).id
     assert a.id != build({"prompt": "same"}, generation_config={"temperature": 0}).id
     assert a.id != build({"prompt": "other"}).id
 
