@@ -245,7 +245,8 @@ class Emulator:
         attempt = self._faults(request, markers, raw, model, prompt_tokens)
         candidates = [] if markers.block else text_generation.generate_candidates(
             model, body, markers, self.config.image_scale,
-            always_thinks=served.thinks_by_level, attempt=attempt)
+            always_thinks=served.thinks_by_level, attempt=attempt,
+            default_level=(served.thinking or {}).get("default") or "HIGH")
         usage = answers.usage_metadata(body, candidates, traffic_type)
         self.stats.by_traffic_type[traffic_type] += 1
         output_tokens = usage["totalTokenCount"] - usage["promptTokenCount"]

@@ -27,6 +27,7 @@ from transforms.plan_calls import Resume
 from transforms.progress import ProgressSettings
 from transforms.run_files import checkpoint_parts, checkpoints_folder
 from transforms.tasks import TABLES
+from vertex import stopping
 from vertex.errors import FatalApiError, first_line
 
 
@@ -120,8 +121,30 @@ def local_runner(options: beam_options.PipelineOptions):
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
 
 
-def _interrupted(*_):
-    raise KeyboardInterrupt
+STOP_GRACE_S = 10.0  # after Ctrl-C or SIGTERM, how long the answers in flight may take
+
+
+class _Interruption:
+    """Ctrl-C or SIGTERM: no call starts any more, the answers in flight
+    arrive and are saved (for at most STOP_GRACE_S), then the job stops. A
+    second signal stops it at once."""
+
+    def __init__(self):
+        self.running = threading.Event()
+
+    def __call__(self, signum, frame):
+        if stopping.stopping() or not self.running.is_set():
+            raise KeyboardInterrupt
+        stopping.stop()
+        threading.Thread(target=self._end_of_grace, args=(signum,), daemon=True).start()
+
+    def _end_of_grace(self, signum):
+        deadline = time.monotonic() + STOP_GRACE_S
+        while stopping.in_flight() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # the last answers' rows reach the checkpoints
+        if self.running.is_set():
+            os.kill(os.getpid(), signum)  # wakes the job's thread, which now stops
 
 
 def _fatal_exit(message: str) -> int:
@@ -159,13 +182,19 @@ def main(argv: list[str]) -> int:
     try:
         argv = with_flag_values(argv)
         check_known_options(argv)
+        # Every gs:// path the options name, before any is read (without
+        # credentials Beam would look for them for minutes, logging tracebacks).
+        named = beam_options.PipelineOptions(argv).view_as(VertexBatchOptions)
+        preflight.check_storage_credentials(*(
+            path for path in (named.input, named.output, named.prices, named.response_schema)
+            if path and not path.lstrip().startswith("{")))
         options = beam_options.PipelineOptions(credentials.without_secrets(argv))
         config = job_config(beam_options.PipelineOptions(argv))
         credentials.hand_key_to_workers(
             beam_options.PipelineOptions(argv).view_as(VertexBatchOptions).api_key)
-        preflight.check_storage_credentials(config.input, config.output)
         preflight.check_input(config.input, config.output)
         preflight.check_run_id(config)
+        preflight.check_carried_schema(config)
         preflight.check_output(config.files)
         preflight.check_credentials(config)
     except OptionError as error:
@@ -224,17 +253,20 @@ def _run(config, options, reserve: SpaceReserve) -> int:
     graph.build(pipeline, config, ProgressSettings(config.progress_every_s, expected,
                                                    config.run_id))
     in_main_thread = threading.current_thread() is threading.main_thread()
-    if in_main_thread:  # SIGTERM stops the job as Ctrl-C does, with one line
-        previous_handler = signal.signal(signal.SIGTERM, _interrupted)
+    stopping.reset()
+    interruption = _Interruption()
+    if in_main_thread:  # Ctrl-C and SIGTERM stop the job with one line, keeping what was paid
+        previous = {s: signal.signal(s, interruption) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        interruption.running.set()
         result = pipeline.run()
         result.wait_until_finish()
     except (KeyboardInterrupt, Exception) as error:  # noqa: BLE001 - one clear line
         preflight.cleanup_after_failure(config.files)
         if was_interrupted(error):
             flush_checkpoints()
-            print(f"interrupted: the answers received so far are saved under "
-                  f"{config.files.checkpoints}; rerun with --skip_existing "
+            print(f"interrupted: no call was started after the signal, and the answers received "
+                  f"are saved under {config.files.checkpoints}; rerun with --skip_existing "
                   "to go on without paying for them again", file=sys.stderr)
             return EXIT_INTERRUPTED
         if disk_full(error):  # the reserve makes room for the rows still in hand
@@ -249,8 +281,10 @@ def _run(config, options, reserve: SpaceReserve) -> int:
         print(f"error: the job was stopped: {message}", file=sys.stderr)
         return _fatal_exit(message)
     finally:
+        interruption.running.clear()
         if in_main_thread:
-            signal.signal(signal.SIGTERM, previous_handler)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
     summary = make_summary(config, result, time.monotonic() - started)
     summary = {**outcome(summary, config.allowed_error_rate), **summary}
     path = write_summary(config, summary)

@@ -7,13 +7,17 @@ from __future__ import annotations
 import asyncio
 import os
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import JobConfig, OptionError
 from transforms.input_files import snapshot, source_name
 from transforms.output_files import is_local_path, matching_paths, remove_empty_folders
 from transforms.plan_calls import Resume
-from transforms.run_files import RunFiles, is_written_by_job
+from transforms import schemas
+from transforms.run_files import (RunFiles, checkpoint_parts, checkpoint_table,
+                                  is_written_by_job)
 from transforms.tasks import TABLES
 from vertex.errors import FatalApiError, first_line
 
@@ -55,6 +59,33 @@ def check_run_id(config: JobConfig) -> None:
                           "resume it with --skip_existing, or choose another run id")
 
 
+def check_carried_schema(config: JobConfig) -> None:
+    """A rerun that carries over a dead run's answers writes them into its
+    own tables: answers saved under another typed schema (--output_schema or
+    --response_schema) would not fit its `parsed` column, and the run would
+    pay for the remaining records and then fail. Refused here instead, naming
+    both schemas. One part of each dead run is read (a run has one schema)."""
+    if config.resume == Resume.NONE:
+        return
+    expected = schemas.parsed_type(config.defaults.output_schema)
+    by_run: dict[str, str] = {}
+    for part in checkpoint_parts(config.output):
+        if checkpoint_table(part) == "responses":
+            by_run.setdefault(part.rstrip("/").rsplit("/", 2)[-2], part)
+    for run_id, part in sorted(by_run.items()):
+        try:
+            with FileSystems.open(part) as f:
+                saved = pq.read_schema(pa.BufferReader(f.read())).field("parsed").type
+        except Exception:  # noqa: BLE001 - a damaged part is reported where it is read
+            continue
+        if saved != expected and not pa.types.is_null(saved):
+            raise OptionError(
+                f"the run {run_id} that died under {config.output} saved answers typed as "
+                f"{saved}, and this run's schema types them as {expected}: rerun with that "
+                "run's --output_schema/--response_schema to finish it, or give another "
+                "--output; nothing was called")
+
+
 def check_storage_credentials(*paths: str) -> None:
     """gs:// paths need Google credentials. Beam would look for them for about
     25 s, logging tracebacks, then go on anonymously and fail later; say it
@@ -77,17 +108,30 @@ def check_storage_credentials(*paths: str) -> None:
 
 
 def check_output(files: RunFiles) -> None:
-    """The output is a folder (or prefix) where this process can write."""
+    """The output is a folder (or prefix) where this process can write: the
+    tables' place, and the folders of the files answers carry (images/RUNID,
+    audio/RUNID: a read-only mount there would fail after the images were
+    paid for), and of the checkpoints."""
     output = files.output
     if is_local_path(output) and os.path.isfile(output):
         raise OptionError(f"--output {output!r} is a file; give a folder or a gs:// prefix")
-    marker = files.write_check
+    folders = [output, files.media_folder("images"), files.media_folder("audio"),
+               files.checkpoints]
+    made = [f for f in folders[1:] for f in (f, f.rsplit("/", 1)[0])
+            if is_local_path(f) and not os.path.isdir(f)]  # to take away again
     try:
-        with FileSystems.create(marker) as f:
-            f.write(b"")
-        FileSystems.delete([marker])
-    except Exception as error:  # noqa: BLE001 - whatever the filesystem says, one line
-        raise FatalApiError(f"cannot write to --output {output}: {first_line(error)}") from None
+        for folder in folders:
+            marker = FileSystems.join(folder, f".write-check-{files.run_id}")
+            try:
+                with FileSystems.create(marker) as f:
+                    f.write(b"")
+                FileSystems.delete([marker])
+            except Exception as error:  # noqa: BLE001 - whatever the filesystem says, one line
+                where = "--output" if folder == output else "the folder"
+                raise FatalApiError(f"cannot write to {where} {folder}: {first_line(error)}; "
+                                    "nothing was called") from None
+    finally:
+        remove_empty_folders(made)
 
 
 def check_credentials(config: JobConfig) -> None:

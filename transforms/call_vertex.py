@@ -28,6 +28,7 @@ from transforms.concurrent_calls import ConcurrentDoFn
 from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
 from transforms.vertex_connection import VertexConnection
+from vertex import stopping
 from vertex.client import CallResult, VertexClient, call_times
 from vertex.errors import UnreadableAnswerError
 from vertex.prices import Estimate
@@ -120,6 +121,8 @@ class _CallFn(ConcurrentDoFn):
 
     async def outputs(self, record: PromptRecord):
         result = await self._call_within_budget(record)
+        if isinstance(result.error, stopping.NotStartedError):
+            await stopping.never()  # interrupted before any answer: no row; a rerun calls it
         try:
             rows = self.handler.rows(record, result, self._client.redact)
         except Exception as error:  # noqa: BLE001 - one odd answer must not stop the job
@@ -131,14 +134,14 @@ class _CallFn(ConcurrentDoFn):
         (counting the calls in flight at their estimates); priced either way."""
         budget = self._client.budget
         estimate = (self.handler.estimated_cost(record) or 0.0) if budget.limited else 0.0
-        if not budget.reserve(estimate):
+        if not await budget.reserve(estimate):
             return CallResult(error=budget.refusal(), started_at=time.time(), cost_usd=0.0)
         result = await self.handler.call(self._client, record)
         try:
             result.cost_usd = self.handler.cost(record, result)
         except Exception as error:  # noqa: BLE001 - an answer its handler cannot read
             result = _unreadable(result, error)  # unpriced: cost_usd stays None
-        budget.settle(estimate, result.cost_usd)
+        await budget.settle(estimate, result.cost_usd)
         if result.cost_usd:
             self._progress.add_cost(result.cost_usd)
         return result

@@ -125,10 +125,20 @@ class ImagenHandler(CallHandler):
         gemini = _drawn_by_gemini(result.response)
         predictions, rai_reason = (read_gemini_images(result.response["answers"]) if gemini
                                    else read_predictions(result.response))
+        # Calls of the record that failed (past their retries): the images that came are
+        # kept, and the record is an error row saying how many came, so that it is counted
+        # and a rerun with --skip_existing asks for it again.
+        failed = result.response.get("failed") if gemini else None
+        missing = {} if failed is None else {
+            **error_columns(failed["error"], redact), "status": "error"}
+        if missing:
+            missing["error_message"] = (f"{len(predictions)} of {_requested(record)} images came; "
+                                        f"{failed['calls']} call(s) failed: "
+                                        f"{missing['error_message']}")
         if not predictions:  # Imagen bills no image; a Gemini call still bills its tokens
             return [{**common, "status": "blocked", "images_returned": 0,
                      "cost_usd": result.cost_usd if gemini else 0.0,
-                     "rai_filtered_reason": rai_reason or "no images returned"}]
+                     "rai_filtered_reason": rai_reason or "no images returned", **missing}]
         per_image = self.prices.image_cost(record.model) if not gemini \
             else (None if result.cost_usd is None else result.cost_usd / len(predictions))
         rows = []
@@ -139,6 +149,7 @@ class ImagenHandler(CallHandler):
                    "safety_attributes": prediction.safety_attributes,
                    "images_returned": len(predictions), "rai_filtered_reason": rai_reason,
                    "cost_usd": per_image}
+            row.update(missing)
             if prediction.data_base64 is None:  # Imagen wrote it to storageUri itself
                 row["uri"] = prediction.gcs_uri
             else:
@@ -156,12 +167,16 @@ def _drawn_by_gemini(response: dict) -> bool:
 
 def _together(results: list[CallResult]) -> CallResult:
     """The calls of one image record as one result: its answers (those that
-    came), its attempts and waits summed, an error only when no call had an
-    answer."""
+    came, and the first error of those that failed), its attempts and waits
+    summed, an error only when no call had an answer."""
     answered = [r for r in results if r.ok]
+    failed = [r for r in results if not r.ok]
     first = min(results, key=lambda r: r.started_at)
+    response = {"answers": [r.response for r in answered]} if answered else None
+    if response and failed:
+        response["failed"] = {"calls": len(failed), "error": failed[0].error}
     return CallResult(
-        response={"answers": [r.response for r in answered]} if answered else None,
+        response=response,
         error=None if answered else results[0].error,
         attempts=sum(r.attempts for r in results), throttled=sum(r.throttled for r in results),
         rate_limit_wait_ms=max(r.rate_limit_wait_ms for r in results),

@@ -248,6 +248,20 @@ def _carried_rows(saved: list[Previous]) -> list[Previous]:
     return list(rows.values())
 
 
+def _whole(carried: list[Previous]) -> bool:
+    """Whether a dead run saved every row of the record: a record of several
+    rows (an image each) can be saved part way; it is then called again,
+    whole (its row says how many images it returned)."""
+    for p in carried:
+        task = of_table(p.table)
+        index, expected = task.row_index, p.row.get(task.row_total) if task.row_total else None
+        if index and p.row.get(index) is not None and expected is not None:
+            got = sum(1 for q in carried if q.table == p.table and q.row.get(index) is not None)
+            if got < expected:
+                return False
+    return True
+
+
 def carried_tag(table: str) -> str:
     """PlanCalls' output of the rows a dead run saved for a table."""
     return f"carried_{table}"
@@ -285,9 +299,10 @@ class _PlanCallsFn(beam.DoFn):
             yield first
         elif any(p.row is None and p.status in FINAL for p in previous):
             self.skipped.inc()
-        elif saved := [p for p in previous if p.row is not None and p.status in FINAL]:
+        elif (saved := [p for p in previous if p.row is not None and p.status in FINAL]) \
+                and _whole(carried := _carried_rows(saved)):
             self.carried.inc()
-            for p in _carried_rows(saved):
+            for p in carried:
                 yield beam.pvalue.TaggedOutput(carried_tag(p.table), p.row)
         elif self.resume == Resume.ERRORS_ONLY and not any(p.status == "error" for p in previous):
             self.skipped.inc()

@@ -66,11 +66,6 @@ class RunFiles:
 
     # Files beside the tables
 
-    @property
-    def write_check(self) -> str:
-        """The empty file that proves, before the run, that it can write here."""
-        return FileSystems.join(self.output, f".write-check-{self.run_id}")
-
     def run_file(self, stem: str, extension: str) -> str:
         """summary-RUNID.json, estimate-RUNID.json, report-RUNID.html."""
         return FileSystems.join(self.output, f"{stem}-{self.run_id}.{extension}")

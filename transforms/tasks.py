@@ -53,7 +53,9 @@ class Task:
     summary_key: the key of its record counts in summary.json.
     row_index: for a table with several rows a record (one an image), the
       column numbering them: a record's first row (0, or null on a row saying
-      why there is none) stands for the record.
+      why there is none) stands for the record; row_total, the column that
+      says how many such rows the record has (a record saved part way by a
+      run that died is called again).
     untiered: how summary and report name the tier of its priced rows that
       have no trafficType.
     media: (kind, column) of the files the report shows ("image" or "audio").
@@ -67,6 +69,7 @@ class Task:
     handler: Callable[["HandlerOptions"], CallHandler]
     summary_key: str
     row_index: str | None = None
+    row_total: str | None = None  # the column saying how many rows (with an index) it has
     untiered: str = "no answer"
     media: tuple[str, str] | None = None
     report_columns: tuple[str, ...] = ()
@@ -82,7 +85,8 @@ TASKS: dict[str, Task] = {task.name: task for task in (
          summary_key="responses", report_columns=("usage", "traffic_type", "parsed")),
     Task("image", generate_images.ImagenHandler.table, "image_model", generate_images.image_body,
          lambda o: generate_images.ImagenHandler(o.run_id, o.prices),
-         summary_key="image_records", row_index="image_index", untiered="per image",
+         summary_key="image_records", row_index="image_index", row_total="images_returned",
+         untiered="per image",
          media=("image", "uri"),
          report_columns=("image_index", "uri", "mime_type", "rai_filtered_reason")),
     Task("live", generate_live.LiveHandler.table, "live_model", generate_live.live_body,

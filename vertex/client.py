@@ -28,7 +28,7 @@ from vertex.rate_limit import AdaptiveRateLimiter, RateLimiter
 from vertex.request_body import estimate_tokens
 from vertex.response_rows import merge_stream_chunks
 from vertex.retry import retry_policy, with_retries
-from vertex import live, service_tiers
+from vertex import live, service_tiers, stopping
 from vertex.budget import Budget
 from vertex.http import HttpClient, make_websocket_session
 
@@ -206,6 +206,7 @@ class VertexClient:
     async def _attempt(self, model: str, exchange, estimated_tokens: int,
                        limiter: RateLimiter, result: CallResult, headers: dict[str, str],
                        timeout_s: float, slots: asyncio.Semaphore) -> dict:
+        stopping.refuse_if_stopping()  # interrupted: no attempt of any kind starts
         if self.budget.reached():  # a retry, re-ask or further image: none once spent
             raise self.budget.refusal()
         result.attempts += 1
@@ -218,7 +219,7 @@ class VertexClient:
                 entry = {"offset_ms": round((time.time() - result.started_at) * 1000.0, 3),
                          "http_status": None}
                 result.attempt_log.append(entry)
-                async with asyncio.timeout(timeout_s):
+                async with stopping.sending(), asyncio.timeout(timeout_s):
                     sent = time.monotonic()
                     response = await exchange(result, {**headers, **await self.auth.headers()})
         except VertexApiError as error:

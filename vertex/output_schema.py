@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 import vertex_schema
 
@@ -28,6 +29,23 @@ STRING, INTEGER, NUMBER, DECIMAL, BOOLEAN, ARRAY, OBJECT, ANY = (
     "string", "integer", "number", "decimal", "boolean", "array", "object", "any")
 INVALID_JSON, SCHEMA_MISMATCH = "invalid_json", "schema_mismatch"
 DECIMAL_SCALE = Decimal("1e-9")  # BigQuery NUMERIC: 38 digits, 9 after the point
+DECIMAL_CONTEXT = Context(prec=38)  # its precision (Python's default context has 28 digits)
+INT64_RANGE = range(-2 ** 63, 2 ** 63)
+
+
+class _JsonNumber(float):
+    """A JSON number with a fraction or exponent, as a float that keeps its
+    text: a NUMERIC column takes the digits written, not the float's."""
+    text: str
+
+    def __new__(cls, text: str):
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
+def _not_json_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
 
 # BigQuery's type names (and their aliases) for --output_schema.
 _BIGQUERY_TYPES = {
@@ -112,12 +130,17 @@ class OutputSchema:
             raise SchemaError("a response schema is a JSON object")
         config = {key: schema[key] for key in ("responseSchema", "responseJsonSchema")
                   if key in schema}
+        mime = schema.get("responseMimeType", "application/json")
         if not config:
             config = {"responseSchema": schema}  # a bare schema
-        elif len(config) != len(schema):
+        elif len(config) + ("responseMimeType" in schema) != len(schema):
+            others = sorted(set(schema) - set(config) - {"responseMimeType"})
             raise SchemaError("give responseSchema or responseJsonSchema alone, not beside "
-                              f"{', '.join(sorted(set(schema) - set(config)))}")
-        config["responseMimeType"] = "application/json"
+                              f"{', '.join(others)} (responseMimeType may go with it)")
+        if mime not in ("application/json", "text/x.enum"):
+            raise SchemaError(f"responseMimeType {mime!r}: a typed answer is application/json, "
+                              "or text/x.enum for a single label")
+        config["responseMimeType"] = mime
         return cls.from_generation_config(_as_vertex_reads_it(config), typed)
 
     @classmethod
@@ -126,19 +149,22 @@ class OutputSchema:
         mime = config.get("responseMimeType")
         if mime not in ("application/json", "text/x.enum"):
             return None  # no schema asked for (Vertex AI refuses one without these)
+        kept = {k: config[k] for k in ("responseMimeType", "responseSchema",
+                                       "responseJsonSchema") if k in config}
         try:
             if "responseJsonSchema" in config:
-                root = _from_json_schema(config["responseJsonSchema"], typed, "")
+                kept["responseJsonSchema"] = _inlined(config["responseJsonSchema"], "$ref", "$defs")
+                root = _from_json_schema(kept["responseJsonSchema"], typed, "")
             elif "responseSchema" in config:
-                root = _from_openapi(config["responseSchema"], typed, "")
+                kept["responseSchema"] = _inlined(config["responseSchema"], "ref", "defs")
+                root = _from_openapi(kept["responseSchema"], typed, "")
             else:
                 return None
         except SchemaError:
             if typed:
                 raise
             root = Node(ANY, True)  # a record's schema we cannot read: its answer is taken as JSON
-        kept = {k: config[k] for k in ("responseMimeType", "responseSchema",
-                                       "responseJsonSchema") if k in config}
+            kept = {k: config[k] for k in kept}
         return cls(kept, root, enum_text=mime == "text/x.enum")
 
     def read(self, text: str | None) -> Verdict:
@@ -148,7 +174,8 @@ class OutputSchema:
             answer = text.strip()
         else:
             try:
-                answer = json.loads(text)
+                answer = json.loads(text, parse_float=_JsonNumber,
+                                    parse_constant=_not_json_constant)
             except ValueError as error:
                 return Verdict(error_code=INVALID_JSON, message=(
                     f"the answer is not valid JSON ({error}); " + _excerpt(text)))
@@ -194,13 +221,76 @@ def _no_equivalent(path: str, what: str) -> SchemaError:
     return SchemaError(f"{_where(path)}: {what} has no typed column equivalent")
 
 
+def _inlined(schema, ref_key: str, defs_key: str):
+    """A schema whose references are inlined (sent so, as the SDK sends it)."""
+    if not isinstance(schema, dict) or not (
+            defs_key in schema or ref_key in schema or "definitions" in schema):
+        return schema
+    defs = {**(schema.get("definitions") or {}), **(schema.get(defs_key) or {})}
+    return _inline_refs({k: v for k, v in schema.items() if k != "definitions"},
+                        defs, ref_key, defs_key, "")
+
+
+def _inline_refs(schema, defs: dict, ref_key: str, defs_key: str, path: str,
+                 seen: tuple = ()):
+    """The schema with each reference to its definitions replaced by the
+    definition, as the SDK does for a schema without cycles; a cyclic one
+    has no typed equivalent (SchemaError naming the field)."""
+    if isinstance(schema, list):
+        return [_inline_refs(s, defs, ref_key, defs_key, path, seen) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    defs = {**defs, **(schema.get(defs_key) or {})}
+    ref = schema.get(ref_key)
+    if isinstance(ref, str):
+        name = ref.rsplit("/", 1)[-1]
+        if name not in defs:
+            raise SchemaError(f"{_where(path)}: $ref {ref!r} names no definition")
+        if name in seen:
+            raise _no_equivalent(path, f"a cyclic $ref ({' -> '.join((*seen, name))})")
+        siblings = {k: v for k, v in schema.items() if k not in (ref_key, defs_key)}
+        return _inline_refs({**defs[name], **siblings}, defs, ref_key, defs_key, path,
+                            (*seen, name))
+    result = {}
+    for key, value in schema.items():
+        if key == defs_key:
+            continue
+        if key == "properties" and isinstance(value, dict):
+            result[key] = {name: _inline_refs(v, defs, ref_key, defs_key,
+                                              f"{path}.{name}" if path else name, seen)
+                           for name, v in value.items()}
+        else:
+            result[key] = _inline_refs(value, defs, ref_key, defs_key, path, seen)
+    return result
+
+
+def _alternatives(nodes: tuple, typed: bool, path: str, what: str) -> Node:
+    """anyOf: objects alone are one struct of all their fields (each nullable,
+    none required; an answer still has to match one of them); anything else
+    has no typed equivalent."""
+    if all(node.kind == OBJECT for node in nodes):
+        fields: dict[str, Node] = {}
+        for node in nodes:
+            for name, child in node.properties:
+                child = dataclasses.replace(child, nullable=True)
+                if name in fields and fields[name] != child:
+                    if typed:
+                        raise _no_equivalent(f"{path}.{name}" if path else name,
+                                             "a field of two types in anyOf's objects")
+                    return Node(ANY, True, any_of=nodes)
+                fields[name] = child
+        return Node(OBJECT, any(n.nullable for n in nodes), properties=tuple(fields.items()),
+                    any_of=nodes)
+    return _untyped(typed, path, what, any_of=nodes)
+
+
 def _from_openapi(schema, typed: bool, path: str) -> Node:
     """A Vertex AI Schema (as read: types upper case, names camelCase)."""
     if not isinstance(schema, dict):
         raise SchemaError(f"{_where(path)}: a schema is a JSON object")
     if schema.get("anyOf"):
-        return _untyped(typed, path, "anyOf", any_of=tuple(
-            _from_openapi(s, typed, path) for s in schema["anyOf"]))
+        return _alternatives(tuple(_from_openapi(s, typed, path) for s in schema["anyOf"]),
+                             typed, path, "anyOf")
     if schema.get("ref") or schema.get("defs"):
         return _untyped(typed, path, "a $ref")
     kind = _OPENAPI_TYPES.get(str(schema.get("type", "")).upper())
@@ -222,8 +312,10 @@ def _from_json_schema(schema, typed: bool, path: str) -> Node:
         non_null = [s for s in alternatives if not (isinstance(s, dict) and s.get("type") == "null")]
         if len(non_null) == 1 and len(alternatives) == 2:  # the nullable spelling
             return dataclasses.replace(_from_json_schema(non_null[0], typed, path), nullable=True)
-        return _untyped(typed, path, "anyOf of several types", any_of=tuple(
-            _from_json_schema(s, typed, path) for s in alternatives))
+        nodes = tuple(_from_json_schema(s, typed and isinstance(s, dict) and
+                                        s.get("type") == "object", path) for s in non_null)
+        node = _alternatives(nodes, typed, path, "anyOf of several types")
+        return dataclasses.replace(node, nullable=node.nullable or len(non_null) < len(alternatives))
     if "$ref" in schema:
         return _untyped(typed, path, "a $ref")
     types = schema.get("type")
@@ -375,15 +467,7 @@ def _check(node: Node, value, path: str):
     if kind == BOOLEAN and isinstance(value, bool):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if kind == NUMBER:
-            return float(value)
-        if kind == INTEGER and (isinstance(value, int) or float(value).is_integer()):
-            return int(value)
-        if kind == DECIMAL:
-            try:
-                return Decimal(repr(value)).quantize(DECIMAL_SCALE)
-            except InvalidOperation:
-                raise _Mismatch(f"{_where(path)}: {value} does not fit NUMERIC") from None
+        return _number(kind, value, path)
     if kind == ARRAY and isinstance(value, list):
         return [_check(node.items, item, f"{path}[{i}]") for i, item in enumerate(value)]
     if kind == OBJECT and isinstance(value, dict):
@@ -394,6 +478,37 @@ def _check(node: Node, value, path: str):
         return {name: _check(child, value.get(name), f"{path}.{name}" if path else name)
                 if name in value else None for name, child in node.properties}
     raise _Mismatch(f"{_where(path)}: {_describe(value)} is not {_A[kind]}")
+
+
+def _number(kind: str, value, path: str):
+    """A JSON number in its column's type, or _Mismatch when it does not fit
+    (an INT64 beyond 64 bits, a NUMERIC beyond 38 digits, a FLOAT64 beyond a
+    double): such an answer is re-asked like any other that misses."""
+    if kind == NUMBER:
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):  # written as a number, read as infinity: too large
+            raise _Mismatch(f"{_where(path)}: {_describe_number(value)} does not fit FLOAT64")
+        return number
+    if kind == INTEGER and (isinstance(value, int) or float(value).is_integer()):
+        if int(value) not in INT64_RANGE:
+            raise _Mismatch(f"{_where(path)}: {_describe_number(value)} does not fit INT64")
+        return int(value)
+    if kind == DECIMAL:
+        try:
+            number = Decimal(getattr(value, "text", None) or str(value))
+            return number.quantize(DECIMAL_SCALE, context=DECIMAL_CONTEXT)
+        except InvalidOperation:
+            raise _Mismatch(f"{_where(path)}: {_describe_number(value)} does not fit NUMERIC "
+                            "(38 digits, 9 after the point)") from None
+    raise _Mismatch(f"{_where(path)}: {_describe_number(value)} is not {_A[kind]}")
+
+
+def _describe_number(value) -> str:
+    text = getattr(value, "text", None) or str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 _A = {STRING: "a string", INTEGER: "an integer", NUMBER: "a number", DECIMAL: "a number",

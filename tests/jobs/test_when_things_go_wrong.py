@@ -115,7 +115,7 @@ def test_bytes_that_are_not_utf8_are_rejected_and_a_byte_order_mark_is_ignored(e
                        b'{"id": "latin1", "prompt": "caf\xe9"}\n'
                        b'{"id": "fine", "prompt": "caf\xc3\xa9"}\n')
     out = tmp_path / "out"
-    assert run_job(sample, out, emulator.url) == 0
+    assert run_job(sample, out, emulator.url) == 3
     assert sorted(r["id"] for r in read_table(out, "responses")) == ["fine", "first"]
     [rejected] = read_table(out, "rejected")
     assert rejected["line_number"] == 2
@@ -128,7 +128,7 @@ def test_a_line_nested_a_thousand_deep_is_rejected_and_the_job_goes_on(emulator,
     deep = '{"id": "deep", "request": ' + '{"a": ' * 1000 + "1" + "}" * 1000 + "}"
     sample = write_jsonl(tmp_path / "in.jsonl", [deep, {"id": "fine", "prompt": "x"}])
     out = tmp_path / "out"
-    assert run_job(sample, out, emulator.url) == 0
+    assert run_job(sample, out, emulator.url) == 3
     assert [r["reason"] for r in read_table(out, "rejected")] == [
         "JSON nested more than 100 levels deep"]
     assert [r["id"] for r in read_table(out, "responses")] == ["fine"]
@@ -140,7 +140,7 @@ def test_model_names_are_checked_and_never_reach_the_path_unescaped(emulator, tm
         {"id": "query", "model": "gemini-3.5-flash?alt=sse", "prompt": "x"},
         {"id": "fine", "model": "publishers/google/models/gemini-3.5-flash", "prompt": "x"}])
     out = tmp_path / "out"
-    assert run_job(sample, out, emulator.url) == 0
+    assert run_job(sample, out, emulator.url) == 3
     assert [r["id"] for r in read_table(out, "responses")] == ["fine"]
     reasons = [r["reason"] for r in read_table(out, "rejected")]
     assert len(reasons) == 2 and all(r.startswith("invalid model name") for r in reasons)
@@ -208,7 +208,7 @@ def test_the_deadline_bounds_a_record_whatever_the_server_does(emulator, tmp_pat
         {"id": f"slow{i}", "prompt": f"x{i} [[emulator: latency=4000]]"} for i in range(3)])
     out = tmp_path / "out"
     started = time.monotonic()
-    assert run_job(sample, out, emulator.url, "--deadline_s", "1") == 0
+    assert run_job(sample, out, emulator.url, "--deadline_s", "1") == 3
     assert time.monotonic() - started < 15
     for row in read_table(out, "responses"):
         assert row["status"] == "error" and row["error_code"] == "DEADLINE_EXCEEDED"

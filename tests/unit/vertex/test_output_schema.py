@@ -189,3 +189,62 @@ def test_schema_options_that_cannot_work_are_refused_in_one_line(args, said):
     with pytest.raises(OptionError) as error:
         _config(*args)
     assert said in str(error.value) and "\n" not in str(error.value)
+
+
+# Values that do not fit their column are mismatches, never a crash later.
+
+def test_numbers_beyond_their_column_are_mismatches():
+    from decimal import Decimal
+    schema = OutputSchema.from_columns("n INT64, d NUMERIC, f FLOAT64")
+    assert "does not fit INT64" in schema.read('{"n": 9223372036854775808, "d": 1, "f": 1}').message
+    assert schema.read('{"n": -9223372036854775808, "d": 1, "f": 1}').ok
+    assert "does not fit NUMERIC" in schema.read('{"n": 1, "d": 1e29, "f": 1}').message
+    assert "does not fit FLOAT64" in schema.read('{"n": 1, "d": 1, "f": 1e400}').message
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        verdict = schema.read(f'{{"n": 1, "d": {constant}, "f": 1}}')
+        assert verdict.error_code == "invalid_json" and "not a JSON number" in verdict.message
+    # NUMERIC is decimal(38, 9): above 1e19 too, every digit written
+    big = schema.read('{"n": 1, "d": 12345678901234567890.123456789, "f": 1}')
+    assert big.value["d"] == Decimal("12345678901234567890.123456789")
+    assert schema.read('{"n": 1, "d": 99999999999999999999999999999.999999999, "f": 1}').ok
+
+
+def test_a_text_x_enum_label_is_typed():
+    schema = OutputSchema.from_response_schema({"responseMimeType": "text/x.enum",
+                                                "responseSchema": {"type": "STRING",
+                                                                   "enum": ["a", "b"]}})
+    assert schema.enum_text and schema.generation_config["responseMimeType"] == "text/x.enum"
+    assert schema.read("b\n").value == {"value": "b"}
+    assert schema.read("c").error_code == "schema_mismatch"
+    with pytest.raises(SchemaError, match="responseMimeType"):
+        OutputSchema.from_response_schema({"responseMimeType": "text/plain",
+                                           "responseSchema": {"type": "STRING"}})
+
+
+def test_refs_without_a_cycle_are_inlined_and_sent_inlined():
+    schema = OutputSchema.from_response_schema({"responseJsonSchema": {
+        "$defs": {"Tag": {"type": "object", "properties": {"name": {"type": "string"}},
+                          "required": ["name"]}},
+        "type": "object", "properties": {"tags": {"type": "array",
+                                                  "items": {"$ref": "#/$defs/Tag"}}},
+        "required": ["tags"]}})
+    sent = schema.generation_config["responseJsonSchema"]
+    assert "$defs" not in json.dumps(sent) and "$ref" not in json.dumps(sent)
+    assert schema.read('{"tags": [{"name": "x"}]}').value == {"tags": [{"name": "x"}]}
+    with pytest.raises(SchemaError, match="cyclic"):
+        OutputSchema.from_response_schema({"responseJsonSchema": {
+            "$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}},
+            "$ref": "#/$defs/N"}})
+
+
+def test_anyof_of_objects_is_one_struct_of_their_fields():
+    schema = OutputSchema.from_response_schema({"responseJsonSchema": {"anyOf": [
+        {"type": "object", "properties": {"cat": {"type": "string"}}, "required": ["cat"]},
+        {"type": "object", "properties": {"dog": {"type": "integer"}}, "required": ["dog"]}]}})
+    assert [name for name, _ in schema.root.properties] == ["cat", "dog"]
+    assert schema.read('{"dog": 2}').value == {"dog": 2}
+    assert schema.read('{"bird": 2}').error_code == "schema_mismatch"
+    with pytest.raises(SchemaError, match="two types"):
+        OutputSchema.from_response_schema({"responseJsonSchema": {"anyOf": [
+            {"type": "object", "properties": {"x": {"type": "string"}}},
+            {"type": "object", "properties": {"x": {"type": "integer"}}}]}})
