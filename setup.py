@@ -1,11 +1,11 @@
-"""Install with `pip install .` (add `[local]` for the emulator's images and
-DuckDB, `[test]` for the test suite). On Dataflow, pass
+"""Install with `pip install .` (add `[local]` for DuckDB, `[test]` for the
+test suite); it installs the `vertex-beam-batch` command. On Dataflow, pass
 `--setup_file ./setup.py` so workers install the same packages."""
 from setuptools import find_packages, setup
 
 setup(
     name="vertex-beam-batch",
-    version="0.1.0",
+    version="0.2.0",
     description="Apache Beam batch pipeline for Vertex AI Gemini and Imagen, "
                 "with a local Vertex AI emulator",
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*",
@@ -14,6 +14,8 @@ setup(
     # the model catalog: what each model is, where it is served, its lifecycle and prices
     package_data={"vertex_catalog": ["models.json"]},
     python_requires=">=3.11",  # asyncio.timeout
+    # the command: the job (`run`, the default), `report`, `models`, `emulator`, `--version`
+    entry_points={"console_scripts": ["vertex-beam-batch = pipeline.cli:main"]},
     install_requires=[
         "apache-beam[gcp]>=2.60,<3",
         "google-cloud-storage>=2.14",

@@ -1,4 +1,5 @@
-"""python -m pipeline --input PATTERN --output DIR [options]; --help lists them."""
+"""python -m pipeline --input PATTERN --output DIR [options]: the job, as
+`vertex-beam-batch run` (pipeline/cli.py); --help lists the options."""
 import gc
 import sys
 

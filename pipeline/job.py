@@ -2,6 +2,7 @@
 then write and print the summary."""
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -11,7 +12,6 @@ import threading
 import time
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options import pipeline_options as beam_options
 
 from pipeline import credentials, dry_run, graph, preflight, report, run_lease
@@ -20,9 +20,10 @@ from pipeline.options import (OptionError, VertexBatchOptions, check_known_optio
 from pipeline.runner_facts import is_local
 from pipeline.space_reserve import SpaceReserve, disk_full
 from pipeline.summary import (EXIT_COMPLETE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED,
-                              make_summary, outcome, outcome_line, write_summary)
+                              make_summary, outcome, outcome_line, short_summary,
+                              write_summary)
 from transforms.checkpoints import flush_checkpoints, remove_checkpoints
-from transforms.output_files import is_local_path
+from transforms.input_files import count_lines
 from transforms.plan_calls import Resume
 from transforms.progress import ProgressSettings
 from transforms.run_files import checkpoint_parts, checkpoints_folder
@@ -31,20 +32,29 @@ from vertex import stopping
 from vertex.errors import FatalApiError, first_line
 
 
-def help_text() -> str:
+class _HelpFormatter(argparse.HelpFormatter):
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=32, width=100)
+
+
+def help_text(beam: bool = False) -> str:
+    """The job's own options in their groups (--help); with `beam`, Beam's
+    runner options after them (--help_beam)."""
     parser = beam_options._BeamArgumentParser(  # Beam's parser knows its own option kinds
-        prog="python -m pipeline",
-        usage="%(prog)s --input PATTERN --output DIR [options]  (-h: this help)",
-        description="Send JSONL prompt records through Vertex AI Gemini (and Imagen) and "
-                    "write the answers, safety ratings and token usage to Parquet.",
-        epilog="Any other standard Beam option works as well (see the Beam docs), e.g. "
-               "--runner DataflowRunner --region us-central1 --temp_location gs://... "
-               "--setup_file ./setup.py for Dataflow.")
+        prog="vertex-beam-batch", formatter_class=_HelpFormatter,
+        usage="%(prog)s [run] --input PATTERN --output DIR [options]  (also: python -m pipeline)",
+        description="JSONL prompt records through Vertex AI into Parquet. Other commands: "
+                    "report, models, emulator, --version. Exit codes: 0 complete, 3 partial, "
+                    "1 failed, 2 refused, 130 interrupted.",
+        epilog="Beam's own options (--runner DataflowRunner --region ... --temp_location gs://... "
+               "--setup_file ./setup.py for Dataflow, --direct_num_workers, ...) work as well: "
+               "--help_beam lists them." if not beam else None)
     VertexBatchOptions._add_argparse_args(parser, with_dry_run=True)
-    for options in (beam_options.StandardOptions, beam_options.DirectOptions,
-                    beam_options.GoogleCloudOptions, beam_options.SetupOptions):
-        group = parser.add_argument_group(f"Beam {options.__name__}")
-        options._add_argparse_args(group)
+    if beam:
+        for options in (beam_options.StandardOptions, beam_options.DirectOptions,
+                        beam_options.GoogleCloudOptions, beam_options.SetupOptions):
+            group = parser.add_argument_group(f"Beam {options.__name__}")
+            options._add_argparse_args(group)
     return parser.format_help()
 
 
@@ -83,24 +93,6 @@ class _HideExplainedTracebacks(logging.Filter):
             and not disk_full(error) and "FatalApiError" not in record.getMessage() \
             and "No space left on device" not in record.getMessage() \
             and not record.getMessage().startswith("KeyboardInterrupt")
-
-
-def count_lines(pattern: str, limit_bytes: int = 256 << 20) -> int | None:
-    """Input lines, for progress lines' ETA; None when reading the input a
-    second time would cost noticeable time (remote or large files)."""
-    files = FileSystems.match([pattern])[0].metadata_list
-    if any(not is_local_path(f.path) for f in files) \
-            or sum(f.size_in_bytes for f in files) > limit_bytes:
-        return None
-    total = 0
-    try:
-        for f in files:
-            if not os.path.isdir(f.path):
-                with FileSystems.open(f.path) as stream:
-                    total += sum(1 for line in iter(stream.readline, b"") if line.strip())
-    except Exception:  # noqa: BLE001 - an unreadable file is reported by the job itself
-        return None
-    return total
 
 
 def local_runner(options: beam_options.PipelineOptions):
@@ -169,8 +161,8 @@ def _dry_run(config) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if "-h" in argv or "--help" in argv:
-        print(help_text())
+    if "-h" in argv or "--help" in argv or "--help_beam" in argv:
+        print(help_text(beam="--help_beam" in argv))
         return 0
     # Configured before Beam does, so that its basicConfig() keeps this handler.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -294,14 +286,17 @@ def _run(config, options, reserve: SpaceReserve) -> int:
         print(f"note: {len(kept)} checkpoint part(s) of runs that died are kept under "
               f"{checkpoints_folder(config.output)}: some of their answers are "
               "for records this run's input does not have", file=sys.stderr)
-    print(json.dumps(summary, indent=2))
-    print(f"summary: {path}")
     try:
-        print(f"report: {report.write_report(config.output, config.run_id)}")
+        report_path = report.write_report(config.output, config.run_id)
     except Exception as error:  # noqa: BLE001 - the run's results stand without a report
+        report_path = None
         print(f"warning: no report.html ({first_line(error)}); rebuild it with "
-              f"python -m pipeline.report {config.output} --run_id {config.run_id}",
+              f"vertex-beam-batch report {config.output} --run_id {config.run_id}",
               file=sys.stderr)
+    if config.summary_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(short_summary(summary, path, report_path))
     for unreadable in summary["unreadable_files"]:
         print(f"error: input {unreadable} could not be read to its end; the lines after "
               "that were not read (see the rejected table)", file=sys.stderr)

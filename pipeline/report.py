@@ -85,7 +85,7 @@ def _counts(t: Tally) -> str:
             values = [by.get((task, status), 0) for task in tasks]
             ax.barh(tasks, values, left=left, color=color, label=status)
             left = [a + b for a, b in zip(left, values)]
-        ax.legend(loc="lower right", fontsize=8, frameon=False)
+        _legend_beside(ax)
         ax.set_xlabel("records")
     return _section("Records by status and task",
                     _table(["task"] + list(statuses) + ["total"], rows), figure)
@@ -127,7 +127,7 @@ def _timeline(t: Tally, runs) -> str:
         ax.axhline(limit, color="#c0392b", linestyle="--", linewidth=1,
                    label=f"rate limit ({limit * 60:g}/min)")
     ax.set_xlabel("seconds from the first call")
-    ax.legend(fontsize=8, frameon=False, loc="upper right")
+    _legend_beside(ax)
     requests, throttled_total = int(sent.sum()), int(throttled.sum())
     quota = (f"{requests / span:.1f} requests/s on average over {span:.1f} s"
              + (f", {requests / span / limit:.0%} of the rate limit" if limit else
@@ -293,6 +293,12 @@ def _link(output: str, uri: str) -> str:
 def _percentile(ordered, q: float) -> float:
     """Of values already sorted."""
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def _legend_beside(ax) -> None:
+    """The legend right of the chart, never over its bars or lines."""
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              borderaxespad=0)
 
 
 def _figure(width: float, height: float):

@@ -93,6 +93,34 @@ def spending(output: str, run_id: str, max_cost_usd: float | None) -> dict:
             "not_called": len(not_called), "not_called_ids": sorted(not_called)[:NOT_CALLED_LISTED]}
 
 
+def tiers(output: str, run_id: str, flex_factor: float) -> dict:
+    """Text records by the tier they asked for, the tier they were sent at and
+    the capacity that served them (trafficType), and what Flex by deadline
+    cost: records moved from Flex to Standard, their cost, and how much more
+    that was than Flex would have cost; Flex requests served (and billed) as
+    Standard are named, never priced at the Flex rate."""
+    asked, sent, served = Counter(), Counter(), Counter()
+    moved = silently = 0
+    moved_usd = 0.0
+    columns = ["service_tier", "sent_tier", "traffic_type", "cost_usd"]
+    for batch in table_batches(output, "responses", run_id, columns):
+        for row in batch.to_pylist():
+            asked[row["service_tier"] or "standard"] += 1
+            if row["sent_tier"]:
+                sent[row["sent_tier"]] += 1
+            if row["traffic_type"]:
+                served[row["traffic_type"]] += 1
+            if row["service_tier"] == "flex" and row["sent_tier"] == "standard":
+                moved += 1
+                moved_usd += row["cost_usd"] or 0.0
+            if row["sent_tier"] == "flex" and row["traffic_type"] == "ON_DEMAND":
+                silently += 1
+    return {"asked": dict(asked), "sent": dict(sent), "served": dict(served),
+            "moved_to_standard": moved, "moved_usd": round(moved_usd, 6),
+            "moved_extra_usd": round(moved_usd * (1 - flex_factor), 6),
+            "flex_served_as_standard": silently}
+
+
 def typed_answers(output: str, run_id: str) -> dict:
     """How the answers to a schema went: matched, invalid_json and
     schema_mismatch rows, and the answers asked for again."""
@@ -158,6 +186,37 @@ def price_origins(prices) -> dict:
             "from_prices_file": sorted(m for m, o in prices.origins.items() if o != CATALOG)}
 
 
+def short_summary(summary: dict, path: str, report_path: str | None) -> str:
+    """The run for a person, in a few lines (--summary_json prints it all)."""
+    tasks = [(task.summary_key, summary[task.summary_key]) for task in TASKS.values()]
+    records = "; ".join(f"{key}: " + ", ".join(f"{n} {status}" for status, n in counts.items()
+                                                if status != "total" and n)
+                        for key, counts in tasks if counts["total"])
+    tokens, cost = summary["tokens"], summary["cost"]
+    lines = [f"run {summary['run_id']}: {summary['outcome']} (exit {summary['exit_code']}) "
+             f"in {summary['wall_time_s']:.1f} s",
+             f"  records   {records or 'none called'}",
+             f"  rejected  {summary['rejected']} line(s); not called (budget) "
+             f"{cost['not_called']}; carried over {summary['carried_over']}; "
+             f"skipped {summary['skipped_existing']}",
+             f"  tokens    {tokens['total']:,} (prompt {tokens['prompt']:,}, of it cached "
+             f"{tokens['cached']:,}; thinking {tokens['thinking']:,}; answer "
+             f"{tokens['answer']:,})",
+             f"  cost      ${cost['total_usd']:.4f}"
+             + (f" of --max_cost_usd {cost['max_cost_usd']:g}" if cost["max_cost_usd"] else "")
+             + (f"; {cost['rows_without_price']} row(s) without a price"
+                if cost["rows_without_price"] else "")]
+    written = [f for files in summary["files"].values() for f in files]
+    folder = summary["output"]
+    lines.append(f"  tables    {len(written)} file(s) under {folder}"
+                 + (f"; images and audio under {folder}/images/, {folder}/audio/"
+                    if summary["images_written"] or summary["audio_files_written"] else ""))
+    lines.append(f"  summary   {path}")
+    if report_path:
+        lines.append(f"  report    {report_path}")
+    return "\n".join(lines)
+
+
 def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
     counters, distributions, string_sets = metric_values(result)
     files = RunFiles(config.output, config.run_id)
@@ -208,7 +267,9 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
                  # the answers of this run's calls, split as their tokens are
                  "by_part_usd": {part: round(c(metrics.cost_part(part)) / 1e6, 6)
                                  for part in COST_PARTS},
-                 "prices": price_origins(config.prices)},
+                 "prices": price_origins(config.prices),
+                 "tiers": tiers(config.output, config.run_id,
+                                config.prices.factor("ON_DEMAND_FLEX"))},
         "typed_answers": typed_answers(config.output, config.run_id),
         "latency_ms": distributions.get(metrics.LATENCY_MS),
         "wall_time_s": round(wall_time_s, 3),

@@ -103,6 +103,10 @@ class ImagenHandler(CallHandler):
     def place_file(self, row: dict, mime_type: str, stored: dict) -> None:
         row.update(stored)  # a row an image, described in its columns
 
+    def count(self, row: dict, counter) -> None:
+        if row.get("usage"):  # a Gemini image model's call
+            metrics.count_tokens(row["usage"], counter)
+
     def cost(self, record: PromptRecord, result: CallResult) -> float | None:
         """Imagen bills each image it returns (filtered ones are free); a
         Gemini image model the tokens of each call (its images are output
@@ -141,6 +145,9 @@ class ImagenHandler(CallHandler):
                      "rai_filtered_reason": rai_reason or "no images returned", **missing}]
         per_image = self.prices.image_cost(record.model) if not gemini \
             else (None if result.cost_usd is None else result.cost_usd / len(predictions))
+        # a Gemini image model draws one image a call: each row carries its call's tokens
+        usages = ([usage_row(a.get("usageMetadata")) for a in result.response["answers"]]
+                  if gemini else [])
         rows = []
         for prediction in predictions:
             row = {**common, "status": "ok", "image_index": prediction.index,
@@ -149,6 +156,8 @@ class ImagenHandler(CallHandler):
                    "safety_attributes": prediction.safety_attributes,
                    "images_returned": len(predictions), "rai_filtered_reason": rai_reason,
                    "cost_usd": per_image}
+            if len(usages) == len(predictions):
+                row["usage"] = usages[prediction.index]
             row.update(missing)
             if prediction.data_base64 is None:  # Imagen wrote it to storageUri itself
                 row["uri"] = prediction.gcs_uri

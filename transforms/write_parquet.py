@@ -67,7 +67,7 @@ class WriteParquetTables(beam.PTransform):
         return {name: DisplayDataItem(sink.file_path_prefix.get(), label=f"Files ({name})")
                 for name, sink in self.sinks.items()}
 
-    def expand(self, streams: dict):
+    def expand(self, streams):  # {name: PCollection} (no annotation: Beam reads it as a type hint)
         if set(streams) != set(self.files):
             raise ValueError(f"streams {sorted(streams)} do not match files {sorted(self.files)}")
         once = next(iter(streams.values())).pipeline | "DoOnce" >> beam.Create([None])

@@ -1,4 +1,4 @@
-"""The README's "Use the transforms in your own pipeline" example, run as
+"""docs/library.md's "Use the transforms in your own pipeline" example, run as
 written against the emulator: plain dict records, windowed input, results in
 the right windows, failures apart."""
 import json
@@ -9,15 +9,15 @@ from tests.support.servers import ROOT
 
 
 def readme_example() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "library.md").read_text()
     return re.search(r"<!-- example: windowed -->\n```python\n(.*?)```", text, re.S).group(1)
 
 
-def test_the_readme_example_runs_with_results_in_the_right_windows(emulator, tmp_path, capsys):
+def test_the_documented_example_runs_with_results_in_the_right_windows(emulator, tmp_path, capsys):
     code = readme_example()
     code = code.replace('"http://127.0.0.1:8090"', repr(emulator.url))
     code = code.replace('"out/windowed"', repr(str(tmp_path)))
-    exec(compile(code, "README example", "exec"), {"__name__": "readme_example"})
+    exec(compile(code, "docs/library.md example", "exec"), {"__name__": "readme_example"})
 
     def lines(name):
         return [json.loads(line) for f in sorted(Path(tmp_path).glob(f"{name}-*.jsonl"))

@@ -9,7 +9,7 @@ between them. Workers install the package from
 setup.py: the package is built and installed into a virtualenv of its own,
 and a job runs from it, not from the checkout. Nothing is mocked; what this
 cannot show (GCS at Dataflow's scale, Secret Manager, autoscaling) the
-README's Dataflow section says."""
+docs/dataflow.md says."""
 import json
 import os
 import subprocess

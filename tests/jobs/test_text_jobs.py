@@ -63,7 +63,10 @@ def test_every_line_ends_up_in_exactly_one_table(emulator, sample, tmp_path, cap
     assert s["requests"] == 8 and s["retries"] == 1
     assert s["tokens"]["total"] == sum(r["usage"]["total_token_count"] or 0 for r in responses)
     assert emulator.stats()["requests"] == s["requests"]
-    assert '"all_lines_accounted_for": true' in capsys.readouterr().out
+    shown = capsys.readouterr()  # a short summary for a person; the last stderr line says why
+    assert shown.out.splitlines()[0].startswith(f"run {s['run_id']}: partial (exit 3)")
+    assert "rejected  2 line(s)" in shown.out and f"summary   {out}/summary" in shown.out
+    assert shown.err.strip().splitlines()[-1].startswith("partial: 2 rejected lines;")
 
 
 def test_output_has_one_schema_and_opens_in_duckdb_and_pandas(emulator, sample, tmp_path):
@@ -216,3 +219,17 @@ def test_help_documents_every_flag():
                  "--system_instruction", "--generation_config", "--safety_settings",
                  "--runner", "--direct_num_workers", "--setup_file", "--run_id"):
         assert flag in text, flag
+
+
+def test_a_plain_run_prints_progress_and_a_short_summary_without_beams_noise(emulator, tmp_path):
+    sample = write_jsonl(tmp_path / "in.jsonl", [{"id": f"q{i}", "prompt": f"q {i}"}
+                                                 for i in range(5)])
+    job = subprocess.run([sys.executable, "-m", "pipeline", "--input", str(sample),
+                          "--output", str(tmp_path / "out"), "--endpoint", emulator.url],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert job.returncode == 0, job.stderr
+    assert "type hint" not in job.stderr and "WARNING" not in job.stderr, job.stderr
+    lines = job.stdout.splitlines()
+    assert lines[0].startswith("run ") and lines[0].split(": ")[1].startswith("complete (exit 0)")
+    assert len(lines) <= 10 and any(line.strip().startswith("report") for line in lines)
+    assert job.stderr.strip().splitlines()[-1] == "complete: every record answered; exit 0"

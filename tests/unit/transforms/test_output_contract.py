@@ -1,4 +1,4 @@
-"""The output contract has one home (transforms/schemas.py): the README
+"""The output contract has one home (transforms/schemas.py): docs/output.md
 shows its tables as they are, and the rows the code builds have exactly its
 columns."""
 from tests.support.servers import ROOT
@@ -9,10 +9,10 @@ from vertex.client import CallResult
 from vertex.response_rows import response_row
 
 
-def test_the_readme_shows_every_table_as_defined():
-    readme = (ROOT / "README.md").read_text()
+def test_the_output_page_shows_every_table_as_defined():
+    page = (ROOT / "docs" / "output.md").read_text()
     for table in schemas.COLUMNS:
-        assert schemas.markdown_table(table) in readme, table
+        assert schemas.markdown_table(table) in page, table
 
 
 def test_parsed_answers_fill_only_columns_of_the_schema():
