@@ -59,6 +59,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "clients to trust (e.g. SSL_CERT_FILE)")
     parser.add_argument("--flex_latency_ms", type=float, default=0.0,
                         help="extra latency of Flex PayGo answers (slow by design)")
+    parser.add_argument("--flex_rpm", type=float, help="Flex PayGo's capacity shared by the "
+                        "project, requests a minute per model: past it Flex answers 429 "
+                        "RESOURCE_EXHAUSTED (default: no limit)")
+    parser.add_argument("--flex_as_standard", type=float, default=0.0, help="the share of Flex "
+                        "requests served as Standard (trafficType ON_DEMAND, billed at Standard), "
+                        "as Vertex AI may do silently")
     return parser.parse_args(argv)
 
 
@@ -72,7 +78,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         extra_models=tuple(m.strip() for m in args.extra_models.split(",") if m.strip()),
         serve_discontinued=args.serve_discontinued,
         image_scale=args.image_scale, seed=args.seed, provisioned_rpm=args.provisioned_rpm,
-        flex_latency_ms=args.flex_latency_ms, live_sessions=args.live_sessions)
+        flex_latency_ms=args.flex_latency_ms, flex_rpm=args.flex_rpm,
+        flex_as_standard=args.flex_as_standard, live_sessions=args.live_sessions)
 
 
 async def serve(config: EmulatorConfig, host: str, port: int, port_file: str | None,

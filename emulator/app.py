@@ -54,6 +54,7 @@ class Emulator:
         self.stats.reset()
         self.quotas: dict[str, ModelQuota] = {}
         self.provisioned: dict[str, Bucket] = {}
+        self.flex_capacity: dict[str, Bucket] = {}  # Flex's capacity, shared by the project
         self.attempts: Counter = Counter()
 
     def app(self) -> web.Application:
@@ -165,7 +166,23 @@ class Emulator:
         if kind == "dedicated":
             raise ApiError(429, "Too many requests. Exceeded the provisioned throughput.",
                            retry_after_s=None)
-        return {"flex": "ON_DEMAND_FLEX", "priority": "ON_DEMAND_PRIORITY"}.get(tier, "ON_DEMAND")
+        if tier == "flex":
+            return self._flex(model)
+        return {"priority": "ON_DEMAND_PRIORITY"}.get(tier, "ON_DEMAND")
+
+    def _flex(self, model: str) -> str:
+        """Flex PayGo: its capacity is shared by the project (429 RESOURCE_EXHAUSTED
+        past it), and some requests may be served, and billed, as Standard."""
+        if self.config.flex_rpm:
+            bucket = self.flex_capacity.setdefault(model, Bucket(self.config.flex_rpm))
+            if bucket.wait_for(1) > 0:
+                self.stats.flex_429 += 1
+                raise ApiError(429, "Resource exhausted, please try again later.",
+                               retry_after_s=None)
+            bucket.take(1)
+        if self.config.flex_as_standard and self.random.random() < self.config.flex_as_standard:
+            return "ON_DEMAND"
+        return "ON_DEMAND_FLEX"
 
     def _quota(self, model: str) -> ModelQuota:
         if model not in self.quotas:

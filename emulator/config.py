@@ -24,14 +24,16 @@ class EmulatorConfig:
     seed: int = 0                      # for the random faults and jitter
     provisioned_rpm: float | None = None  # Provisioned Throughput per model; None = none bought
     flex_latency_ms: float = 0.0       # extra latency of Flex PayGo answers
+    flex_rpm: float | None = None      # Flex capacity per model, requests a minute; None = no limit
+    flex_as_standard: float = 0.0      # share of Flex requests served (and billed) as Standard
     live_sessions: int | None = None   # Live API sessions open at once; None = no limit
 
     def __post_init__(self):
-        for name in ("rpm", "tpm", "image_rpm", "provisioned_rpm"):
+        for name in ("rpm", "tpm", "image_rpm", "provisioned_rpm", "flex_rpm"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"--{name} must be positive")
-        for name in ("error_rate", "throttle_rate"):
+        for name in ("error_rate", "throttle_rate", "flex_as_standard"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"--{name} must be between 0 and 1")
         if min(self.latency_ms, self.jitter_ms, self.token_latency_ms, self.flex_latency_ms) < 0:

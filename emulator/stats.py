@@ -20,6 +20,7 @@ class Stats:
         self.images = 0
         self.dropped = 0
         self.truncated = 0
+        self.flex_429 = 0  # Flex requests refused for its capacity (--flex_rpm)
         self.in_flight = 0
         self.peak_in_flight = 0
         self.first_request_at: float | None = None  # wall clock, for rates over the active window
@@ -51,6 +52,7 @@ class Stats:
             "images": self.images,
             "dropped_connections": self.dropped,
             "truncated_bodies": self.truncated,
+            "flex_429": self.flex_429,
             "in_flight": self.in_flight,
             "peak_in_flight": self.peak_in_flight,
             "first_request_at": self.first_request_at,

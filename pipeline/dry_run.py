@@ -14,7 +14,9 @@ Duration: at --rpm / --tpm per model, when given.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -206,10 +208,34 @@ def estimate(config: JobConfig) -> dict:
         "duration_note": ("at --rpm/--tpm per model, models in parallel" if rpm_given else
                           "no --rpm given: the job adapts to the quota it meets, so no "
                           "duration can be computed; give --rpm (and --tpm) to get one"),
+        "flex_by_deadline": _flex_by_deadline(settings, totals, max(durations, default=None)
+                                              if rpm_given else None),
         "paid_calls": sum(m.get("paid_calls", 0) for m in measured.values()),
         "rejected_lines": lines["rejected_lines"],
         "output_schema": _output_schema_note(config),
     }
+
+
+def _flex_by_deadline(settings, totals: dict, minutes: float | None) -> dict | None:
+    """With --finish_by: what Flex first, Standard for the rest would cost,
+    between Flex-only (everything in time on Flex) and Standard-only."""
+    if not settings.finish_by:
+        return None
+    left = (settings.finish_by - time.time()) / 60
+    flex, standard = totals["flex"], totals["standard"]
+    result = {"finish_by": datetime.datetime.fromtimestamp(settings.finish_by).astimezone()
+              .isoformat(timespec="seconds"), "minutes_left": round(left, 1),
+              "cost_usd_range": [round(flex, 6), round(standard, 6)]}
+    if minutes is None:
+        result["note"] = ("no --rpm: Flex's pace is measured during the run, so the share "
+                          "moved to Standard cannot be known here; the cost is in this range")
+        return result
+    share = 1.0 if minutes <= left else max(0.0, left / minutes)
+    result.update(flex_share=round(share, 3),
+                  cost_usd=round(share * flex + (1 - share) * standard, 6),
+                  note=f"at --rpm: {minutes:.1f} minutes of calls, {left:.1f} left; the run "
+                       "measures Flex's real pace and moves only what Flex cannot finish")
+    return result
 
 
 def _output_schema_note(config: JobConfig) -> dict | None:

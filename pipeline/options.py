@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import json
 import logging
@@ -24,6 +25,7 @@ from transforms.plan_calls import Resume
 from transforms.run_files import RUN_ID, RunFiles
 from transforms.record_defaults import RecordDefaults, unpriced_line
 from transforms.generate_content import DEFAULT_SCHEMA_REASKS
+from transforms.input_files import count_lines
 from transforms.tasks import TASKS, HandlerOptions
 from transforms.vertex_connection import VertexConnection
 from vertex import service_tiers
@@ -138,11 +140,17 @@ class VertexBatchOptions(PipelineOptions):
                            "has succeeded for this long")
         group.add_argument("--progress_s", type=float, help="seconds between progress lines "
                            "(default 10 on the DirectRunner, 0 = none elsewhere)")
+        group.add_argument("--summary_json", action="store_true", help="print summary.json on "
+                           "stdout at the end (for scripts) instead of the short summary")
         group = parser.add_argument_group("Cost and service tiers")
         group.add_argument("--service_tier", default="standard", choices=service_tiers.TIERS,
                            help="PayGo tier: standard, flex (half price, slower, global "
                            "only) or priority (premium, throttled less); a record's own "
                            "\"service_tier\" wins")
+        group.add_argument("--finish_by", help="with --service_tier flex: Flex first, and "
+                           "Standard for what Flex cannot finish by then: a duration (45m, 2h, "
+                           "1h30m, 90s) or a clock time (06:00, 06:00+01:00, 06:00Z; without a "
+                           "zone, this machine's). Records with their own service_tier stay")
         group.add_argument("--provisioned_throughput", default="auto",
                            choices=service_tiers.PROVISIONED, help="auto: Provisioned "
                            "Throughput first when the project has it; only: PT or 429 "
@@ -197,6 +205,7 @@ class JobConfig:
     spread_calls: bool = False          # reshuffle the calls: more than one worker process
     schema_reasks: int = DEFAULT_SCHEMA_REASKS
     allowed_error_rate: float = 0.0     # error rows and rejected lines a complete run may have
+    summary_json: bool = False          # the whole summary on stdout, not the short one
 
     @property
     def files(self) -> RunFiles:
@@ -314,6 +323,7 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
     except ValueError as error:
         raise OptionError(f"--service_tier {job.service_tier} with --provisioned_throughput "
                           f"{job.provisioned_throughput}: {error}") from None
+    finish_by = _finish_by(job.finish_by, job.service_tier)
     request_timeout_s = _positive("request_timeout_s", job.request_timeout_s)
     if request_timeout_s and request_timeout_s > service_tiers.FLEX_MAX_TIMEOUT_S \
             and job.service_tier == "flex":
@@ -343,6 +353,8 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         unreachable_after_s=_positive("unreachable_after_s", job.unreachable_after_s,
                                       allow_none=False),
         rpm=rpm / processes if rpm else None, tpm=tpm / processes if tpm else None,
+        finish_by=finish_by,
+        expected_records=_expected_records(job.input, processes) if finish_by else None,
         # With no number for the quota (Gemini's dynamic shared quota has none), find it.
         adaptive=job.adaptive_rate or rpm is None)
     for model_option in ("model", "image_model", "live_model"):
@@ -406,7 +418,7 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
                      prices=prices, max_cost_usd=max_cost,
                      dry_run_sample=job.dry_run_sample if dry_run else None,
                      spread_calls=not local or processes > 1, schema_reasks=job.schema_reasks,
-                     allowed_error_rate=job.allowed_error_rate)
+                     allowed_error_rate=job.allowed_error_rate, summary_json=job.summary_json)
 
 
 def _check_default_model(task, defaults: RecordDefaults, config_given: bool) -> None:
@@ -427,6 +439,44 @@ def _check_default_model(task, defaults: RecordDefaults, config_given: bool) -> 
     refusal = known.thinking_refusal(thinking) if known and config_given else None
     if refusal:
         raise OptionError(f"--generation_config: {refusal}")
+
+
+def _finish_by(text: str | None, tier: str, now: float | None = None) -> float | None:
+    """--finish_by as epoch seconds: a duration from now (45m, 2h, 1h30m,
+    90s), or the next time a clock shows (06:00, 06:00+01:00, 06:00Z; this
+    machine's zone without one)."""
+    if text is None:
+        return None
+    if tier != "flex":
+        raise OptionError("--finish_by moves Flex records to Standard to finish in time: it goes "
+                          "with --service_tier flex")
+    now = time.time() if now is None else now
+    duration = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text.strip())
+    if duration and any(duration.groups()):
+        hours, minutes, seconds = (int(g or 0) for g in duration.groups())
+        return now + hours * 3600 + minutes * 60 + seconds
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?(Z|[+-]\d{2}:\d{2})?", text.strip())
+    if not clock:
+        raise OptionError(f"--finish_by {text!r}: give a duration (45m, 2h, 1h30m, 90s) or a "
+                          "clock time (06:00, 06:00+01:00, 06:00Z)")
+    hour, minute, second, zone = clock.groups()
+    if int(hour) > 23 or int(minute) > 59 or int(second or 0) > 59:
+        raise OptionError(f"--finish_by {text!r}: not a time of day")
+    tz = (datetime.timezone.utc if zone == "Z" else None if zone is None else
+          datetime.datetime.strptime(zone.replace(":", ""), "%z").tzinfo)
+    current = datetime.datetime.fromtimestamp(now, tz) if tz else datetime.datetime.fromtimestamp(now)
+    at = current.replace(hour=int(hour), minute=int(minute), second=int(second or 0),
+                         microsecond=0)
+    if at.timestamp() <= now:
+        at += datetime.timedelta(days=1)  # the next time the clock shows it
+    return at.timestamp()
+
+
+def _expected_records(pattern: str, processes: int) -> int | None:
+    """This process's share of the input's lines, where they can be counted
+    (local files): Flex by deadline spreads what Flex cannot finish over them."""
+    lines = count_lines(pattern)
+    return None if lines is None else max(1, lines // processes)
 
 
 def _output_schema(columns: str | None, response_schema: str | None) -> OutputSchema | None:

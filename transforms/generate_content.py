@@ -75,6 +75,7 @@ def responses_table_row(record: PromptRecord, result: CallResult, run_id: str | 
     why there is none."""
     row = record_row(schema, record, result, run_id)
     row["schema_reasks"] = len(result.set_aside)
+    row["service_tier"], row["sent_tier"] = record.service_tier, result.sent_tier
     if result.first_token_ms is not None:
         row["first_token_ms"] = round(result.first_token_ms, 3)
     if result.ok:
@@ -223,7 +224,7 @@ class GeminiHandler(CallHandler):
 
     async def _ask(self, client: VertexClient, record: PromptRecord) -> CallResult:
         return await client.generate_content(record.model, record.body, self.stream,
-                                             record.service_tier)
+                                             record.service_tier, movable=not record.own_tier)
 
     def estimate(self, record: PromptRecord) -> Estimate:
         """Prompt tokens at about 4 characters a token; output tokens:

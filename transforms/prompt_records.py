@@ -31,6 +31,7 @@ class PromptRecord(NamedTuple):
     line_number: int | None
     raw_line: str | None = None  # the line as read (for a duplicate id's rejected row)
     service_tier: str = "standard"  # the PayGo tier asked for: standard, flex, priority
+    own_tier: bool = False          # the record's own "service_tier" (never moved by --finish_by)
 
 
 class RejectedLine(ValueError):

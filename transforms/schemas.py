@@ -115,7 +115,12 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
                          "`cache_tokens_details`, `tool_use_prompt_tokens_details`"),
         ("traffic_type", pa.string(), "`usageMetadata.trafficType`: `ON_DEMAND`, "
                                       "`ON_DEMAND_FLEX`, `ON_DEMAND_PRIORITY`, "
-                                      "`PROVISIONED_THROUGHPUT`"),
+                                      "`PROVISIONED_THROUGHPUT`: the capacity that served it, "
+                                      "which the cost follows"),
+        ("service_tier", pa.string(), "the PayGo tier the record asked for (its own "
+                                      "`service_tier`, or the job's `--service_tier`)"),
+        ("sent_tier", pa.string(), "the tier its last attempt was sent at: `standard` where "
+                                   "Flex by deadline (`--finish_by`) moved a Flex record"),
         ("model_version", pa.string(), "`modelVersion` of the answer"),
         ("response_id", pa.string(), "`responseId` of the answer"),
         ("create_time", TIMESTAMP, "`createTime` of the answer (UTC)"),
@@ -158,6 +163,9 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("images_returned", pa.int32(), "images the answer held (fewer than asked shows on "
                                         "every row of the record)"),
         ("parameters_json", pa.string(), "the Imagen parameters sent, as JSON"),
+        ("usage", USAGE, "Gemini image models: the tokens of the call that drew the image "
+                         "(its image tokens under `candidates_tokens_details`); null for Imagen, "
+                         "which bills per image"),
     ] + _CALL + _ORIGIN,
     "live": _RECORD + [
         ("text", pa.string(), "the model's text (with `responseModalities: [\"TEXT\"]`)"),

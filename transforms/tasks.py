@@ -154,4 +154,5 @@ def record_from_object(obj: dict, defaults: RecordDefaults, source: str | None =
     return PromptRecord(
         id=str(record_id), task=task.name, model=model, body=body,
         metadata=None if metadata is None else json.dumps(metadata, sort_keys=True),
-        source=source, line_number=line_number, service_tier=tier)
+        source=source, line_number=line_number, service_tier=tier,
+        own_tier="service_tier" in obj)

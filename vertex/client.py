@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import json
 import re
@@ -30,6 +31,7 @@ from vertex.response_rows import merge_stream_chunks
 from vertex.retry import retry_policy, with_retries
 from vertex import live, service_tiers, stopping
 from vertex.budget import Budget
+from vertex.flex_deadline import FLEX_RECHECK_S, FlexByDeadline
 from vertex.http import HttpClient, make_websocket_session
 
 
@@ -47,6 +49,7 @@ class CallResult:
     attempt_log: list[dict] = field(default_factory=list)
     first_token_ms: float | None = None  # streaming: start of the last attempt's request to its first chunk
     http_status: int | None = None
+    sent_tier: str | None = None      # the PayGo tier the last attempt was sent at
     cost_usd: float | None = None     # priced by the caller (transforms.call_vertex)
     # Answers set aside before this one (asked again: not valid JSON, or not
     # of the schema); each was paid for.
@@ -88,6 +91,8 @@ class CallSettings:
     max_cost_usd: float | None = None     # this process's share of --max_cost_usd
     live_sessions: int | None = None      # Live API sessions open at once in this process
     live_timeout_s: float = 600.0         # one session (a connection lasts about 10 minutes)
+    finish_by: float | None = None        # --finish_by (epoch s): Flex first, Standard for the rest
+    expected_records: int | None = None   # with finish_by: this process's share of the records
 
 
 class VertexClient:
@@ -102,6 +107,9 @@ class VertexClient:
         self._models_missing: dict[str, ModelNotFoundError] = {}
         self._reached = time.monotonic()  # when the server last answered anything
         self.budget = Budget(settings.max_cost_usd)
+        self.flex_deadline = FlexByDeadline(settings.finish_by, settings.max_in_flight,
+                                            settings.expected_records) \
+            if settings.finish_by else None
         self._sessions = asyncio.Semaphore(settings.live_sessions or settings.max_in_flight)
         self._ws_http: aiohttp.ClientSession | None = None  # the Live API's WebSockets
         self._retry = retry_policy(settings.max_attempts, settings.initial_backoff_s,
@@ -118,9 +126,14 @@ class VertexClient:
         return self._limiters[model]
 
     async def generate_content(self, model: str, body: dict, stream: bool = False,
-                               tier: str = "standard") -> CallResult:
-        """tier: the PayGo tier asked for (standard, flex, priority)."""
+                               tier: str = "standard", movable: bool = False) -> CallResult:
+        """tier: the PayGo tier asked for (standard, flex, priority); movable:
+        the job's default, not the record's own, so that Flex by deadline
+        (--finish_by) may send it to Standard."""
         url = self.endpoint.url(model, "streamGenerateContent" if stream else "generateContent")
+        flex = self.flex_deadline if tier == "flex" and movable else None
+        if flex is not None:
+            tier = flex.tier()
         timeout = (self.settings.flex_attempt_timeout_s if tier == "flex"
                    else self.settings.attempt_timeout_s)
 
@@ -128,8 +141,13 @@ class VertexClient:
             if stream:
                 return await self._stream(url, body, result, headers)
             return read_answer(await self._post(url, body, headers), self.endpoint.api_version)
-        return await self._call(model, exchange, estimate_tokens(body), timeout,
-                                service_tiers.headers(tier, self.settings.provisioned_throughput))
+        result = await self._call(model, exchange, estimate_tokens(body), timeout,
+                                  service_tiers.headers(tier, self.settings.provisioned_throughput),
+                                  flex=flex if tier == "flex" else None)
+        result.sent_tier = result.sent_tier or tier
+        if flex is not None and tier == "flex" and result.sent_tier == "flex":
+            flex.done()
+        return result
 
     async def count_tokens(self, model: str, body: dict) -> CallResult:
         """countTokens (free): the prompt's tokens as the model counts them.
@@ -173,10 +191,14 @@ class VertexClient:
 
     async def _call(self, model: str, exchange, estimated_tokens: int, timeout_s: float,
                     headers: dict[str, str] | None = None,
-                    slots: asyncio.Semaphore | None = None) -> CallResult:
+                    slots: asyncio.Semaphore | None = None,
+                    flex: FlexByDeadline | None = None) -> CallResult:
         """All attempts for one record, within its deadline (the deadline also
-        bounds each attempt: an attempt gets at most the time left)."""
-        limiter = self.limiter(model)
+        bounds each attempt: an attempt gets at most the time left). Flex's
+        answers and 429s pace `flex`, and a call Flex keeps refusing may move
+        to Standard; Flex has a limiter of its own, so that its 429s do not
+        cut the Standard rate."""
+        headers = dict(headers or {})  # a call moved off Flex changes its own copy
         result = CallResult(started_at=time.time())
         if model in self._models_missing:  # known not to exist: no call, the same answer
             result.error, result.http_status = self._models_missing[model], 404
@@ -186,14 +208,15 @@ class VertexClient:
         try:
             async with deadline:
                 response = await with_retries(
-                    lambda: self._attempt(model, exchange, estimated_tokens, limiter, result,
-                                          headers or {}, timeout_s, slots or self._in_flight),
+                    lambda: self._attempt(model, exchange, estimated_tokens, result, headers,
+                                          timeout_s, slots or self._in_flight, flex),
                     self._retry)
             result.response, result.http_status = response, 200
             self._models_answered.add(model)
             usage = response.get("usageMetadata") or {}
             if "totalTokenCount" in usage:
-                limiter.settle(estimated_tokens, int(usage["totalTokenCount"]))
+                self._limiter_of(model, headers).settle(estimated_tokens,
+                                                        int(usage["totalTokenCount"]))
         except FatalApiError:
             raise
         except Exception as error:  # noqa: BLE001 - every other failure becomes a row
@@ -203,9 +226,42 @@ class VertexClient:
         result.latency_ms = (time.monotonic() - started) * 1000.0
         return result
 
-    async def _attempt(self, model: str, exchange, estimated_tokens: int,
-                       limiter: RateLimiter, result: CallResult, headers: dict[str, str],
-                       timeout_s: float, slots: asyncio.Semaphore) -> dict:
+    def _limiter_of(self, model: str, headers: dict[str, str]) -> RateLimiter:
+        """Flex has a limiter of its own: its 429s (its capacity is shared and
+        busy by design) must not cut the rate of the other tiers."""
+        flex = headers.get(service_tiers.SHARED_REQUEST_TYPE) == "flex"
+        return self.limiter(f"{model} (flex)" if flex else model)
+
+    async def _take_turn(self, model: str, estimated_tokens: int, headers: dict[str, str],
+                         result: CallResult, flex: FlexByDeadline | None) -> RateLimiter:
+        """Waits for the call's turn on its tier's limiter. A Flex call of
+        Flex by deadline that Flex can no longer answer in time while it
+        waits (Flex has been given more than it can finish) moves to Standard."""
+        limiter = self._limiter_of(model, headers)
+        if flex is None or service_tiers.SHARED_REQUEST_TYPE not in headers:
+            await limiter.acquire(estimated_tokens)
+            return limiter
+        turn = asyncio.ensure_future(limiter.acquire(estimated_tokens))
+        while not (await asyncio.wait({turn}, timeout=FLEX_RECHECK_S))[0]:
+            if flex.leave_flex(flex_429s=None):
+                turn.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await turn
+                if not turn.cancelled():  # granted meanwhile: its slot is booked
+                    flex.pending += 1
+                    flex.moved -= 1
+                    return limiter
+                del headers[service_tiers.SHARED_REQUEST_TYPE]
+                result.sent_tier = "standard"
+                limiter = self._limiter_of(model, headers)
+                await limiter.acquire(estimated_tokens)
+                return limiter
+        turn.result()
+        return limiter
+
+    async def _attempt(self, model: str, exchange, estimated_tokens: int, result: CallResult,
+                       headers: dict[str, str], timeout_s: float, slots: asyncio.Semaphore,
+                       flex: FlexByDeadline | None = None) -> dict:
         stopping.refuse_if_stopping()  # interrupted: no attempt of any kind starts
         if self.budget.reached():  # a retry, re-ask or further image: none once spent
             raise self.budget.refusal()
@@ -214,7 +270,7 @@ class VertexClient:
         try:
             async with slots:
                 queued = time.monotonic()  # the wait in line counts, not only the head's sleep
-                await limiter.acquire(estimated_tokens)
+                limiter = await self._take_turn(model, estimated_tokens, headers, result, flex)
                 result.rate_limit_wait_ms += (time.monotonic() - queued) * 1000.0
                 entry = {"offset_ms": round((time.time() - result.started_at) * 1000.0, 3),
                          "http_status": None}
@@ -230,6 +286,11 @@ class VertexClient:
             if error.code == 429:
                 result.throttled += 1
                 limiter.on_throttled()
+                if flex is not None and service_tiers.SHARED_REQUEST_TYPE in headers:
+                    flex.refused()
+                    if flex.leave_flex(result.throttled):  # Flex would finish too late
+                        del headers[service_tiers.SHARED_REQUEST_TYPE]
+                        result.sent_tier = "standard"
             self._check_fatal(model, error)
             raise
         except Exception as error:
@@ -238,6 +299,8 @@ class VertexClient:
             raise
         self._reached = time.monotonic()
         limiter.on_success(time.monotonic() - sent)
+        if flex is not None and service_tiers.SHARED_REQUEST_TYPE in headers:
+            flex.answered(time.monotonic() - sent)
         result.attempt_log[-1]["http_status"] = 200
         return response
 
