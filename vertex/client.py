@@ -247,9 +247,8 @@ class VertexClient:
                 turn.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await turn
-                if not turn.cancelled():  # granted meanwhile: its slot is booked
-                    flex.pending += 1
-                    flex.moved -= 1
+                if not turn.cancelled():  # granted meanwhile: its slot is booked, it stays
+                    flex.stay()
                     return limiter
                 del headers[service_tiers.SHARED_REQUEST_TYPE]
                 result.sent_tier = "standard"

@@ -80,6 +80,11 @@ class FlexByDeadline:
         self.moved += 1
         return True
 
+    def stay(self) -> None:
+        """Undoes a leave_flex whose call got its Flex turn meanwhile."""
+        self.pending += 1
+        self.moved -= 1
+
     # what Flex does
 
     def answered(self, latency_s: float) -> None:
