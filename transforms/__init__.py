@@ -9,6 +9,7 @@
     SaveFiles            the files in rows (images) -> storage, rows pointing at them
     GenerateContent      CallVertexAI(GeminiHandler) + SaveFiles
     GenerateImages       CallVertexAI(ImagenHandler) + SaveFiles
+    GenerateLive         CallVertexAI(LiveHandler) + SaveFiles: Live API sessions, audio saved
     RecordDefaults       job-level settings a record's own values win over
     OutputSchema         typed answers: BigQuery's column list or a responseSchema
                          (RecordDefaults puts it in the requests; GenerateContent types
@@ -21,6 +22,7 @@
 from transforms.call_vertex import CallHandler, CallVertexAI
 from transforms.generate_content import GeminiHandler, GenerateContent
 from transforms.generate_images import GenerateImages, ImagenHandler
+from transforms.generate_live import GenerateLive, LiveHandler
 from transforms.prompt_records import PromptRecord
 from transforms.record_defaults import RecordDefaults
 from transforms.read_prompt_records import BuildPromptRecords, ReadPromptRecords
@@ -30,6 +32,7 @@ from transforms.write_parquet import TableFiles, WriteParquetTable, WriteParquet
 from vertex.output_schema import OutputSchema
 
 __all__ = ["BuildPromptRecords", "CallHandler", "CallVertexAI", "GeminiHandler",
-           "GenerateContent", "GenerateImages", "ImagenHandler", "OutputSchema", "PromptRecord",
+           "GenerateContent", "GenerateImages", "GenerateLive", "ImagenHandler", "LiveHandler",
+           "OutputSchema", "PromptRecord",
            "ReadPromptRecords", "RecordDefaults", "SaveFiles", "TableFiles",
            "VertexConnection", "WriteParquetTable", "WriteParquetTables"]

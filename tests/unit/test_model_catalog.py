@@ -225,3 +225,24 @@ def test_the_models_page_is_the_catalog():
     day = datetime.date.fromisoformat(vertex_catalog.catalog().read_on)
     assert table == catalog_command.markdown(day), \
         "regenerate: python -m vertex_catalog --markdown --today " + str(day)
+
+
+def test_the_job_refuses_before_any_call_what_the_catalog_says_the_model_does_not_take():
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import OptionError, job_config
+
+    def config(*args):
+        return job_config(PipelineOptions(["--input", "in.jsonl", "--output", "out",
+                                           "--endpoint", "http://127.0.0.1:9", *args]))
+    minimal = '{"thinkingConfig": {"thinkingLevel": "MINIMAL"}}'
+    with pytest.raises(OptionError, match="LOW, MEDIUM, HIGH"):
+        config("--model", "gemini-3.8-flash", "--generation_config", minimal)
+    config("--model", "gemini-3.5-flash", "--generation_config", minimal)  # 3.5 takes MINIMAL
+    with pytest.raises(OptionError, match="not offered on Flex"):
+        config("--model", "gemini-4-argon", "--service_tier", "flex")
+    with pytest.raises(OptionError, match="served on the global endpoint, the us multi-region"):
+        config("--model", "gemini-3.8-flash", "--project", "p", "--vertex_location", "us-central1")
+    us = job_config(PipelineOptions(["--input", "in.jsonl", "--output", "out", "--project", "p",
+                                     "--vertex_location", "us", "--model", "gemini-3.8-flash"]))
+    assert us.connection.endpoint().host == "https://aiplatform.us.rep.googleapis.com"

@@ -29,7 +29,8 @@ def test_help_is_the_jobs_own_options_in_their_groups_and_short():
     for option in ("--input", "--model", "--rpm", "--max_cost_usd", "--dry_run",
                    "--allowed_error_rate", "--skip_existing", "--summary_json"):
         assert option in shown.stdout, option
-    assert "--help_beam" in shown.stdout and "--runner" not in shown.stdout
+    assert "--help_beam" in shown.stdout and "Beam StandardOptions" not in shown.stdout
+    assert "--runner RUNNER" not in shown.stdout  # named in the epilog, not listed
 
 
 def test_help_beam_adds_beams_runner_options_which_are_still_accepted():
