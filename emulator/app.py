@@ -27,6 +27,7 @@ from emulator.live import LiveSessions
 from emulator.config import EmulatorConfig
 from emulator.errors import STATUS_MESSAGES, ApiError, error_body, error_response
 from emulator.markers import Markers, parse_markers
+from emulator.caches import CachedContents
 from emulator.quota import Bucket, ModelQuota
 from emulator.stats import Stats
 from vertex_schema import InvalidRequest
@@ -46,12 +47,15 @@ class Emulator:
         self.random = random.Random(config.seed)
         self._gcs = None
         self.live = LiveSessions(self)
+        self.caches = CachedContents()
         for version in ("v1", "v1beta1"):  # importing the protos takes a second: not mid-quota
             vertex_schema.proto_module(version)
         self.reset()
 
     def reset(self) -> None:
         self.stats.reset()
+        if hasattr(self, "caches"):
+            self.caches.reset()
         self.quotas: dict[str, ModelQuota] = {}
         self.provisioned: dict[str, Bucket] = {}
         self.flex_capacity: dict[str, Bucket] = {}  # Flex's capacity, shared by the project
@@ -62,6 +66,10 @@ class Emulator:
         app.router.add_get("/emulator/stats", self.handle_stats)
         app.router.add_post("/emulator/reset", self.handle_reset)
         app.router.add_get("/ws/{service}/BidiGenerateContent", self.live.handle)
+        for path in ("/{version:v1|v1beta1}/projects/{project}/locations/{location}/cachedContents",
+                     "/{version:v1|v1beta1}/projects/{project}/locations/{location}/cachedContents/"
+                     "{id}"):
+            app.router.add_route("*", path, self.caches.handle)
         app.router.add_post("/{tail:.*}", self.handle_api)
         return app
 
@@ -248,6 +256,9 @@ class Emulator:
     async def _generate(self, request, served: vertex_catalog.Model, body, raw, streaming,
                         traffic_type: str) -> web.StreamResponse:
         model = served.id
+        cache_tokens = 0
+        if body.get("cachedContent"):  # the cache's prefix goes first, read from the cache
+            body, cache_tokens = self.caches.read(body["cachedContent"], model, body)
         try:
             markers = parse_markers(text_generation.request_text(body))
         except ValueError as error:
@@ -265,6 +276,9 @@ class Emulator:
             always_thinks=served.thinks_by_level, attempt=attempt,
             default_level=(served.thinking or {}).get("default") or "HIGH")
         usage = answers.usage_metadata(body, candidates, traffic_type)
+        if cache_tokens:
+            usage["cachedContentTokenCount"] = cache_tokens
+            usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": cache_tokens}]
         self.stats.by_traffic_type[traffic_type] += 1
         output_tokens = usage["totalTokenCount"] - usage["promptTokenCount"]
         self._quota(model).charge_output(output_tokens)

@@ -105,3 +105,46 @@ def test_a_model_where_vertex_ai_does_not_serve_it_is_not_found(client, global_c
     assert regional.value.code == 404
     assert global_client.models.generate_content(model="gemini-3-flash-preview",
                                                  contents="x").text
+
+
+# Vertex AI's explicit context cache, through the SDK's caches API.
+
+GUIDE = "Label each review as positive, negative or mixed. " * 1200  # past 3.5 Flash's minimum
+
+
+def test_context_cache_create_get_list_update_use_and_delete(client):
+    cache = client.caches.create(model="gemini-3.5-flash", config=types.CreateCachedContentConfig(
+        system_instruction=GUIDE, display_name="run-r1", ttl="300s"))
+    assert cache.name.startswith("projects/test-project/locations/us-central1/cachedContents/")
+    assert cache.usage_metadata.total_token_count >= 4096 and cache.display_name == "run-r1"
+    assert client.caches.get(name=cache.name).expire_time == cache.expire_time
+    assert cache.name in [c.name for c in client.caches.list()]
+    later = client.caches.update(name=cache.name,
+                                 config=types.UpdateCachedContentConfig(ttl="7200s"))
+    assert later.expire_time > cache.expire_time
+    answer = client.models.generate_content(
+        model="gemini-3.5-flash", contents="The blender is great",
+        config=types.GenerateContentConfig(cached_content=cache.name))
+    usage = answer.usage_metadata
+    assert usage.cached_content_token_count == cache.usage_metadata.total_token_count
+    assert usage.prompt_token_count > usage.cached_content_token_count
+    assert usage.cache_tokens_details[0].token_count == usage.cached_content_token_count
+    with pytest.raises(Exception, match="system_instruction, tools or tool_config"):
+        client.models.generate_content(
+            model="gemini-3.5-flash", contents="x", config=types.GenerateContentConfig(
+                cached_content=cache.name, system_instruction="another"))
+    client.caches.delete(name=cache.name)
+    with pytest.raises(Exception, match="404"):
+        client.caches.get(name=cache.name)
+    with pytest.raises(Exception, match="not found"):
+        client.models.generate_content(model="gemini-3.5-flash", contents="x",
+                                       config=types.GenerateContentConfig(cached_content=cache.name))
+
+
+def test_context_cache_below_the_minimum_or_on_a_model_without_it_is_refused(client):
+    with pytest.raises(Exception, match="minimum token count to start caching is 4096"):
+        client.caches.create(model="gemini-3.5-flash", config=types.CreateCachedContentConfig(
+            system_instruction="too short"))
+    with pytest.raises(Exception, match="not supported"):
+        client.caches.create(model="gemini-4-argon", config=types.CreateCachedContentConfig(
+            system_instruction=GUIDE))
