@@ -103,14 +103,7 @@ class PriceTable:
                     log.warning("no price for model %s in %s: its rows get a null cost_usd",
                                 short, self.origin)
             return None
-        changes = prices.get("changes")
-        if not changes:
-            return prices
-        day, resolved = on or today(), {k: v for k, v in prices.items() if k != "changes"}
-        for change in sorted(changes, key=lambda c: c["from"]):
-            if datetime.date.fromisoformat(change["from"]) <= day:
-                resolved.update({k: v for k, v in change.items() if k != "from"})
-        return resolved
+        return vertex_catalog.prices_on(prices, on or today())
 
     def factor(self, traffic_type: str | None) -> float:
         return self.tiers.get(traffic_type or "ON_DEMAND", 1.0)

@@ -184,6 +184,19 @@ def get(name: str) -> Model | None:
     return catalog().get(name)
 
 
+def prices_on(prices: dict, day: datetime.date) -> dict:
+    """A model's prices in force on a day: its base prices with every dated
+    change (`{"from": DATE, ...}`) up to that day applied, in date order."""
+    changes = prices.get("changes")
+    if not changes:
+        return prices
+    resolved = {k: v for k, v in prices.items() if k != "changes"}
+    for change in sorted(changes, key=lambda c: c["from"]):
+        if datetime.date.fromisoformat(change["from"]) <= day:
+            resolved.update({k: v for k, v in change.items() if k != "from"})
+    return resolved
+
+
 def not_served(name: str, location: str | None, allow_discontinued: bool = False,
                today: datetime.date | None = None) -> str | None:
     """Why Vertex AI would not serve this model at this location (one line

@@ -20,15 +20,6 @@ WARN_WITHIN = datetime.timedelta(days=30)
 ORIGIN = {"vertex": "Vertex AI", "developer_api": "Developer API", "third_party": "third party"}
 
 
-def _prices_today(model: vertex_catalog.Model, today: datetime.date) -> dict:
-    """The model's prices in force on `today` (its dated changes applied)."""
-    prices = dict(model.prices or {})
-    for change in prices.pop("changes", []):
-        if datetime.date.fromisoformat(change["from"]) <= today:
-            prices.update({k: v for k, v in change.items() if k != "from"})
-    return prices
-
-
 def _text_price(prices: dict, key: str) -> str:
     values = prices.get(key) or {}
     value = values.get("TEXT", values.get("AUDIO", next(iter(values.values()), None)))
@@ -43,7 +34,7 @@ def rows(today: datetime.date, everything: bool) -> list[tuple[str, ...]]:
         retired = model.retired_on(today)
         if retired and not everything:
             continue
-        prices = _prices_today(model, today)
+        prices = vertex_catalog.prices_on(model.prices or {}, today)
         source = model.entry.get("prices_source") or {}
         if "per_image" in prices:
             price_in, price_out, cached = "-", f"{prices['per_image']:g}/image", "-"
