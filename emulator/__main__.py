@@ -65,6 +65,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--flex_as_standard", type=float, default=0.0, help="the share of Flex "
                         "requests served as Standard (trafficType ON_DEMAND, billed at Standard), "
                         "as Vertex AI may do silently")
+    parser.add_argument("--implicit_cache_hit_rate", type=float, default=0.5, help="how often "
+                        "a request whose prefix (system instruction, tools, earlier turns) "
+                        "reaches the model's caching minimum and was sent before comes back "
+                        "with it cached implicitly, as Vertex AI's best-effort cache may "
+                        "(default: %(default)s; 0: never)")
     return parser.parse_args(argv)
 
 
@@ -79,7 +84,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         serve_discontinued=args.serve_discontinued,
         image_scale=args.image_scale, seed=args.seed, provisioned_rpm=args.provisioned_rpm,
         flex_latency_ms=args.flex_latency_ms, flex_rpm=args.flex_rpm,
-        flex_as_standard=args.flex_as_standard, live_sessions=args.live_sessions)
+        flex_as_standard=args.flex_as_standard, live_sessions=args.live_sessions,
+        implicit_cache_hit_rate=args.implicit_cache_hit_rate)
 
 
 async def serve(config: EmulatorConfig, host: str, port: int, port_file: str | None,

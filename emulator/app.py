@@ -27,7 +27,7 @@ from emulator.live import LiveSessions
 from emulator.config import EmulatorConfig
 from emulator.errors import STATUS_MESSAGES, ApiError, error_body, error_response
 from emulator.markers import Markers, parse_markers
-from emulator.caches import CachedContents
+from emulator.caches import CachedContents, ImplicitCache
 from emulator.quota import Bucket, ModelQuota
 from emulator.stats import Stats
 from vertex_schema import InvalidRequest
@@ -48,6 +48,7 @@ class Emulator:
         self._gcs = None
         self.live = LiveSessions(self)
         self.caches = CachedContents()
+        self.implicit_cache = ImplicitCache(config.implicit_cache_hit_rate, config.seed)
         for version in ("v1", "v1beta1"):  # importing the protos takes a second: not mid-quota
             vertex_schema.proto_module(version)
         self.reset()
@@ -56,6 +57,7 @@ class Emulator:
         self.stats.reset()
         if hasattr(self, "caches"):
             self.caches.reset()
+            self.implicit_cache.reset()
         self.quotas: dict[str, ModelQuota] = {}
         self.provisioned: dict[str, Bucket] = {}
         self.flex_capacity: dict[str, Bucket] = {}  # Flex's capacity, shared by the project
@@ -259,6 +261,8 @@ class Emulator:
         cache_tokens = 0
         if body.get("cachedContent"):  # the cache's prefix goes first, read from the cache
             body, cache_tokens = self.caches.read(body["cachedContent"], model, body)
+        else:  # a prefix sent before may be cached implicitly
+            cache_tokens = self.implicit_cache.cached_tokens(served, body)
         try:
             markers = parse_markers(text_generation.request_text(body))
         except ValueError as error:

@@ -16,10 +16,13 @@ Vertex AI does.
 """
 from __future__ import annotations
 
+import collections
 import datetime
+import hashlib
 import json
 import random
 import re
+import time
 
 from aiohttp import web
 
@@ -206,3 +209,42 @@ class CachedContents:
     @staticmethod
     def _visible(cache: dict) -> dict:
         return {k: v for k, v in cache.items() if not k.startswith("_")}
+
+
+class ImplicitCache:
+    """Vertex AI's implicit caching, on by default and best effort: a request
+    whose prefix (its system instruction, tools and every content before the
+    last) reaches the model's minimum, and was sent within the last 24 hours,
+    may come back with that prefix cached (usageMetadata.cachedContentTokenCount,
+    billed at the cached price). Google promises no hit: here a repeated prefix
+    hits `hit_rate` of the time (--implicit_cache_hit_rate)."""
+
+    KEPT = 10_000          # prefixes remembered
+    RETAINED_S = 24 * 3600  # every implicitly cached prefix is gone within 24 hours
+
+    def __init__(self, hit_rate: float, seed: int = 0):
+        self.hit_rate = hit_rate
+        self.random = random.Random(seed)
+        self.seen: collections.OrderedDict[str, float] = collections.OrderedDict()
+
+    def reset(self) -> None:
+        self.seen.clear()
+
+    def cached_tokens(self, model: vertex_catalog.Model, body: dict) -> int:
+        caching = model.entry.get("caching") or {}
+        if not caching.get("implicit") or not self.hit_rate:
+            return 0
+        prefix = {k: body[k] for k in ("systemInstruction", "tools", "toolConfig") if k in body}
+        prefix["contents"] = list(body.get("contents") or [])[:-1]
+        tokens = text_generation.prompt_token_count(prefix)
+        if tokens < (caching.get("min_tokens") or MIN_TOKENS):
+            return 0
+        key = hashlib.sha256(json.dumps([model.id, prefix], sort_keys=True).encode()).hexdigest()
+        now = time.monotonic()
+        sent_at = self.seen.pop(key, None)
+        self.seen[key] = now
+        while len(self.seen) > self.KEPT:
+            self.seen.popitem(last=False)
+        if sent_at is None or now - sent_at > self.RETAINED_S:
+            return 0
+        return tokens if self.random.random() < self.hit_rate else 0

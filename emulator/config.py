@@ -27,13 +27,14 @@ class EmulatorConfig:
     flex_rpm: float | None = None      # Flex capacity per model, requests a minute; None = no limit
     flex_as_standard: float = 0.0      # share of Flex requests served (and billed) as Standard
     live_sessions: int | None = None   # Live API sessions open at once; None = no limit
+    implicit_cache_hit_rate: float = 0.5  # how often a repeated prompt prefix is cached implicitly
 
     def __post_init__(self):
         for name in ("rpm", "tpm", "image_rpm", "provisioned_rpm", "flex_rpm"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"--{name} must be positive")
-        for name in ("error_rate", "throttle_rate", "flex_as_standard"):
+        for name in ("error_rate", "throttle_rate", "flex_as_standard", "implicit_cache_hit_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"--{name} must be between 0 and 1")
         if min(self.latency_ms, self.jitter_ms, self.token_latency_ms, self.flex_latency_ms) < 0:

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from pipeline import context_cache
 from pipeline.options import JobConfig
 from transforms import schemas
 from transforms.call_vertex import CallHandler
@@ -213,7 +214,26 @@ def estimate(config: JobConfig) -> dict:
         "paid_calls": sum(m.get("paid_calls", 0) for m in measured.values()),
         "rejected_lines": lines["rejected_lines"],
         "output_schema": _output_schema_note(config),
+        "context_cache": _context_cache(config, tallies, totals),
     }
+
+
+def _context_cache(config: JobConfig, tallies: dict, totals: dict) -> dict:
+    """Whether the run would read --system_instruction from a context cache,
+    why, and the estimate both ways (the costs above send it with every record)."""
+    model = config.defaults.called_model(config.defaults.model).rsplit("/", 1)[-1]
+    records = sum(t.records for (_, m), t in tallies.items()
+                  if t.task.name == "text" and m.rsplit("/", 1)[-1] == model)
+    plan = context_cache.plan(config, records)
+    result = plan.as_dict()
+    if plan.with_cache_usd is not None and plan.without_cache_usd is not None:
+        without = totals[config.defaults.service_tier]
+        result["cost_usd_without_cache"] = round(without, 6)
+        result["cost_usd_with_cache"] = round(
+            without - plan.without_cache_usd + plan.with_cache_usd, 6)
+        result["note"] = ("the cache's making and its storage over the expected run included; "
+                          "records with their own system instruction or tools go without it")
+    return result
 
 
 def _flex_by_deadline(settings, totals: dict, minutes: float | None) -> dict | None:

@@ -14,7 +14,8 @@ import time
 import apache_beam as beam
 from apache_beam.options import pipeline_options as beam_options
 
-from pipeline import credentials, dry_run, graph, preflight, report, run_lease
+from pipeline import context_cache, credentials, dry_run, graph, preflight, report, run_lease
+from pipeline.context_cache import RunCache
 from pipeline.options import (OptionError, VertexBatchOptions, check_known_options, job_config,
                               with_flag_values)
 from pipeline.runner_facts import is_local
@@ -237,8 +238,19 @@ def _after_a_full_disk(config) -> str:
 
 def _run(config, options, reserve: SpaceReserve) -> int:
     started = time.monotonic()
+    expected = count_lines(config.input) \
+        if config.progress_every_s or config.context_cache != "off" else None
+    run_cache = RunCache(config, local=is_local(options))
+    try:
+        config = context_cache.for_workers(config, run_cache.start(expected), expected)
+        return _run_with(config, options, reserve, run_cache, started, expected)
+    finally:
+        run_cache.end()  # however the run ended: a cache left behind costs storage
+
+
+def _run_with(config, options, reserve: SpaceReserve, run_cache: RunCache, started: float,
+              expected: int | None) -> int:
     pipeline = beam.Pipeline(runner=local_runner(options), options=options)
-    expected = count_lines(config.input) if config.progress_every_s else None
     # The dead runs' checkpoints this run may carry over: removed once it
     # succeeds, those whose every row its final tables then supersede.
     dead_runs_parts = checkpoint_parts(config.output) if config.resume != Resume.NONE else []
@@ -277,7 +289,8 @@ def _run(config, options, reserve: SpaceReserve) -> int:
         if in_main_thread:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-    summary = make_summary(config, result, time.monotonic() - started)
+    run_cache.end()
+    summary = make_summary(config, result, time.monotonic() - started, run_cache)
     summary = {**outcome(summary, config.allowed_error_rate), **summary}
     path = write_summary(config, summary)
     kept = remove_checkpoints(config.files, TABLES, dead_runs_parts)

@@ -30,6 +30,7 @@ from transforms.tasks import TASKS, HandlerOptions
 from transforms.vertex_connection import VertexConnection
 from vertex import service_tiers
 from vertex.client import CallSettings
+from vertex.context_cache import JobCache
 from vertex.endpoints import check_model_name
 from vertex.http import TRANSPORTS
 from vertex.output_schema import OutputSchema, SchemaError
@@ -149,8 +150,11 @@ class VertexBatchOptions(PipelineOptions):
                            "\"service_tier\" wins")
         group.add_argument("--finish_by", help="with --service_tier flex: Flex first, and "
                            "Standard for what Flex cannot finish by then: a duration (45m, 2h, "
-                           "1h30m, 90s) or a clock time (06:00, 06:00+01:00, 06:00Z; without a "
-                           "zone, this machine's). Records with their own service_tier stay")
+                           "1h30m, 90s) or a clock time (06:00, 06:00+01:00, 06:00Z); a "
+                           "record's own tier stays")
+        group.add_argument("--context_cache", default="auto", choices=("auto", "off"),
+                           help="auto: --system_instruction sent once, from Vertex AI's "
+                           "context cache, where it pays; off: with every record")
         group.add_argument("--provisioned_throughput", default="auto",
                            choices=service_tiers.PROVISIONED, help="auto: Provisioned "
                            "Throughput first when the project has it; only: PT or 429 "
@@ -206,6 +210,8 @@ class JobConfig:
     schema_reasks: int = DEFAULT_SCHEMA_REASKS
     allowed_error_rate: float = 0.0     # error rows and rejected lines a complete run may have
     summary_json: bool = False          # the whole summary on stdout, not the short one
+    context_cache: str = "auto"         # --context_cache: auto | off
+    job_cache: JobCache | None = None   # the cache the run made (pipeline/context_cache.py)
 
     @property
     def files(self) -> RunFiles:
@@ -213,7 +219,7 @@ class JobConfig:
 
     def handler_options(self, take_files: bool) -> HandlerOptions:
         return HandlerOptions(self.run_id, self.prices, self.stream, take_files,
-                              self.defaults.output_schema, self.schema_reasks)
+                              self.defaults.output_schema, self.schema_reasks, self.job_cache)
 
 
 def _json_option(name: str, value: str | None, kind: type):
@@ -418,7 +424,8 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
                      prices=prices, max_cost_usd=max_cost,
                      dry_run_sample=job.dry_run_sample if dry_run else None,
                      spread_calls=not local or processes > 1, schema_reasks=job.schema_reasks,
-                     allowed_error_rate=job.allowed_error_rate, summary_json=job.summary_json)
+                     allowed_error_rate=job.allowed_error_rate, summary_json=job.summary_json,
+                     context_cache=job.context_cache)
 
 
 def _check_default_model(task, defaults: RecordDefaults, config_given: bool) -> None:

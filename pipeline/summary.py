@@ -121,6 +121,30 @@ def tiers(output: str, run_id: str, flex_factor: float) -> dict:
             "flex_served_as_standard": silently}
 
 
+def context_cache_rows(output: str, run_id: str, prices) -> dict:
+    """What the responses say of the job's context cache: the records that
+    read it, those that went without (by why), the cached tokens they read
+    and what reading them saved against the input price."""
+    used, without = 0, Counter()
+    cached_tokens, saving = 0, 0.0
+    columns = ["model", "context_cache", "usage", "traffic_type"]
+    for batch in table_batches(output, "responses", run_id, columns):
+        for row in batch.to_pylist():
+            if row["context_cache"] is None:
+                continue
+            if row["context_cache"] != "used":
+                without[row["context_cache"]] += 1
+                continue
+            used += 1
+            usage = row["usage"] or {}
+            cached_tokens += usage.get("cached_content_token_count") or 0
+            saved = prices.cache_saving(row["model"], usage, row["traffic_type"])
+            saving = None if saved is None or saving is None else saving + saved
+    return {"records_using_it": used, "records_without_it": dict(without),
+            "cached_tokens_read": cached_tokens,
+            "read_saving_usd": None if saving is None else round(saving, 6)}
+
+
 def typed_answers(output: str, run_id: str) -> dict:
     """How the answers to a schema went: matched, invalid_json and
     schema_mismatch rows, and the answers asked for again."""
@@ -217,7 +241,7 @@ def short_summary(summary: dict, path: str, report_path: str | None) -> str:
     return "\n".join(lines)
 
 
-def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
+def make_summary(config: JobConfig, result, wall_time_s: float, run_cache=None) -> dict:
     counters, distributions, string_sets = metric_values(result)
     files = RunFiles(config.output, config.run_id)
     written = written_records(config.output, config.run_id)
@@ -227,6 +251,12 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
         counts = {s: c(metrics.records(task.table, s)) for s in metrics.STATUSES}
         records[task.summary_key] = {**counts, "total": sum(counts.values())}
     called = sum(counts["total"] for counts in records.values())
+    cost = spending(config.output, config.run_id, config.max_cost_usd)
+    cache = run_cache.summary(context_cache_rows(config.output, config.run_id, config.prices)) \
+        if run_cache is not None else None
+    if cache is not None:  # the cache's making and storage are the run's cost too
+        cost["context_cache_usd"] = cache["cost_usd"]
+        cost["total_usd"] = round(cost["total_usd"] + (cache["cost_usd"] or 0.0), 6)
     return {
         "run_id": config.run_id,
         "input": config.input,
@@ -263,7 +293,7 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
                    "tool_use": c(metrics.TOOL_USE_TOKENS), "thinking": c(metrics.THINKING_TOKENS),
                    "answer": c(metrics.CANDIDATES_TOKENS),
                    "candidates": c(metrics.CANDIDATES_TOKENS), "total": c(metrics.TOTAL_TOKENS)},
-        "cost": {**spending(config.output, config.run_id, config.max_cost_usd),
+        "cost": {**cost,
                  # the answers of this run's calls, split as their tokens are
                  "by_part_usd": {part: round(c(metrics.cost_part(part)) / 1e6, 6)
                                  for part in COST_PARTS},
@@ -271,6 +301,7 @@ def make_summary(config: JobConfig, result, wall_time_s: float) -> dict:
                  "tiers": tiers(config.output, config.run_id,
                                 config.prices.factor("ON_DEMAND_FLEX"))},
         "typed_answers": typed_answers(config.output, config.run_id),
+        "context_cache": cache,
         "latency_ms": distributions.get(metrics.LATENCY_MS),
         "wall_time_s": round(wall_time_s, 3),
         "records_per_s": round(called / wall_time_s, 2) if wall_time_s else None,

@@ -18,6 +18,7 @@ from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex import audio
 from vertex.client import CallResult, VertexClient
+from vertex.context_cache import USED, JobCache, cache_gone, name_of, remake
 from vertex.prices import TIER_TRAFFIC, Estimate, PriceTable
 from vertex.request_body import (as_content, estimate_tokens, expected_output_tokens,
                                  expected_thinking_tokens, merge_defaults, user_content)
@@ -200,8 +201,10 @@ class GeminiHandler(CallHandler):
     def __init__(self, run_id: str | None = None, stream: bool = False,
                  take_files: bool = False, prices: PriceTable | None = None,
                  output_schema: OutputSchema | None = None,
-                 schema_reasks: int = DEFAULT_SCHEMA_REASKS):
+                 schema_reasks: int = DEFAULT_SCHEMA_REASKS,
+                 context_cache: JobCache | None = None):
         self.run_id, self.stream, self.take_files = run_id, stream, take_files
+        self.context_cache = context_cache
         self.prices = prices or PriceTable.load()
         self.answers, self.schema_reasks = AnswerSchemas(output_schema), schema_reasks
         self.schema = schemas.schema(self.table, output_schema)
@@ -223,7 +226,20 @@ class GeminiHandler(CallHandler):
         return result
 
     async def _ask(self, client: VertexClient, record: PromptRecord) -> CallResult:
-        return await client.generate_content(record.model, record.body, self.stream,
+        cache = self.context_cache
+        if cache is None or cache.without_reason(record.model, record.body):
+            return await self._send(client, record, record.body)
+        name = name_of(cache)
+        result = await self._send(client, record, cache.request(record.body, name))
+        if cache_gone(result.error):  # expired or deleted: made again once, never dropped
+            name = await remake(client, cache, name)
+            if name is not None:
+                result = _asked_again(result, await self._send(
+                    client, record, cache.request(record.body, name)), [])
+        return result
+
+    async def _send(self, client: VertexClient, record: PromptRecord, body: dict) -> CallResult:
+        return await client.generate_content(record.model, body, self.stream,
                                              record.service_tier, movable=not record.own_tier)
 
     def estimate(self, record: PromptRecord) -> Estimate:
@@ -266,6 +282,9 @@ class GeminiHandler(CallHandler):
         files, seconds = (take_inline_files(result.response) if result.ok and self.take_files
                           else ([], 0.0))
         row = responses_table_row(record, result, self.run_id, redact, self.schema, self.answers)
+        if self.context_cache is not None:
+            row["context_cache"] = self.context_cache.without_reason(record.model,
+                                                                     record.body) or USED
         if seconds:
             row["audio_seconds"] = round(seconds, 3)
         return [{**row, FILES: files} if files else row]

@@ -121,6 +121,11 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
                                       "`service_tier`, or the job's `--service_tier`)"),
         ("sent_tier", pa.string(), "the tier its last attempt was sent at: `standard` where "
                                    "Flex by deadline (`--finish_by`) moved a Flex record"),
+        ("context_cache", pa.string(), "with the job's context cache (`--context_cache`): "
+                                       "`used` (its system instruction read from the cache), "
+                                       "or why it went without: `own_system_instruction`, "
+                                       "`own_tools`, `own_cached_content`, `other_model`; null "
+                                       "when the job had no cache"),
         ("model_version", pa.string(), "`modelVersion` of the answer"),
         ("response_id", pa.string(), "`responseId` of the answer"),
         ("create_time", TIMESTAMP, "`createTime` of the answer (UTC)"),

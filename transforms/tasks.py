@@ -21,6 +21,7 @@ from transforms.prompt_records import (MAX_NESTING, PromptRecord, RejectedLine, 
                                        derived_id, nesting_depth, parse_json_line)
 from transforms.record_defaults import RecordDefaults
 from vertex import service_tiers
+from vertex.context_cache import JobCache
 from vertex.endpoints import check_model_name
 from vertex.output_schema import OutputSchema
 from vertex.prices import PriceTable
@@ -35,6 +36,7 @@ class HandlerOptions:
     take_files: bool = False           # files leave the rows, for SaveFiles
     output_schema: OutputSchema | None = None
     schema_reasks: int = generate_content.DEFAULT_SCHEMA_REASKS
+    context_cache: JobCache | None = None  # the job's cache of its shared instruction
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,10 @@ class Task:
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task("text", generate_content.GeminiHandler.table, "model", generate_content.text_body,
          lambda o: generate_content.GeminiHandler(o.run_id, o.stream, o.take_files, o.prices,
-                                                  o.output_schema, o.schema_reasks),
-         summary_key="responses", report_columns=("usage", "traffic_type", "parsed")),
+                                                  o.output_schema, o.schema_reasks,
+                                                  o.context_cache),
+         summary_key="responses",
+         report_columns=("usage", "traffic_type", "parsed", "context_cache")),
     Task("image", generate_images.ImagenHandler.table, "image_model", generate_images.image_body,
          lambda o: generate_images.ImagenHandler(o.run_id, o.prices),
          summary_key="image_records", row_index="image_index", row_total="images_returned",

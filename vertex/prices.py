@@ -144,6 +144,31 @@ class PriceTable:
         }
         return {part: value * factor for part, value in dollars.items()}
 
+    def cache_costs(self, model: str, tokens: int, hours: float,
+                    on: datetime.date | None = None) -> dict[str, float] | None:
+        """What an explicit context cache of `tokens` kept for `hours` costs:
+        its making (its tokens at the input price) and its storage (per
+        token-hour); None without both prices."""
+        prices = self.model(model, on)
+        if prices is None or "input" not in prices or "cache_storage_per_hour" not in prices:
+            return None
+        return {"creation_usd": tokens * _price(prices["input"], "TEXT") / PER_MILLION,
+                "storage_usd": tokens * hours * float(prices["cache_storage_per_hour"])
+                / PER_MILLION}
+
+    def cache_saving(self, model: str, usage: dict, traffic_type: str | None,
+                     on: datetime.date | None = None) -> float | None:
+        """What the cached part of a prompt saved against the same tokens at
+        the input price (the storage of an explicit cache not counted)."""
+        prices = self.model(model, on)
+        cached = _by_modality(usage.get("cache_tokens_details"),
+                              usage.get("cached_content_token_count") or 0)
+        if prices is None or "input" not in prices:
+            return None
+        cached_prices = prices.get("cached_input", prices["input"])
+        return sum(count * (_price(prices["input"], m) - _price(cached_prices, m))
+                   for m, count in cached.items()) * self.factor(traffic_type) / PER_MILLION
+
     def image_cost(self, model: str, on: datetime.date | None = None) -> float | None:
         prices = self.model(model, on)
         return None if prices is None or "per_image" not in prices else float(prices["per_image"])
