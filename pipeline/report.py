@@ -42,6 +42,7 @@ def build(output: str, run_id: str | None = None) -> str:
         _timeline(counted, runs),
         _latency(counted),
         _spend(counted),
+        _context_cache(runs),
         _reasons(counted),
         _labels(counted.labels),
         _contact_sheet(output, counted.images),
@@ -57,8 +58,9 @@ def _header(output, run_id, runs, t: Tally) -> str:
         f"the union of {len(runs)} run(s)")
     walls = [r.get("wall_time_s") or 0 for r in runs]
     accounted = all(r.get("all_lines_accounted_for") for r in runs) if runs else None
+    cache_usd = sum((r.get("context_cache") or {}).get("cost_usd") or 0.0 for r in runs)
     facts = [("records called", t.records), ("rejected lines", t.rejected),
-             ("wall time", f"{sum(walls):.1f} s"), ("cost", f"${t.cost:.4f}"),
+             ("wall time", f"{sum(walls):.1f} s"), ("cost", f"${t.cost + cache_usd:.4f}"),
              ("every line accounted for", {True: "yes", False: "NO", None: "unknown"}[accounted])]
     if len(runs) == 1 and runs[0].get("outcome"):  # exit codes: docs/exit-codes.md
         facts.append(("outcome", f"{runs[0]['outcome']} (exit {runs[0]['exit_code']})"))
@@ -174,6 +176,27 @@ def _spend(t: Tally) -> str:
             "thinking + answer.</p>")
     return _section("Tokens and cost by model and tier",
                     note + _table(["model", "tier", *TOKEN_PARTS, "cost"], rows), figure)
+
+
+def _context_cache(runs) -> str:
+    """The runs' context caches (summary.json's context_cache): what each
+    held, the records that read it and what it cost and saved."""
+    used = [(r["run_id"], r["context_cache"]) for r in runs
+            if (r.get("context_cache") or {}).get("used")]
+    if not used:
+        return ""
+    money = lambda v: "unpriced" if v is None else f"${v:.4f}"  # noqa: E731
+    rows = [[run_id, c["model"], f"{c['cache_tokens']:,}", c["records_using_it"],
+             sum(c["records_without_it"].values()), f"{c['cached_tokens_read']:,}",
+             money(c["creation_usd"]), money(c["storage_usd"]), money(c["saved_usd"])]
+            for run_id, c in used]
+    note = ("<p>The job's <code>--system_instruction</code>, read from Vertex AI's context "
+            "cache: made at the input price, stored per token-hour until the run deleted "
+            "it; each record read it at the cached price. Saved: against the same tokens at "
+            "the input price, the cache's making and storage taken off (in the cost above).</p>")
+    return _section("Context cache", note + _table(
+        ["run", "model", "cached tokens", "records reading it", "records without",
+         "tokens read", "making", "storage", "saved"], rows))
 
 
 def _reasons(t: Tally) -> str:

@@ -230,6 +230,12 @@ def short_summary(summary: dict, path: str, report_path: str | None) -> str:
              + (f" of --max_cost_usd {cost['max_cost_usd']:g}" if cost["max_cost_usd"] else "")
              + (f"; {cost['rows_without_price']} row(s) without a price"
                 if cost["rows_without_price"] else "")]
+    cache = summary.get("context_cache") or {}
+    if cache.get("used"):
+        money = lambda v: "unpriced" if v is None else f"${v:.4f}"  # noqa: E731
+        lines.append(f"  cache     {cache['cache_tokens']:,} tokens of the system instruction "
+                     f"read by {cache['records_using_it']} record(s); making and storage "
+                     f"{money(cache['cost_usd'])}, saved {money(cache['saved_usd'])}")
     written = [f for files in summary["files"].values() for f in files]
     folder = summary["output"]
     lines.append(f"  tables    {len(written)} file(s) under {folder}"

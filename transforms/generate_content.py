@@ -254,8 +254,21 @@ class GeminiHandler(CallHandler):
         else:
             model = vertex_catalog.get(record.model)
             thinking = expected_thinking_tokens(record.body, model.thinking if model else None)
-        return Estimate(estimate_tokens(record.body),
+        return Estimate(self._input_tokens(record),
                         expected_output_tokens(record.body) + thinking)
+
+    def _input_tokens(self, record: PromptRecord) -> float:
+        """The prompt's tokens as priced at the input price: an instruction
+        read from the job's cache counts at the cached price's share."""
+        tokens = estimate_tokens(record.body)
+        cache = self.context_cache
+        prices = self.prices.model(record.model) if cache is not None else None
+        if prices is None or cache.without_reason(record.model, record.body):
+            return tokens
+        share = (prices.get("cached_input") or prices["input"]).get("TEXT", 0.0) \
+            / (prices["input"].get("TEXT") or 1.0)
+        instruction = estimate_tokens({"systemInstruction": cache.system_instruction})
+        return max(1.0, tokens - instruction * (1.0 - share))
 
     async def count_tokens(self, client: VertexClient, record: PromptRecord) -> int | None:
         result = await client.count_tokens(record.model, record.body)

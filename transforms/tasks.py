@@ -86,7 +86,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
                                                   o.output_schema, o.schema_reasks,
                                                   o.context_cache),
          summary_key="responses",
-         report_columns=("usage", "traffic_type", "parsed", "context_cache")),
+         report_columns=("usage", "traffic_type", "parsed")),
     Task("image", generate_images.ImagenHandler.table, "image_model", generate_images.image_body,
          lambda o: generate_images.ImagenHandler(o.run_id, o.prices),
          summary_key="image_records", row_index="image_index", row_total="images_returned",

@@ -367,3 +367,30 @@ def test_streaming_spreads_chunks_over_time(start_emulator):
     assert len(arrivals) > 2
     # Only a lower bound: the chunks after the first are held back 20 ms per token.
     assert arrivals[-1][0] - arrivals[0][0] >= 0.5 * later_tokens * 0.020
+
+
+def test_a_repeated_prompt_prefix_may_come_back_cached_implicitly(start_emulator):
+    emulator = start_emulator("--implicit_cache_hit_rate", "1")
+    long = " ".join(["guideline"] * 5000)  # over 3.5 Flash's minimum of 4,096
+
+    def usage(instruction, prompt="Label: fine"):
+        answer = generate(emulator, prompt, systemInstruction={"parts": [{"text": instruction}]})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["usageMetadata"]
+    assert "cachedContentTokenCount" not in usage(long)  # first seen: nothing cached yet
+    again = usage(long, "Label: another")                # same prefix, another last turn
+    assert again["cachedContentTokenCount"] == count_tokens(long)
+    assert again["cacheTokensDetails"] == [{"modality": "TEXT",
+                                            "tokenCount": again["cachedContentTokenCount"]}]
+    assert again["promptTokenCount"] > again["cachedContentTokenCount"]
+    short = " ".join(["guideline"] * 100)                # under the minimum: never cached
+    usage(short)
+    assert "cachedContentTokenCount" not in usage(short)
+
+
+def test_implicit_caching_can_be_turned_off(start_emulator):
+    emulator = start_emulator("--implicit_cache_hit_rate", "0")
+    long = {"parts": [{"text": " ".join(["guideline"] * 5000)}]}
+    for _ in range(3):
+        answer = generate(emulator, systemInstruction=long).json()
+        assert "cachedContentTokenCount" not in answer["usageMetadata"]

@@ -56,8 +56,9 @@ def test_a_shared_instruction_is_read_from_the_cache_and_costs_at_most_half(emul
     section = summary(cached)["context_cache"]
     tokens = section["cache_tokens"]
     assert 8000 <= tokens <= 11000  # as the emulator counts them
-    assert f"context cache: {tokens:,} tokens of --system_instruction cached" \
-        in capfd.readouterr().err
+    printed = capfd.readouterr()
+    assert f"context cache: {tokens:,} tokens of --system_instruction cached" in printed.err
+    assert f"cache     {tokens:,} tokens of the system instruction read by 40" in printed.out
     rows = read_table(cached, "responses")
     assert {r["context_cache"] for r in rows} == {"used"}
     assert {r["usage"]["cached_content_token_count"] for r in rows} == {tokens}
@@ -68,6 +69,7 @@ def test_a_shared_instruction_is_read_from_the_cache_and_costs_at_most_half(emul
     assert 0 < section["storage_usd"] < tokens * 1e-6  # $1 per 1M token-hours, for seconds
     assert section["saved_usd"] > 0
     assert caches(emulator) == []  # deleted when the run ended
+    assert "<h2>Context cache</h2>" in (cached / "report.html").read_text()
 
     assert run_job(sample, uncached, emulator.url, *PROJECT, "--context_cache", "off",
                    "--system_instruction", instruction) == 0
@@ -188,3 +190,25 @@ def test_the_dry_run_says_both_ways_and_which_it_would_choose(emulator, tmp_path
                    "--system_instruction", guideline()) == 0
     single = json.loads((tmp_path / "one" / "estimate.json").read_text())["context_cache"]
     assert single["would_use"] is False and "would not pay" in single["why"]
+
+
+def test_the_cache_is_kept_alive_while_the_run_goes_on(emulator, tmp_path):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.context_cache import RunCache
+    from pipeline.options import job_config
+    config = job_config(PipelineOptions([
+        "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out"),
+        "--endpoint", emulator.url, *PROJECT, "--system_instruction", guideline(5000)]))
+    run = RunCache(config, keep_ahead_s=120, refresh_every_s=0.3)
+    cache = run.start(records=100)
+    assert cache is not None
+    first = caches(emulator)[0]["expireTime"]
+    time.sleep(1.5)
+    later = caches(emulator)[0]["expireTime"]
+    assert later > first  # moved on, still about 120 s ahead
+    run.end()
+    assert caches(emulator) == []
+    section = run.summary({"read_saving_usd": 0.01})
+    assert section["created"] == section["deleted"] == 1
+    assert section["saved_usd"] == pytest.approx(0.01 - section["cost_usd"], abs=1e-6)

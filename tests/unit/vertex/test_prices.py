@@ -47,3 +47,17 @@ def test_a_prices_file_overlays_the_catalog_and_says_so():
                       ("not json", "not JSON")):
         with pytest.raises(ValueError, match=said):
             PriceTable.from_json(bad)
+
+
+def test_an_explicit_cache_costs_its_making_and_its_storage_and_a_read_saves_the_difference():
+    table = PriceTable.load()
+    # 3.5 Flash: made at $1.50 per 1M input tokens, stored at $1.00 per 1M token-hours
+    assert table.cache_costs("gemini-3.5-flash", 10_000, hours=0.5) == pytest.approx(
+        {"creation_usd": 0.015, "storage_usd": 0.005})
+    assert table.cache_costs("gemini-3.1-pro-preview", 1_000_000, 1)["storage_usd"] == 4.5
+    assert table.cache_costs("gemini-4-argon", 10_000, 1) is None  # no explicit cache, no price
+    usage = usage_row({"promptTokenCount": 10_100, "cachedContentTokenCount": 10_000,
+                       "candidatesTokenCount": 10, "totalTokenCount": 10_110})
+    assert table.cache_saving("gemini-3.5-flash", usage, "ON_DEMAND") == pytest.approx(0.0135)
+    assert table.cache_saving("gemini-3.5-flash", usage, "ON_DEMAND_FLEX") == pytest.approx(
+        0.0135 * table.factor("ON_DEMAND_FLEX"))
