@@ -2,7 +2,7 @@
 machine: one table (with the machine's facts), also written as
 bench/results/all.json.
 
-    python -m bench [--quick] [--large] [--only quota,overhead,scaling,rerun,images,live,emulator,transport,flex_deadline]
+    python -m bench [--quick] [--large] [--only quota,overhead,scaling,rerun,images,live,emulator,transport,flex_deadline,context_cache]
 
 --large adds a million records to the scaling section (about half an hour).
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import (emulator_throughput, flex_deadline, images, live, overhead, quota, rerun,
-                   scaling, transport)
+from bench import (context_cache, emulator_throughput, flex_deadline, images, live, overhead,
+                   quota, rerun, scaling, transport)
 from bench.common import report
 
 FULL = {
@@ -28,6 +28,7 @@ FULL = {
     "images": lambda: images.run(prompts=500),
     "live": lambda: live.run(records=400),
     "flex_deadline": lambda: flex_deadline.run(records=10_000, finish_by="100s"),
+    "context_cache": lambda: context_cache.run(records=1000),
 }
 QUICK = {
     "emulator": lambda: emulator_throughput.run(seconds=3),
@@ -39,6 +40,7 @@ QUICK = {
     "images": lambda: images.run(prompts=100),
     "live": lambda: live.run(records=100),
     "flex_deadline": lambda: flex_deadline.run(records=2_000, finish_by="30s"),
+    "context_cache": lambda: context_cache.run(records=200),
 }
 COLUMNS = ("section", "case", "records", "records_per_s", "ratio", "ratio_of", "share_429",
            "lost", "rows_per_record", "peak_mib", "cpu_s_per_1000", "seconds", "target", "met",
