@@ -81,12 +81,13 @@ class ImagenHandler(CallHandler):
     async def call(self, client: VertexClient, record: PromptRecord) -> CallResult:
         gemini = _gemini_image_model(record.model)
         if gemini is None:
-            return await client.predict(record.model, record.body)
+            return await client.predict(record.model, record.body, record.service_tier)
         body = gemini_image_body(_prompt(record),
                                  record.body.get("parameters") or {}, gemini)
         # A Gemini image model draws one image a call: sampleCount N is N calls.
-        results = await asyncio.gather(*(client.generate_content(record.model, body)
-                                         for _ in range(_requested(record))))
+        results = await asyncio.gather(*(client.generate_content(
+            record.model, body, tier=record.service_tier, movable=not record.own_tier)
+            for _ in range(_requested(record))))
         return _together(results)
 
     def estimate(self, record: PromptRecord) -> Estimate:

@@ -88,7 +88,8 @@ class LiveHandler(CallHandler):
     async def call(self, client: VertexClient, record: PromptRecord) -> CallResult:
         turn = record.body["input"]
         if "audio_uri" not in turn:
-            return await client.live(record.model, record.body["setup"], text=turn["text"])
+            return await client.live(record.model, record.body["setup"], text=turn["text"],
+                                     tier=record.service_tier)
         started = time.time()
         try:  # within the record's deadline: a slow store must not hold the job
             pcm = await asyncio.wait_for(asyncio.to_thread(read_audio, turn["audio_uri"]),
@@ -99,7 +100,8 @@ class LiveHandler(CallHandler):
             return CallResult(error=DeadlineExceededError(
                 f"the record's deadline of {client.settings.deadline_s:g}s passed while reading "
                 f"{turn['audio_uri']}"), started_at=started)
-        result = await client.live(record.model, record.body["setup"], audio=pcm)
+        result = await client.live(record.model, record.body["setup"], audio=pcm,
+                                   tier=record.service_tier)
         if result.ok:
             result.response["input_audio_seconds"] = audio.pcm_seconds(pcm, audio.INPUT_RATE)
         return result

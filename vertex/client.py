@@ -142,8 +142,7 @@ class VertexClient:
                 return await self._stream(url, body, result, headers)
             return read_answer(await self._post(url, body, headers), self.endpoint.api_version)
         result = await self._call(model, exchange, estimate_tokens(body), timeout,
-                                  service_tiers.headers(tier, self.settings.provisioned_throughput),
-                                  flex=flex if tier == "flex" else None)
+                                  self._tier_headers(tier), flex=flex if tier == "flex" else None)
         result.sent_tier = result.sent_tier or tier
         if flex is not None and tier == "flex" and result.sent_tier == "flex":
             flex.done()
@@ -159,13 +158,18 @@ class VertexClient:
         return await self._call(model, lambda _, headers: self._post(url, body, headers), 0,
                                 self.settings.attempt_timeout_s)
 
-    async def predict(self, model: str, body: dict) -> CallResult:
+    async def predict(self, model: str, body: dict, tier: str = "standard") -> CallResult:
         url = self.endpoint.url(model, "predict")
-        return await self._call(model, lambda _, headers: self._post(url, body, headers), 0,
-                                self.settings.attempt_timeout_s)
+        result = await self._call(model, lambda _, headers: self._post(url, body, headers), 0,
+                                  self.settings.attempt_timeout_s, self._tier_headers(tier))
+        result.sent_tier = tier
+        return result
+
+    def _tier_headers(self, tier: str) -> dict[str, str]:
+        return service_tiers.headers(tier, self.settings.provisioned_throughput)
 
     async def live(self, model: str, setup: dict, text: str | None = None,
-                   audio: bytes | None = None) -> CallResult:
+                   audio: bytes | None = None, tier: str = "standard") -> CallResult:
         """One Live API session with one turn (text, or 16 kHz PCM audio).
         At most live_sessions sessions are open at once in this process."""
         url = self.endpoint.live_url()
@@ -176,8 +180,10 @@ class VertexClient:
                 self._ws_http = make_websocket_session()
             return await live.run_turn(self._ws_http, url, headers, setup, text, audio)
         estimated = len(text or "") // 4 + len(audio or b"") // 1000  # ~32 tokens a second
-        return await self._call(model, exchange, estimated, self.settings.live_timeout_s,
-                                slots=self._sessions)
+        result = await self._call(model, exchange, estimated, self.settings.live_timeout_s,
+                                  self._tier_headers(tier), slots=self._sessions)
+        result.sent_tier = tier
+        return result
 
     async def aclose(self) -> None:
         await self.http.aclose()
