@@ -24,11 +24,12 @@ from datetime import datetime, timezone
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.run_tables import (TOKEN_PARTS, Labels, Sample, Tally, first_line, summaries,
+from pipeline.run_tables import (TOKEN_PARTS, Labels, Sample, Tally, summaries,
                                  table_files, tally)
 from transforms.output_files import is_local_path, write_copies
 from transforms.run_files import RunFiles, latest_file
 from transforms.tasks import TABLES
+from vertex.errors import first_line
 
 TOP_REASONS = 10
 TOP_LABELS = 10  # values shown of each string or enum field

@@ -18,6 +18,7 @@ from transforms.output_files import first_rows, parquet_batches, traffic_tier
 from transforms.run_files import RunFiles
 from transforms.schemas import schema
 from transforms.tasks import TASKS, Task
+from vertex.errors import first_line
 
 THUMBNAILS = 48        # images shown at most, sampled evenly
 AUDIO_CLIPS = 12       # players shown at most
@@ -161,7 +162,7 @@ class Tally:
         failed = rows.filter(pc.equal(rows["status"], "error"))
         for group in failed.group_by(["error_code", "error_message"], use_threads=False).aggregate(
                 [("id", "first"), ([], "count_all")]).to_pylist():  # in the order first met
-            key = f"{group['error_code']}: {first_line(group['error_message'])}"
+            key = f"{group['error_code']}: {first_line(group['error_message'], 200)}"
             self.errors[key] += group["count_all"]
             self.error_example.setdefault(key, group["id_first"])
 
@@ -199,7 +200,7 @@ class Tally:
         self.rejected += rows.num_rows
         for group in rows.group_by("reason", use_threads=False).aggregate(
                 [("source", "first"), ("line_number", "first"), ([], "count_all")]).to_pylist():
-            key = first_line(group["reason"])
+            key = first_line(group["reason"], 200)
             self.reasons[key] += group["count_all"]
             self.reason_where.setdefault(key, f"{group['source_first']}:"
                                               f"{group['line_number_first']}")
@@ -212,11 +213,6 @@ class Tally:
         self.latency = {model: np.concatenate(parts) for model, parts in self.latency.items()}
         self.labels.done()
         return self
-
-
-def first_line(text) -> str:
-    """A message's first line, short enough for a table cell."""
-    return (str(text or "").strip().splitlines() or [""])[0][:200]
 
 
 def _epoch_s(times: pa.ChunkedArray) -> np.ndarray:

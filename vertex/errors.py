@@ -59,9 +59,11 @@ class FatalApiError(Exception):
     """The job cannot succeed as configured; stop it with one clear message."""
 
 
-def first_line(error: BaseException) -> str:
-    """An error's message, short enough for a one-line report."""
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+def first_line(message, limit: int = 300) -> str:
+    """An error's (or a text's) first line, short enough for a one-line
+    report; an error without a message gives its type's name."""
+    fallback = type(message).__name__ if isinstance(message, BaseException) else ""
+    return (str(message or "").strip().splitlines() or [fallback])[0][:limit]
 
 
 class DeadlineExceededError(Exception):
