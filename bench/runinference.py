@@ -35,7 +35,7 @@ class EmulatorGeminiModelHandler(GeminiModelHandler):
 
 
 def main(url: str, records: int, max_batch_size: int | None) -> dict:
-    from pipeline.job import local_runner  # the in-process runner, no Prism download
+    from pipeline.runner_facts import local_runner  # the in-process runner, no Prism download
     options = PipelineOptions([])
     handler = EmulatorGeminiModelHandler(
         url, **({"max_batch_size": max_batch_size} if max_batch_size else {}))

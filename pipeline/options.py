@@ -1,6 +1,7 @@
 """The job's command line (Beam style flags) and its checked configuration."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime
 import difflib
@@ -14,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options import pipeline_options as _beam_options
 from apache_beam.options.pipeline_options import (DirectOptions, GoogleCloudOptions,
                                                   PipelineOptions, TestOptions,
                                                   _BeamArgumentParser)
@@ -557,3 +559,29 @@ def with_flag_values(argv: list[str]) -> list[str]:
 
 def is_dry_run(options: PipelineOptions) -> bool:
     return str(options.view_as(TestOptions).dry_run).lower() in ("true", "1", "yes")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=32, width=100)
+
+
+def help_text(beam: bool = False) -> str:
+    """The job's own options in their groups (--help); with `beam`, Beam's
+    runner options after them (--help_beam)."""
+    parser = _beam_options._BeamArgumentParser(  # Beam's parser knows its own option kinds
+        prog="vertex-beam-batch", formatter_class=_HelpFormatter,
+        usage="%(prog)s [run] --input PATTERN --output DIR [options]  (also: python -m pipeline)",
+        description="JSONL prompt records through Vertex AI into Parquet. Other commands: "
+                    "report, models, emulator, --version. Exit codes: 0 complete, 3 partial, "
+                    "1 failed, 2 refused, 130 interrupted.",
+        epilog="Beam's own options (--runner DataflowRunner --region ... --temp_location gs://... "
+               "--setup_file ./setup.py for Dataflow, --direct_num_workers, ...) work as well: "
+               "--help_beam lists them." if not beam else None)
+    VertexBatchOptions._add_argparse_args(parser, with_dry_run=True)
+    if beam:
+        for options in (_beam_options.StandardOptions, _beam_options.DirectOptions,
+                        _beam_options.GoogleCloudOptions, _beam_options.SetupOptions):
+            group = parser.add_argument_group(f"Beam {options.__name__}")
+            options._add_argparse_args(group)
+    return parser.format_help()

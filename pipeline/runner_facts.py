@@ -67,3 +67,21 @@ def worker_processes(options: PipelineOptions, explicit: int | None) -> int:
             return 1
         return max(1, int(portable.sdk_worker_parallelism or 1))  # per runner worker: see README
     return 1
+
+
+def local_runner(options: PipelineOptions):
+    """The runner for --runner DirectRunner (the default).
+
+    Beam's DirectRunner first tries the Prism runner, a binary it downloads
+    from GitHub on first use; its fallback, the in-process FnApiRunner, needs
+    no download and honours --direct_num_workers and --direct_running_mode, so
+    local jobs use it directly. Other runners are left to Beam.
+    """
+    if not is_local(options):
+        return None
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
