@@ -25,7 +25,8 @@ def write_live_records(path: Path, count: int) -> Path:
 async def minimal_loop(url: str, count: int, sessions: int) -> tuple[float, float]:
     """The same client, sessions and records, no Beam: (wall seconds, audio seconds)."""
     from vertex.auth import NoAuth
-    from vertex.client import CallSettings, VertexClient
+    from vertex.call_policy import CallSettings
+    from vertex.client import VertexClient
     from vertex.endpoints import Endpoint
     from vertex.http import make_http_client
     from vertex.live import setup_from_config

@@ -31,7 +31,7 @@ from transforms.input_files import count_lines
 from transforms.tasks import TASKS, HandlerOptions
 from transforms.vertex_connection import VertexConnection
 from vertex import service_tiers
-from vertex.client import CallSettings
+from vertex.call_policy import CallSettings
 from vertex.context_cache import JobCache
 from vertex.endpoints import check_model_name
 from vertex.http import TRANSPORTS

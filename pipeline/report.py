@@ -30,6 +30,7 @@ from transforms.output_files import is_local_path, write_copies
 from transforms.run_files import RunFiles, latest_file
 from transforms.tasks import TABLES
 from vertex.errors import first_line
+from vertex.response_rows import Status
 
 TOP_REASONS = 10
 TOP_LABELS = 10  # values shown of each string or enum field
@@ -75,7 +76,7 @@ def _header(output, run_id, runs, t: Tally) -> str:
 def _counts(t: Tally) -> str:
     by = t.by_status
     tasks = sorted({task for task, _ in by})
-    statuses = ("ok", "blocked", "error")
+    statuses = tuple(Status)
     rows = [[task] + [by.get((task, s), 0) for s in statuses]
             + [sum(by.get((task, s), 0) for s in statuses)] for task in tasks]
     rows.append(["rejected lines", "", "", "", t.rejected])
@@ -263,7 +264,7 @@ def _contact_sheet(output, images: Sample) -> str:
     cells = []
     for r in images:
         caption = html.escape(f"{r['id']} #{r.get('image_index')}")
-        if r["status"] == "ok" and r.get("uri"):
+        if r["status"] == Status.OK and r.get("uri"):
             thumb = _thumbnail(r["uri"])
             image = f"<img src='{thumb}' alt='{caption}'>" if thumb else "<div class='none'>?</div>"
             cells.append(f"<a class='cell' href='{html.escape(_link(output, r['uri']))}'>"

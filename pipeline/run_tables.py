@@ -19,6 +19,7 @@ from transforms.run_files import RunFiles
 from transforms.schemas import schema
 from transforms.tasks import TASKS, Task
 from vertex.errors import first_line
+from vertex.response_rows import Status
 
 THUMBNAILS = 48        # images shown at most, sampled evenly
 AUDIO_CLIPS = 12       # players shown at most
@@ -153,13 +154,13 @@ class Tally:
             self.by_status[(task.name, group["status"])] += group["count_all"]
         self._times(rows)
         if "parsed" in rows.column_names:
-            self.labels.add(rows.filter(pc.equal(rows["status"], "ok"))["parsed"].combine_chunks())
+            self.labels.add(rows.filter(pc.equal(rows["status"], Status.OK.value))["parsed"].combine_chunks())
         answered = rows.filter(pc.and_(pc.is_valid(rows["latency_ms"]),
-                                       pc.not_equal(rows["status"], "error")))
+                                       pc.not_equal(rows["status"], Status.ERROR.value)))
         by_model = answered.group_by("model").aggregate([("latency_ms", "list")])
         for model, values in zip(by_model["model"].to_pylist(), by_model["latency_ms_list"]):
             self.latency[model].append(values.values.to_numpy())
-        failed = rows.filter(pc.equal(rows["status"], "error"))
+        failed = rows.filter(pc.equal(rows["status"], Status.ERROR.value))
         for group in failed.group_by(["error_code", "error_message"], use_threads=False).aggregate(
                 [("id", "first"), ([], "count_all")]).to_pylist():  # in the order first met
             key = f"{group['error_code']}: {first_line(group['error_message'], 200)}"

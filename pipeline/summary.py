@@ -16,6 +16,7 @@ from transforms.run_files import RunFiles, latest_file
 from transforms.tasks import TABLES, TASKS
 from vertex.output_schema import INVALID_JSON, SCHEMA_MISMATCH
 from vertex.prices import CATALOG, COST_PARTS
+from vertex.response_rows import Status
 
 
 def _value(result):
@@ -168,12 +169,12 @@ def outcome(summary: dict, allowed_error_rate: float = 0.0) -> dict:
     error rows, rejected lines and records not called make a run partial
     (exit 3), unless error rows and rejected lines are at most
     `allowed_error_rate` of the input lines and every record was called."""
-    errors = sum(summary[task.summary_key]["error"] for task in TASKS.values())
+    errors = sum(summary[task.summary_key][Status.ERROR] for task in TASKS.values())
     not_called = summary["cost"]["not_called"]
     reasons = {"error_rows": errors - not_called, "rejected_lines": summary["rejected"],
                "not_called": not_called}
     answered = sum(summary[task.summary_key][s] for task in TASKS.values()
-                   for s in ("ok", "blocked"))
+                   for s in (Status.OK, Status.BLOCKED))
     lines = summary["input_lines"]
     rate = (reasons["error_rows"] + reasons["rejected_lines"]) / lines if lines else 0.0
     if summary["unreadable_files"] or not summary["state"].endswith("DONE") \

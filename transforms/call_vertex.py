@@ -29,9 +29,11 @@ from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
 from transforms.vertex_connection import VertexConnection
 from vertex import stopping
-from vertex.client import CallResult, VertexClient, call_times
+from vertex.call_policy import CallResult, call_times
+from vertex.client import VertexClient
 from vertex.errors import UnreadableAnswerError
 from vertex.prices import Estimate
+from vertex.response_rows import Status
 
 FAILURES = "failures"
 
@@ -127,7 +129,7 @@ class _CallFn(ConcurrentDoFn):
             rows = self.handler.rows(record, result, self._client.redact)
         except Exception as error:  # noqa: BLE001 - one odd answer must not stop the job
             rows = self.handler.rows(record, _unreadable(result, error), self._client.redact)
-        return rows + [TaggedOutput(FAILURES, rows[0])] if rows[0]["status"] == "error" else rows
+        return rows + [TaggedOutput(FAILURES, rows[0])] if rows[0]["status"] == Status.ERROR else rows
 
     async def _call_within_budget(self, record: PromptRecord) -> CallResult:
         """The call, unless this process's share of --max_cost_usd is spent

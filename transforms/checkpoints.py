@@ -26,8 +26,9 @@ from transforms.output_files import matching_paths, parquet_batches, remove_empt
 from transforms.run_files import (RunFiles, checkpoints_folder, is_checkpoint_part,
                                   table_pattern)
 from transforms.write_parquet import write_parquet_file
+from vertex.response_rows import Status
 
-FINAL = frozenset({"ok", "blocked"})  # statuses that answer a record for good
+FINAL = frozenset({Status.OK, Status.BLOCKED})  # statuses that answer a record for good
 KEYS = ("id", "status")  # what every table of answers has, and what a rerun decides from
 
 

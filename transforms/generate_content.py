@@ -17,14 +17,15 @@ from transforms.prompt_records import PromptRecord, RejectedLine, record_prompt
 from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex import audio
-from vertex.client import CallResult, VertexClient
+from vertex.call_policy import CallResult
+from vertex.client import VertexClient
 from vertex.context_cache import USED, JobCache, cache_gone, name_of, remake
 from vertex.prices import TIER_TRAFFIC, Estimate, PriceTable
 from vertex.request_body import (as_content, estimate_tokens, expected_output_tokens,
                                  expected_thinking_tokens, merge_defaults, user_content)
 from vertex.output_schema import OutputSchema, Verdict
-from vertex.response_rows import (answer_text, error_columns, response_row, response_status,
-                                  usage_row)
+from vertex.response_rows import (Status, answer_text, error_columns, response_row,
+                                  response_status, usage_row)
 
 DEFAULT_SCHEMA_REASKS = 2  # answers asked for again when not of the schema (each one paid)
 THINKING_SAMPLES = 3  # answers of a model after which its measured thinking is the estimate
@@ -89,10 +90,10 @@ def responses_table_row(record: PromptRecord, result: CallResult, run_id: str | 
             if schema is answers.job_schema:  # one Arrow type: the job's schema only
                 row["parsed"] = verdict.value
         elif verdict is not None:
-            row.update(status="error", error_code=verdict.error_code,
+            row.update(status=Status.ERROR, error_code=verdict.error_code,
                        error_message=verdict.message)
     else:
-        row.update(error_columns(result.error, redact), status="error", usage=usage_row(None))
+        row.update(error_columns(result.error, redact), status=Status.ERROR, usage=usage_row(None))
         body = getattr(result.error, "body", None)  # an answer that could not be read
         if body is not None:
             row["response_json"] = redact(json.dumps(body, separators=(",", ":"), default=str))
@@ -157,7 +158,7 @@ class AnswerSchemas:
 def _verdict(schema: OutputSchema | None, response: dict) -> Verdict | None:
     """The answer checked against its schema; None when there is none to
     check (no schema, or the answer was blocked or failed)."""
-    if schema is None or response_status(response) != "ok":
+    if schema is None or response_status(response) != Status.OK:
         return None
     return schema.read(answer_text(response))
 

@@ -18,11 +18,12 @@ from transforms.record_defaults import RecordDefaults
 from transforms.prompt_records import PromptRecord, RejectedLine, record_prompt
 from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
-from vertex.client import CallResult, VertexClient
+from vertex.call_policy import CallResult
+from vertex.client import VertexClient
 from vertex.imagen import gemini_image_body, read_gemini_images, read_predictions
 from vertex.prices import Estimate, PriceTable
 from vertex.request_body import estimate_tokens
-from vertex.response_rows import error_columns, usage_row
+from vertex.response_rows import Status, error_columns, usage_row
 from vertex_schema.imagen import camel, check_predict
 
 
@@ -126,7 +127,7 @@ class ImagenHandler(CallHandler):
         common = _record_columns(record, result, self.run_id)
         if not result.ok:
             return [{**common, **error_columns(result.error, redact),
-                     "status": "error", "images_returned": 0, "cost_usd": 0.0}]
+                     "status": Status.ERROR, "images_returned": 0, "cost_usd": 0.0}]
         gemini = _drawn_by_gemini(result.response)
         predictions, rai_reason = (read_gemini_images(result.response["answers"]) if gemini
                                    else read_predictions(result.response))
@@ -135,13 +136,13 @@ class ImagenHandler(CallHandler):
         # and a rerun with --skip_existing asks for it again.
         failed = result.response.get("failed") if gemini else None
         missing = {} if failed is None else {
-            **error_columns(failed["error"], redact), "status": "error"}
+            **error_columns(failed["error"], redact), "status": Status.ERROR}
         if missing:
             missing["error_message"] = (f"{len(predictions)} of {_requested(record)} images came; "
                                         f"{failed['calls']} call(s) failed: "
                                         f"{missing['error_message']}")
         if not predictions:  # Imagen bills no image; a Gemini call still bills its tokens
-            return [{**common, "status": "blocked", "images_returned": 0,
+            return [{**common, "status": Status.BLOCKED, "images_returned": 0,
                      "cost_usd": result.cost_usd if gemini else 0.0,
                      "rai_filtered_reason": rai_reason or "no images returned", **missing}]
         per_image = self.prices.image_cost(record.model) if not gemini \
@@ -151,7 +152,7 @@ class ImagenHandler(CallHandler):
                   if gemini else [])
         rows = []
         for prediction in predictions:
-            row = {**common, "status": "ok", "image_index": prediction.index,
+            row = {**common, "status": Status.OK, "image_index": prediction.index,
                    "mime_type": prediction.mime_type,
                    "enhanced_prompt": prediction.enhanced_prompt,
                    "safety_attributes": prediction.safety_attributes,

@@ -22,11 +22,12 @@ from transforms.output_files import is_local_path
 from transforms.save_files import FILES, CallAndSaveFiles
 from transforms.vertex_connection import VertexConnection
 from vertex import audio, live
-from vertex.client import CallResult, VertexClient
+from vertex.call_policy import CallResult
+from vertex.client import VertexClient
 from vertex.errors import DeadlineExceededError, first_line
 from vertex.prices import Estimate, PriceTable
 from vertex.request_body import ASSUMED_OUTPUT_TOKENS
-from vertex.response_rows import error_columns, usage_row
+from vertex.response_rows import Status, error_columns, usage_row
 
 def live_body(obj: dict, defaults: RecordDefaults, model: str = "") -> dict:
     """{"setup": the setup's fields but the model, "input": {"text"} or
@@ -134,11 +135,11 @@ class LiveHandler(CallHandler):
     def rows(self, record: PromptRecord, result: CallResult, redact) -> list[dict]:
         row = record_row(schemas.LIVE, record, result, self.run_id)
         if not result.ok:
-            return [{**row, **error_columns(result.error, redact), "status": "error",
+            return [{**row, **error_columns(result.error, redact), "status": Status.ERROR,
                      "usage": usage_row(None)}]
         answer = result.response
         pcm, rate = answer["audio"], answer["sample_rate_hz"]
-        row.update(status="ok", text=answer["text"],
+        row.update(status=Status.OK, text=answer["text"],
                    input_audio_seconds=answer.get("input_audio_seconds"), input_transcript=answer["input_transcript"],
                    output_transcript=answer["output_transcript"], go_away=answer["go_away"],
                    usage=usage_row(live.generate_content_usage(answer["usageMetadata"])),

@@ -3,6 +3,8 @@ summary.json, which reads them back, share these constants (a typo is an
 AttributeError, not a silent zero)."""
 from apache_beam.metrics import Metrics
 
+from vertex.response_rows import Status
+
 NAMESPACE = "vertex_batch"  # the default; every transform takes its own
 
 # Reading input
@@ -33,7 +35,7 @@ def cost_part(part: str) -> str:
 IMAGES_WRITTEN = "images_written"
 IMAGE_BYTES = "image_bytes"
 AUDIO_FILES_WRITTEN = "audio_files_written"
-STATUSES = ("ok", "blocked", "error")
+STATUSES = tuple(Status)
 
 
 def records(table: str, status: str) -> str:

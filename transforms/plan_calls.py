@@ -44,6 +44,7 @@ from transforms.run_files import (checkpoint_pattern, checkpoint_table, checkpoi
                                   is_checkpoint_part, table_pattern)
 from transforms.tasks import TABLES, of_table
 from vertex.errors import first_line
+from vertex.response_rows import Status
 
 
 class Resume(str, enum.Enum):
@@ -304,7 +305,7 @@ class _PlanCallsFn(beam.DoFn):
             self.carried.inc()
             for p in carried:
                 yield beam.pvalue.TaggedOutput(carried_tag(p.table), p.row)
-        elif self.resume == Resume.ERRORS_ONLY and not any(p.status == "error" for p in previous):
+        elif self.resume == Resume.ERRORS_ONLY and not any(p.status == Status.ERROR for p in previous):
             self.skipped.inc()
         else:
             yield first

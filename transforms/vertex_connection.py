@@ -24,7 +24,8 @@ from apache_beam.utils import shared
 
 from transforms.progress import Progress, ProgressSettings
 from vertex.auth import ApiKeyAuth, ApiKeySource, GoogleCredentialsAuth, NoAuth
-from vertex.client import CallSettings, VertexClient
+from vertex.call_policy import CallSettings
+from vertex.client import VertexClient
 from vertex.endpoints import Endpoint
 from vertex.http import make_http_client
 

@@ -8,24 +8,35 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any, Callable, Iterable
 
 from vertex.errors import error_code_and_message
+
+class Status(StrEnum):
+    """A row's status: its record answered (ok), refused or stopped by a
+    filter (blocked), or not answered (error). A str: columns hold its value."""
+    OK = "ok"
+    BLOCKED = "blocked"
+    ERROR = "error"
+
+
+OK, BLOCKED, ERROR = Status.OK, Status.BLOCKED, Status.ERROR
 
 # The status of an answer by its first candidate's finish reason (the v1
 # enum, newer names Google documents, and the legacy FINISH_REASON_* names,
 # read without their prefix). A reason not listed here is an error.
 FINISH_STATUS = {
-    "UNSPECIFIED": "ok", "STOP": "ok", "MAX_TOKENS": "ok",
+    "UNSPECIFIED": OK, "STOP": OK, "MAX_TOKENS": OK,
     # a filter stopped the answer, not the model
-    "SAFETY": "blocked", "RECITATION": "blocked", "BLOCKLIST": "blocked",
-    "PROHIBITED_CONTENT": "blocked", "SPII": "blocked", "MODEL_ARMOR": "blocked",
-    "IMAGE_SAFETY": "blocked", "IMAGE_PROHIBITED_CONTENT": "blocked",
-    "IMAGE_RECITATION": "blocked",
+    "SAFETY": BLOCKED, "RECITATION": BLOCKED, "BLOCKLIST": BLOCKED,
+    "PROHIBITED_CONTENT": BLOCKED, "SPII": BLOCKED, "MODEL_ARMOR": BLOCKED,
+    "IMAGE_SAFETY": BLOCKED, "IMAGE_PROHIBITED_CONTENT": BLOCKED,
+    "IMAGE_RECITATION": BLOCKED,
     # the model failed to give a usable answer
-    "OTHER": "error", "MALFORMED_FUNCTION_CALL": "error", "IMAGE_OTHER": "error",
-    "NO_IMAGE": "error", "UNEXPECTED_TOOL_CALL": "error", "TOO_MANY_TOOL_CALLS": "error",
-    "LANGUAGE": "error",
+    "OTHER": ERROR, "MALFORMED_FUNCTION_CALL": ERROR, "IMAGE_OTHER": ERROR,
+    "NO_IMAGE": ERROR, "UNEXPECTED_TOOL_CALL": ERROR, "TOO_MANY_TOOL_CALLS": ERROR,
+    "LANGUAGE": ERROR,
 }
 _LEGACY_PREFIX = "FINISH_REASON_"
 
@@ -45,12 +56,12 @@ _USAGE_DETAILS = {
 }
 
 
-def finish_status(reason: str | None) -> str:
+def finish_status(reason: str | None) -> Status:
     """ok, blocked or error, for a finish reason (None: the answer did not say)."""
     if not reason:
-        return "ok"
+        return OK
     name = reason[len(_LEGACY_PREFIX):] if reason.startswith(_LEGACY_PREFIX) else reason
-    return FINISH_STATUS.get(name, "error")
+    return FINISH_STATUS.get(name, ERROR)
 
 
 def usage_row(usage_metadata: dict | None) -> dict:
@@ -136,11 +147,11 @@ def _status_and_block_reason(response: dict) -> tuple[str, str | None]:
     finish_reason = candidates[0].get("finishReason") if candidates else None
     block_reason = (response.get("promptFeedback") or {}).get("blockReason")
     if block_reason:
-        return "blocked", block_reason
+        return BLOCKED, block_reason
     if not candidates:
-        return "blocked", "NO_CANDIDATES"
+        return BLOCKED, "NO_CANDIDATES"
     status = finish_status(finish_reason)
-    return status, finish_reason if status == "blocked" else None
+    return status, finish_reason if status == BLOCKED else None
 
 
 def response_status(response: dict) -> str:
@@ -196,7 +207,7 @@ def response_row(response: dict) -> dict:
             "safety_ratings": safety_rating_rows(c.get("safetyRatings")),
         } for i, c in enumerate(candidates)],
     }
-    if status == "error":  # the call worked, the answer did not
+    if status == ERROR:  # the call worked, the answer did not
         row["error_code"] = finish_reason
         row["error_message"] = first.get("finishMessage") or \
             f"the answer stopped with finish reason {finish_reason}"

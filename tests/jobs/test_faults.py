@@ -13,7 +13,7 @@ from transforms.generate_content import GeminiHandler
 from transforms.progress import ProgressSettings
 from transforms.prompt_records import PromptRecord
 from transforms.vertex_connection import VertexConnection
-from vertex.client import CallSettings
+from vertex.call_policy import CallSettings
 from vertex.request_body import user_content
 
 

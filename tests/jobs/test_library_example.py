@@ -36,7 +36,7 @@ def test_two_call_steps_in_one_pipeline_count_apart_and_report_throttling(emulat
     from apache_beam.metrics.metric import MetricsFilter
 
     from transforms import BuildPromptRecords, CallVertexAI, GeminiHandler, VertexConnection
-    from vertex.client import CallSettings
+    from vertex.call_policy import CallSettings
     connection = VertexConnection(endpoint_url=emulator.url,
                                   settings=CallSettings(rpm=120))  # 2 a second: waits
     pipeline = beam.Pipeline()

@@ -5,7 +5,7 @@ from tests.support.servers import ROOT
 from transforms import schemas
 from transforms.generate_content import responses_table_row
 from transforms.prompt_records import PromptRecord
-from vertex.client import CallResult
+from vertex.call_policy import CallResult
 from vertex.response_rows import response_row
 
 

@@ -7,7 +7,7 @@ import tenacity
 
 from transforms.vertex_connection import VertexConnection
 from vertex.auth import ApiKeySource
-from vertex.client import CallSettings
+from vertex.call_policy import CallSettings
 from vertex.errors import FatalApiError, VertexApiError, error_from_response
 from vertex.http import TRANSPORTS, make_http_client
 from vertex.request_body import user_content
