@@ -20,7 +20,7 @@ from vertex import audio
 from vertex.call_policy import CallResult
 from vertex.client import VertexClient
 from vertex.context_cache import USED, JobCache, cache_gone, name_of, remake
-from vertex.prices import TIER_TRAFFIC, Estimate, PriceTable
+from vertex.prices import Estimate, PriceTable
 from vertex.request_body import (as_content, estimate_tokens, expected_output_tokens,
                                  expected_thinking_tokens, merge_defaults, user_content)
 from vertex.output_schema import OutputSchema, Verdict
@@ -286,10 +286,9 @@ class GeminiHandler(CallHandler):
             seen = self._thinking_seen.setdefault(record.model, [0, 0])
             seen[0] += 1
             seen[1] += int((answer.get("usageMetadata") or {}).get("thoughtsTokenCount") or 0)
-        costs = [self.prices.tokens_cost(
-            record.model, usage_row(usage),
-            usage.get("trafficType") or TIER_TRAFFIC[record.service_tier])
-            for usage in (answer.get("usageMetadata") or {} for answer in answers)]
+        costs = [self.prices.call_cost(record.model, answer.get("usageMetadata"),
+                                       result.sent_tier or record.service_tier)
+                 for answer in answers]
         return None if None in costs else sum(costs)
 
     def rows(self, record: PromptRecord, result: CallResult, redact) -> list[dict]:

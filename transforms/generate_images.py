@@ -115,13 +115,13 @@ class ImagenHandler(CallHandler):
         tokens at the IMAGE price)."""
         if not result.ok:
             return 0.0
+        tier = result.sent_tier or record.service_tier
         if _drawn_by_gemini(result.response):
-            costs = [self.prices.tokens_cost(record.model, usage_row(a.get("usageMetadata")),
-                                             (a.get("usageMetadata") or {}).get("trafficType"))
+            costs = [self.prices.call_cost(record.model, a.get("usageMetadata"), tier)
                      for a in result.response["answers"]]
             return None if None in costs else round(sum(costs), 9)
-        per_image = self.prices.image_cost(record.model)
-        return None if per_image is None else per_image * len(read_predictions(result.response)[0])
+        return self.prices.call_cost(record.model, tier=tier,
+                                     images=len(read_predictions(result.response)[0]))
 
     def rows(self, record: PromptRecord, result: CallResult, redact) -> list[dict]:
         common = _record_columns(record, result, self.run_id)
@@ -145,8 +145,7 @@ class ImagenHandler(CallHandler):
             return [{**common, "status": Status.BLOCKED, "images_returned": 0,
                      "cost_usd": result.cost_usd if gemini else 0.0,
                      "rai_filtered_reason": rai_reason or "no images returned", **missing}]
-        per_image = self.prices.image_cost(record.model) if not gemini \
-            else (None if result.cost_usd is None else result.cost_usd / len(predictions))
+        per_image = None if result.cost_usd is None else result.cost_usd / len(predictions)
         # a Gemini image model draws one image a call: each row carries its call's tokens
         usages = ([usage_row(a.get("usageMetadata")) for a in result.response["answers"]]
                   if gemini else [])

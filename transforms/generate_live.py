@@ -129,8 +129,9 @@ class LiveHandler(CallHandler):
     def cost(self, record: PromptRecord, result: CallResult) -> float | None:
         if not result.ok:
             return 0.0
-        return self.prices.tokens_cost(record.model, usage_row(
-            live.generate_content_usage(result.response.get("usageMetadata"))), None)
+        return self.prices.call_cost(
+            record.model, live.generate_content_usage(result.response.get("usageMetadata")),
+            result.sent_tier or record.service_tier)
 
     def rows(self, record: PromptRecord, result: CallResult, redact) -> list[dict]:
         row = record_row(schemas.LIVE, record, result, self.run_id)

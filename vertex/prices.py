@@ -17,6 +17,7 @@ import threading
 from typing import Any, NamedTuple
 
 import vertex_catalog
+from vertex.response_rows import usage_row
 
 log = logging.getLogger(__name__)
 PER_MILLION = 1_000_000
@@ -108,6 +109,19 @@ class PriceTable:
     def factor(self, traffic_type: str | None) -> float:
         return self.tiers.get(traffic_type or "ON_DEMAND", 1.0)
 
+    def call_cost(self, model: str, usage_metadata: dict | None = None, tier: str = "standard",
+                  images: int = 0) -> float | None:
+        """The one price of an answer, for every task: its usageMetadata's
+        tokens (or, for a per-image model, the images it returned) at the
+        tier that served it (trafficType), or the tier it was sent at when
+        the answer does not say. None: the model has no price."""
+        usage = usage_metadata or {}
+        traffic = usage.get("trafficType") or TIER_TRAFFIC.get(tier or "standard", "ON_DEMAND")
+        prices = self.model(model)
+        if prices is not None and "per_image" in prices:
+            return float(prices["per_image"]) * images * self.factor(traffic)
+        return self.tokens_cost(model, usage_row(usage), traffic)
+
     def tokens_cost(self, model: str, usage: dict, traffic_type: str | None,
                     on: datetime.date | None = None) -> float | None:
         """A generateContent answer's cost from its usage row (vertex.response_rows.usage_row)."""
@@ -168,10 +182,6 @@ class PriceTable:
         cached_prices = prices.get("cached_input", prices["input"])
         return sum(count * (_price(prices["input"], m) - _price(cached_prices, m))
                    for m, count in cached.items()) * self.factor(traffic_type) / PER_MILLION
-
-    def image_cost(self, model: str, on: datetime.date | None = None) -> float | None:
-        prices = self.model(model, on)
-        return None if prices is None or "per_image" not in prices else float(prices["per_image"])
 
     def estimate(self, model: str, usage: Estimate, tier: str = "standard",
                  on: datetime.date | None = None) -> float | None:

@@ -234,7 +234,7 @@ def test_prices_by_modality_cache_thoughts_and_long_context():
                                                    {"modality": "IMAGE", "tokenCount": 1290}]})
     assert table.tokens_cost("gemini-2.5-flash-image", image, None) == pytest.approx(
         (10 * 0.30 + 10 * 2.5 + 1290 * 30) / 1e6)
-    assert table.image_cost("imagen-4.0-fast-generate-001") == 0.02
+    assert table.call_cost("imagen-4.0-fast-generate-001", images=1) == 0.02
     for model in vertex_catalog.catalog():  # every price says where it was read, or why none
         source = model.entry["prices_source"]
         assert (source["page"].startswith("https://") and source["read"]) if model.prices \

@@ -61,3 +61,18 @@ def test_an_explicit_cache_costs_its_making_and_its_storage_and_a_read_saves_the
     assert table.cache_saving("gemini-3.5-flash", usage, "ON_DEMAND") == pytest.approx(0.0135)
     assert table.cache_saving("gemini-3.5-flash", usage, "ON_DEMAND_FLEX") == pytest.approx(
         0.0135 * table.factor("ON_DEMAND_FLEX"))
+
+
+def test_every_task_is_priced_by_one_function_at_the_tier_that_served_it():
+    table = PriceTable.load()
+    usage = {"promptTokenCount": 1000, "candidatesTokenCount": 100, "totalTokenCount": 1100}
+    standard = table.call_cost("gemini-3.5-flash", usage)
+    assert standard == pytest.approx((1000 * 1.5 + 100 * 9.0) / 1e6)
+    # the answer's trafficType decides; the tier sent at only when it does not say
+    assert table.call_cost("gemini-3.5-flash", usage, "flex") == pytest.approx(
+        standard * table.factor("ON_DEMAND_FLEX"))
+    assert table.call_cost("gemini-3.5-flash", {**usage, "trafficType": "ON_DEMAND"},
+                           "flex") == pytest.approx(standard)
+    # a per-image model: the images returned, at the tier's factor too
+    assert table.call_cost("imagen-4.0-fast-generate-001", images=3) == pytest.approx(0.06)
+    assert table.call_cost("gemini-3.7-flash", usage) is None  # no price: never a guess
