@@ -27,7 +27,7 @@ import apache_beam as beam
 from pipeline.options import JobConfig
 from transforms import input_files, metrics, schemas
 from transforms.save_files import CallAndSaveFiles
-from transforms.tasks import TABLES, TASKS
+from transforms.tasks import TASKS, tables
 from transforms.progress import ProgressSettings
 from transforms.read_prompt_records import ReadPromptRecords, ReadRecordIds
 from transforms.checkpoints import CheckpointRows
@@ -78,7 +78,7 @@ def build(p: beam.Pipeline, config: JobConfig,
     _answer(planned.calls, config, progress, streams)
     _answer(planned.grouped_calls, config, progress, streams, part="grouped")
     if previous is not None:  # rows carried from runs that died
-        for table in TABLES:
+        for table in tables():
             streams[f"{table} carried"] = (TableFiles(
                 table, schemas.schema(table, config.defaults.output_schema), "carried"),
                                            planned[carried_tag(table)])

@@ -57,15 +57,11 @@ class VertexBatchOptions(PipelineOptions):
         group.add_argument("--prompt_template", help="for records that carry fields instead "
                            "of a prompt: text with {field} placeholders")
         group = parser.add_argument_group("Models and requests")
-        group.add_argument("--model", default=RecordDefaults.model,
-                           help="Gemini model for text records without a model of their own "
-                           "(default: %(default)s)")
-        group.add_argument("--image_model", default=RecordDefaults.image_model,
-                           help="image model (a Gemini image model, or Imagen) for image records "
-                           "without a model of their own (default: %(default)s)")
-        group.add_argument("--live_model", default=RecordDefaults.live_model,
-                           help="Live API model for live records without their own "
-                           "(default: %(default)s)")
+        for task in TASKS.values():  # each task's model option, from the task registry
+            group.add_argument(f"--{task.model_option}",
+                               default=getattr(RecordDefaults, task.model_option, None)
+                               or task.default,
+                               help=f"{task.model_help} (default: %(default)s)")
         group.add_argument("--model_map", help="run records naming one model on another, e.g. "
                            "gemini-pro=gemini-3.5-flash,gemini-pro-vision=gemini-3.5-flash "
                            "(old files against current models); rows name the model called")
@@ -365,9 +361,10 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         expected_records=_expected_records(job.input, processes) if finish_by else None,
         # With no number for the quota (Gemini's dynamic shared quota has none), find it.
         adaptive=job.adaptive_rate or rpm is None)
-    for model_option in ("model", "image_model", "live_model"):
+    task_models = {task.model_option: getattr(job, task.model_option) for task in TASKS.values()}
+    for model_option, model in task_models.items():
         try:
-            check_model_name(getattr(job, model_option))
+            check_model_name(model)
         except ValueError as error:
             raise OptionError(f"--{model_option}: {error}") from None
     if not 0 <= job.schema_reasks <= MAX_SCHEMA_REASKS:
@@ -380,6 +377,8 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
     try:
         defaults = RecordDefaults(
             model=job.model, image_model=job.image_model, live_model=job.live_model,
+            task_models=tuple((option, model) for option, model in task_models.items()
+                              if option not in ("model", "image_model", "live_model")),
             task=job.task,
             prompt_template=job.prompt_template, system_instruction=system_instruction,
             generation_config=_json_option("generation_config", job.generation_config, dict),
@@ -390,7 +389,7 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
             allow_discontinued=job.allow_discontinued,
             budget_prices=prices if max_cost else None)
         settings = dataclasses.replace(settings, job_models=frozenset(
-            defaults.called_model(m) for m in (job.model, job.image_model, job.live_model)))
+            defaults.called_model(m) for m in task_models.values()))
         connection = VertexConnection(
             project=project, location=job.vertex_location, endpoint_url=job.endpoint,
             api_key=api_key, transport=job.http_transport, settings=settings)

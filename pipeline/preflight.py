@@ -18,10 +18,13 @@ from transforms.plan_calls import Resume
 from transforms import schemas
 from transforms.run_files import (RunFiles, checkpoint_parts, checkpoint_table,
                                   is_written_by_job)
-from transforms.tasks import TABLES
+from transforms.tasks import tables
 from vertex.errors import FatalApiError, first_line
 
-ALL_TABLES = (*TABLES, "rejected")
+
+def all_tables() -> tuple[str, ...]:
+    """Every table a run writes: its tasks' and the rejected lines'."""
+    return (*tables(), "rejected")
 
 
 def check_input(pattern: str, output: str) -> None:
@@ -37,7 +40,7 @@ def check_input(pattern: str, output: str) -> None:
     for path in files:
         inside = (normal(path)[len(prefix):].split("/") if normal(path).startswith(prefix)
                   else None)
-        if inside and is_written_by_job(inside, ALL_TABLES):
+        if inside and is_written_by_job(inside, all_tables()):
             raise OptionError(f"--input {pattern!r} matches files the job writes under "
                               f"--output (e.g. {source_name(path)}): a run would read its own "
                               "results as prompts; give a pattern that matches only the input")
@@ -49,7 +52,7 @@ def check_run_id(config: JobConfig) -> None:
     if not config.run_id_given:
         return  # a new id (time and a random suffix)
     files = config.files
-    finished = any(files.table_files(t) for t in ALL_TABLES) or FileSystems.exists(
+    finished = any(files.table_files(t) for t in all_tables()) or FileSystems.exists(
         files.run_file("summary", "json"))
     if finished:
         raise OptionError(f"--run_id {files.run_id} was already used by a run under "
@@ -154,9 +157,9 @@ def cleanup_after_failure(files: RunFiles) -> None:
     which a failed run leaves behind; nothing else."""
     output = files.output
     temp = [p for p in matching_paths(FileSystems.join(output, "beam-temp-*", "*"))
-            if files.is_beam_temp_folder(p.rstrip("/").rsplit("/", 2)[-2], ALL_TABLES)]
+            if files.is_beam_temp_folder(p.rstrip("/").rsplit("/", 2)[-2], all_tables())]
     if temp:
         FileSystems.delete(temp)
     if is_local_path(output) and os.path.isdir(output):  # the folders, now empty
         remove_empty_folders(os.path.join(output, name) for name in os.listdir(output)
-                             if files.is_beam_temp_folder(name, ALL_TABLES))
+                             if files.is_beam_temp_folder(name, all_tables()))

@@ -28,7 +28,7 @@ from pipeline.run_tables import (TOKEN_PARTS, Labels, Sample, Tally, summaries,
                                  table_files, tally)
 from transforms.output_files import is_local_path, write_copies
 from transforms.run_files import RunFiles, latest_file
-from transforms.tasks import TABLES
+from transforms.tasks import tables
 from vertex.errors import first_line
 from vertex.response_rows import Status
 
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     args.run_id):
         print("error: --run_id is a run's name", file=sys.stderr)
         return 2
-    if not any(table_files(args.output, t, args.run_id) for t in (*TABLES, "rejected")):
+    if not any(table_files(args.output, t, args.run_id) for t in (*tables(), "rejected")):
         which = f"run {args.run_id}" if args.run_id else "any run"
         print(f"error: no tables of {which} under {args.output}", file=sys.stderr)
         return 2

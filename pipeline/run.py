@@ -32,7 +32,7 @@ from transforms.input_files import count_lines
 from transforms.plan_calls import Resume
 from transforms.progress import ProgressSettings
 from transforms.run_files import checkpoint_parts, checkpoints_folder
-from transforms.tasks import TABLES
+from transforms.tasks import tables
 from vertex import stopping
 from vertex.errors import first_line
 
@@ -155,7 +155,7 @@ class Run:
         superseded removed; the report."""
         config = self.config
         path = write_summary(config, summary)
-        kept = remove_checkpoints(config.files, TABLES, dead_runs_parts)
+        kept = remove_checkpoints(config.files, tables(), dead_runs_parts)
         run_lease.remove_dead_leases(config.output)
         if kept:
             _say(f"note: {len(kept)} checkpoint part(s) of runs that died are kept under "

@@ -252,7 +252,7 @@ def tally(output: str, run_id: str | None) -> Tally:
                 shown = _nonempty(batch[column])
                 if kind == "image":  # a picture, or a card saying why there is none
                     tally.images.add(batch.filter(pc.or_(shown, pc.not_equal(batch["status"],
-                                                                             "ok"))))
+                                                                             Status.OK.value))))
                 else:
                     tally.clips.add(batch.filter(shown))
             tally.add(batch, task)

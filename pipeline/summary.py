@@ -13,7 +13,7 @@ from pipeline.run_tables import table_batches, table_files, table_rows
 from transforms import metrics
 from transforms.output_files import first_rows, traffic_tier, write_copies
 from transforms.run_files import RunFiles, latest_file
-from transforms.tasks import TABLES, TASKS
+from transforms.tasks import TASKS, tables
 from vertex.output_schema import INVALID_JSON, SCHEMA_MISMATCH
 from vertex.prices import CATALOG, COST_PARTS
 from vertex.response_rows import Status
@@ -313,7 +313,7 @@ def make_summary(config: JobConfig, result, wall_time_s: float, run_cache=None) 
         "wall_time_s": round(wall_time_s, 3),
         "records_per_s": round(called / wall_time_s, 2) if wall_time_s else None,
         # the files themselves: a pattern of the run id would match other runs' too
-        "files": {table: files.table_files(table) for table in (*TABLES, "rejected")},
+        "files": {table: files.table_files(table) for table in (*tables(), "rejected")},
     }
 
 

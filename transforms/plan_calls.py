@@ -42,7 +42,7 @@ from transforms.prompt_records import PromptRecord, SourceLine
 from transforms.read_prompt_records import duplicate_reason, rejected_row
 from transforms.run_files import (checkpoint_pattern, checkpoint_table, checkpoints_folder,
                                   is_checkpoint_part, table_pattern)
-from transforms.tasks import TABLES, of_table
+from transforms.tasks import of_table, tables
 from vertex.errors import first_line
 from vertex.response_rows import Status
 
@@ -65,7 +65,7 @@ class Previous(NamedTuple):
 
 def _earlier_paths(output: str, kind: str) -> list[str]:
     pattern = table_pattern if kind == "final" else checkpoint_pattern
-    return [pattern(output, table) for table in TABLES]
+    return [pattern(output, table) for table in tables()]
 
 
 class EarlierFile(NamedTuple):
@@ -426,12 +426,12 @@ class PlanCalls(beam.PTransform):
         planned = (groups
                    | "Group" >> beam.CoGroupByKey()
                    | "Plan" >> beam.ParDo(self.fn).with_output_types(PromptRecord).with_outputs(
-                       _PlanCallsFn.REJECTED, *(carried_tag(t) for t in TABLES),
+                       _PlanCallsFn.REJECTED, *(carried_tag(t) for t in tables()),
                        main="grouped_calls"))
         return PlannedCalls({
             "calls": calls, "grouped_calls": planned.grouped_calls,
             _PlanCallsFn.REJECTED: planned[_PlanCallsFn.REJECTED],
-            **{carried_tag(t): planned[carried_tag(t)] for t in TABLES}})
+            **{carried_tag(t): planned[carried_tag(t)] for t in tables()}})
 
 
 def _index(items, label: str, combine, empty) -> beam.pvalue.AsSingleton:

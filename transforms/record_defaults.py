@@ -31,6 +31,7 @@ class RecordDefaults:
     api_version: str = "v1"                 # whose protos judge the requests
     stream: bool = False                    # streamGenerateContent has rules of its own
     budget_prices: Any = None               # with --max_cost_usd: the PriceTable every model needs a price in
+    task_models: tuple[tuple[str, str], ...] = ()  # (option, model) of registered tasks' defaults
     defaults_body: dict = field(init=False, default_factory=dict)
 
     def __post_init__(self):
@@ -59,6 +60,13 @@ class RecordDefaults:
         except vertex_schema.InvalidRequest as error:
             raise ValueError(f"invalid job defaults: {'; '.join(error.messages)}") from None
         object.__setattr__(self, "defaults_body", body)
+
+    def model_for(self, option: str) -> str | None:
+        """The default model named by a task's model option (--model,
+        --image_model, --live_model, or a registered task's own)."""
+        if option in ("model", "image_model", "live_model"):
+            return getattr(self, option)
+        return dict(self.task_models).get(option)
 
     def called_model(self, model: str) -> str:
         return dict(self.model_map).get(model, model)

@@ -200,6 +200,12 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
 }
 
 
+def answer_columns(own: list[tuple[str, pa.DataType, str]]) -> list:
+    """A table of answers: the columns every such table has (who, how the
+    call went, where the record came from) around a task's own."""
+    return _RECORD + list(own) + _CALL + _ORIGIN
+
+
 def schema(table: str, output_schema: OutputSchema | None = None) -> pa.Schema:
     """A table's Arrow schema; the responses' `parsed` column typed by the
     job's output schema."""

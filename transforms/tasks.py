@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import vertex_catalog
-from transforms import generate_content, generate_images, generate_live
+from transforms import generate_content, generate_images, generate_live, schemas
 from transforms.call_vertex import CallHandler
 from transforms.prompt_records import (MAX_NESTING, PromptRecord, RejectedLine, SourceLine,
                                        derived_id, nesting_depth, parse_json_line)
@@ -63,6 +63,12 @@ class Task:
     media: (kind, column) of the files the report shows ("image" or "audio").
     report_columns: the columns of its table the report reads, beyond those
       every table of answers has.
+    default: its default model, for a task whose model option is not one of
+      RecordDefaults' fields (the built-in tasks' defaults are there).
+    model_help: what its model option's --help says.
+    columns: its table's own columns (name, Arrow type, doc), for a task
+      whose table is not one of transforms/schemas.py's: the columns every
+      table of answers has are added around them (schemas.answer_columns).
     """
     name: str
     table: str
@@ -75,9 +81,12 @@ class Task:
     untiered: str = "no answer"
     media: tuple[str, str] | None = None
     report_columns: tuple[str, ...] = ()
+    default: str | None = None
+    model_help: str = ""
+    columns: list | None = None
 
     def default_model(self, defaults: RecordDefaults) -> str:
-        return getattr(defaults, self.model_option)
+        return defaults.model_for(self.model_option) or self.default
 
 
 TASKS: dict[str, Task] = {task.name: task for task in (
@@ -86,25 +95,52 @@ TASKS: dict[str, Task] = {task.name: task for task in (
                                                   o.output_schema, o.schema_reasks,
                                                   o.context_cache),
          summary_key="responses",
-         report_columns=("usage", "traffic_type", "parsed")),
+         report_columns=("usage", "traffic_type", "parsed"),
+         model_help="Gemini model for text records without a model of their own"),
     Task("image", generate_images.ImagenHandler.table, "image_model", generate_images.image_body,
          lambda o: generate_images.ImagenHandler(o.run_id, o.prices),
          summary_key="image_records", row_index="image_index", row_total="images_returned",
          untiered="per image",
          media=("image", "uri"),
-         report_columns=("image_index", "uri", "mime_type", "rai_filtered_reason")),
+         report_columns=("image_index", "uri", "mime_type", "rai_filtered_reason"),
+         model_help="image model (a Gemini image model, or Imagen) for image records without "
+                    "a model of their own"),
     Task("live", generate_live.LiveHandler.table, "live_model", generate_live.live_body,
          lambda o: generate_live.LiveHandler(o.run_id, o.prices),
          summary_key="live", media=("audio", "audio_uri"),
          report_columns=("usage", "audio_uri", "audio_seconds", "output_transcript",
-                         "input_transcript")),
+                         "input_transcript"),
+         model_help="Live API model for live records without their own"),
 )}
-TABLES = tuple(task.table for task in TASKS.values())  # the tables of answers
-_BY_TABLE = {task.table: task for task in TASKS.values()}
+
+
+def register(task: Task) -> None:
+    """Adds a kind of record: its module (a body builder and a CallHandler)
+    and this one call are all it takes; its table joins the run's outputs,
+    its model option the command line."""
+    if task.name in TASKS or task.table in tables() or task.table == "rejected":
+        raise ValueError(f"task {task.name!r} or table {task.table!r} exists already")
+    if task.columns is not None:
+        schemas.COLUMNS[task.table] = schemas.answer_columns(task.columns)
+    if task.table not in schemas.COLUMNS:
+        raise ValueError(f"task {task.name!r}: give its table's columns")
+    TASKS[task.name] = task
+
+
+def unregister(name: str) -> None:
+    """Takes a registered task away again (tests)."""
+    task = TASKS.pop(name)
+    if task.columns is not None:
+        del schemas.COLUMNS[task.table]
+
+
+def tables() -> tuple[str, ...]:
+    """The tables of answers, one a task."""
+    return tuple(task.table for task in TASKS.values())
 
 
 def of_table(table: str) -> Task:
-    return _BY_TABLE[table]
+    return next(task for task in TASKS.values() if task.table == table)
 
 
 def build_record(line: SourceLine, defaults: RecordDefaults) -> PromptRecord:
