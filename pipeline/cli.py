@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = (argv[0], argv[1:]) if argv[:1] and argv[0] in COMMANDS else ("run", argv)
     if command == "report":
-        from pipeline import report
+        from pipeline.results import report
         return report.main(rest)
     if command == "models":
         from vertex_catalog.__main__ import main as models

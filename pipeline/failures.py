@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from pipeline.space_reserve import disk_full
-from pipeline.summary import EXIT_FAILED, EXIT_REFUSED
+from pipeline.results.summary import EXIT_FAILED, EXIT_REFUSED
 from vertex.errors import FatalApiError, first_line
 
 

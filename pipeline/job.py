@@ -13,7 +13,7 @@ from pipeline.failures import configure_logging, fatal_exit
 from pipeline.options import (OptionError, VertexBatchOptions, check_known_options, help_text,
                               job_config, with_flag_values)
 from pipeline.run import Run, RunRefused
-from pipeline.summary import EXIT_COMPLETE, EXIT_FAILED, EXIT_REFUSED
+from pipeline.results.summary import EXIT_COMPLETE, EXIT_FAILED, EXIT_REFUSED
 from vertex.errors import FatalApiError
 
 

@@ -20,12 +20,13 @@ import time
 
 import apache_beam as beam
 
-from pipeline import context_cache, graph, preflight, report, run_lease
+from pipeline import context_cache, graph, preflight, run_lease
 from pipeline.context_cache import RunCache
 from pipeline.failures import fatal_exit, fatal_message, was_interrupted
 from pipeline.runner_facts import is_local, local_runner
 from pipeline.space_reserve import SpaceReserve, disk_full
-from pipeline.summary import (EXIT_INTERRUPTED, make_summary, outcome, outcome_line,
+from pipeline.results import report
+from pipeline.results.summary import (EXIT_INTERRUPTED, make_summary, outcome, outcome_line,
                               short_summary, write_summary)
 from transforms.checkpoints import flush_checkpoints, remove_checkpoints
 from transforms.input_files import count_lines

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.report import main as report_main, tally
+from pipeline.results.report import main as report_main, tally
 from transforms.schemas import blank_row, schema
 from tests.support.browser import chromium, render
 from tests.support.pipeline_runs import run_job, write_jsonl

@@ -4,7 +4,7 @@ a duplicated id what the run says."""
 import json
 import os
 
-from pipeline import report
+from pipeline.results import report
 from tests.support.pipeline_runs import read_table, run_job, write_jsonl
 
 

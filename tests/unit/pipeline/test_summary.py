@@ -2,7 +2,7 @@
 (in seconds, not by the ten-minute job suite)."""
 import pytest
 
-from pipeline.summary import outcome, outcome_line, short_summary
+from pipeline.results.summary import outcome, outcome_line, short_summary
 
 TASKS = ("responses", "image_records", "live")
 

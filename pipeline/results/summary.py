@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipeline.options import JobConfig
-from pipeline.run_tables import table_batches, table_files, table_rows
+from pipeline.results.run_tables import table_batches, table_files, table_rows
 from transforms import metrics
 from transforms.output_files import first_rows, traffic_tier, write_copies
 from transforms.run_files import RunFiles, latest_file
