@@ -3,7 +3,6 @@ CallVertexAI handler: one responses row per record."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 
 import vertex_catalog
@@ -23,9 +22,8 @@ from vertex.context_cache import USED, JobCache, cache_gone, name_of, remake
 from vertex.prices import Estimate, PriceTable
 from vertex.request_body import (as_content, estimate_tokens, expected_output_tokens,
                                  expected_thinking_tokens, merge_defaults, user_content)
-from vertex.output_schema import OutputSchema, Verdict
-from vertex.response_rows import (Status, answer_text, error_columns, response_row,
-                                  response_status, usage_row)
+from vertex.output_schema import AnswerSchemas, OutputSchema, answer_verdict
+from vertex.response_rows import Status, error_columns, response_row, usage_row
 
 DEFAULT_SCHEMA_REASKS = 2  # answers asked for again when not of the schema (each one paid)
 THINKING_SAMPLES = 3  # answers of a model after which its measured thinking is the estimate
@@ -83,8 +81,8 @@ def responses_table_row(record: PromptRecord, result: CallResult, run_id: str | 
     if result.ok:
         row.update(response_row(result.response),
                    response_json=json.dumps(result.response, separators=(",", ":")))
-        schema = answers.of(record) if answers else None
-        verdict = _verdict(schema, result.response)
+        schema = answers.of(record.body) if answers else None
+        verdict = answer_verdict(schema, result.response)
         if verdict is not None and verdict.ok:
             row["parsed_json"] = verdict.json
             if schema is answers.job_schema:  # one Arrow type: the job's schema only
@@ -124,64 +122,6 @@ def take_inline_files(response: dict) -> tuple[list[dict], float]:
     return files, seconds
 
 
-class AnswerSchemas:
-    """The schema each record's answer must follow: the one its request
-    carries (generationConfig's responseSchema or responseJsonSchema, the
-    job's or its own), read once per distinct schema. Only answers to the
-    job's schema fill the typed `parsed` column (one Arrow type)."""
-
-    KEPT = 256  # distinct record schemas kept read (records may each bring their own)
-
-    def __init__(self, job_schema: OutputSchema | None = None):
-        self.job_schema = job_schema
-        self._job_key = _schema_key(job_schema.generation_config) if job_schema else None
-        self._read: dict[str, OutputSchema] = {}
-
-    def of(self, record: PromptRecord) -> OutputSchema | None:
-        config = record.body.get("generationConfig") or {}
-        if "responseSchema" not in config and "responseJsonSchema" not in config:
-            return None
-        key = _schema_key(config)
-        if key == self._job_key:
-            return self.job_schema
-        schema = self._read.get(key) or OutputSchema.from_generation_config(config)
-        if len(self._read) < self.KEPT:
-            self._read[key] = schema
-        return schema
-
-    def misses(self, record: PromptRecord, response: dict) -> bool:
-        """Whether the answer is not of the schema its request asked for."""
-        verdict = _verdict(self.of(record), response)
-        return verdict is not None and not verdict.ok
-
-
-def _verdict(schema: OutputSchema | None, response: dict) -> Verdict | None:
-    """The answer checked against its schema; None when there is none to
-    check (no schema, or the answer was blocked or failed)."""
-    if schema is None or response_status(response) != Status.OK:
-        return None
-    return schema.read(answer_text(response))
-
-
-def _schema_key(config: dict) -> str:
-    return json.dumps([config.get(k) for k in ("responseMimeType", "responseSchema",
-                                               "responseJsonSchema")], sort_keys=True)
-
-
-def _asked_again(first: CallResult, last: CallResult, set_aside: list[dict]) -> CallResult:
-    """One record's calls as one result: the last answer, every attempt and
-    wait, the time from the first attempt, and the answers set aside."""
-    shift_ms = (last.started_at - first.started_at) * 1000.0
-    return dataclasses.replace(
-        last, attempts=first.attempts + last.attempts, throttled=first.throttled + last.throttled,
-        rate_limit_wait_ms=first.rate_limit_wait_ms + last.rate_limit_wait_ms,
-        latency_ms=shift_ms + last.latency_ms, started_at=first.started_at,
-        attempt_log=first.attempt_log + [{**entry, "offset_ms": round(entry["offset_ms"]
-                                                                      + shift_ms, 3)}
-                                         for entry in last.attempt_log],
-        set_aside=set_aside)
-
-
 class GeminiHandler(CallHandler):
     """Gemini generateContent (streamGenerateContent with stream=True): one
     responses row per record. With take_files, the images and speech of an
@@ -215,13 +155,14 @@ class GeminiHandler(CallHandler):
         result = await self._ask(client, record)
         set_aside: list[dict] = []
         while (len(set_aside) < self.schema_reasks and result.ok
-               and self.answers.misses(record, result.response)):
+               and self.answers.misses(record.body, result.response)):
             estimate = (self.estimated_cost(record) or 0.0) if client.budget.limited else 0.0
             if not await client.budget.reserve(estimate, wait=False):
                 break  # the budget is spent: the answer that missed stays the record's
             set_aside.append(result.response)
             try:
-                result = _asked_again(result, await self._ask(client, record), set_aside)
+                again = await self._ask(client, record)
+                result = result.then(again, set_aside)
             finally:  # the re-ask's real cost is settled with the record's
                 await client.budget.settle(estimate, 0.0)
         return result
@@ -235,8 +176,8 @@ class GeminiHandler(CallHandler):
         if cache_gone(result.error):  # expired or deleted: made again once, never dropped
             name = await remake(client, cache, name)
             if name is not None:
-                result = _asked_again(result, await self._send(
-                    client, record, cache.request(record.body, name)), [])
+                again = await self._send(client, record, cache.request(record.body, name))
+                result = result.then(again)
         return result
 
     async def _send(self, client: VertexClient, record: PromptRecord, body: dict) -> CallResult:

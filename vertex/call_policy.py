@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -51,6 +52,21 @@ class CallResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def then(self, last: "CallResult", set_aside: list[dict] | None = None) -> "CallResult":
+        """This call and a later one for the same record (asked again) as one
+        result: the last answer, every attempt and wait, the time from the
+        first attempt, and the answers set aside (each paid)."""
+        shift_ms = (last.started_at - self.started_at) * 1000.0
+        return dataclasses.replace(
+            last, attempts=self.attempts + last.attempts,
+            throttled=self.throttled + last.throttled,
+            rate_limit_wait_ms=self.rate_limit_wait_ms + last.rate_limit_wait_ms,
+            latency_ms=shift_ms + last.latency_ms, started_at=self.started_at,
+            attempt_log=self.attempt_log + [
+                {**entry, "offset_ms": round(entry["offset_ms"] + shift_ms, 3)}
+                for entry in last.attempt_log],
+            set_aside=list(set_aside or []))
 
 
 def call_times(result: CallResult) -> dict:

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
 import re
 import time
 
 import aiohttp
 
-import vertex_schema
 from vertex import live
 from vertex.auth import Auth
 from vertex.call_policy import CallPolicy, CallResult, CallSettings
 from vertex.endpoints import Endpoint
-from vertex.errors import MalformedResponseError, UnreadableAnswerError, error_from_response
-from vertex.http import HttpClient, make_websocket_session
+from vertex.http import HttpClient, make_websocket_session, post_for_json, stream_events
 from vertex.request_body import estimate_tokens
-from vertex.response_rows import merge_stream_chunks
+from vertex.response_rows import joined_stream, read_answer
 
 
 class VertexClient:
@@ -49,14 +46,11 @@ class VertexClient:
         """tier: the PayGo tier asked for (standard, flex, priority); movable:
         the job's default, not the record's own, so that Flex by deadline
         (--finish_by) may send it to Standard."""
+        tokens = estimate_tokens(body)
         url = self.endpoint.url(model, "streamGenerateContent" if stream else "generateContent")
-
-        async def exchange(result: CallResult, headers: dict) -> dict:
-            if stream:
-                return await self._stream(url, body, result, headers)
-            return read_answer(await self._post(url, body, headers), self.endpoint.api_version)
-        return await self._call(model, exchange, estimate_tokens(body), tier=tier,
-                                movable=movable)
+        exchange = functools.partial(_streamed if stream else _posted, self.http, url, body,
+                                     self.endpoint.api_version)
+        return await self._call(model, exchange, tokens, tier=tier, movable=movable)
 
     async def count_tokens(self, model: str, body: dict) -> CallResult:
         """countTokens (free): the prompt's tokens as the model counts them.
@@ -65,12 +59,12 @@ class VertexClient:
         keep = ("contents", "systemInstruction", "tools", "generationConfig")
         url, body = self.endpoint.url(model, "countTokens"), {k: v for k, v in body.items()
                                                              if k in keep}
-        return await self._call(model, lambda _, headers: self._post(url, body, headers), 0,
+        return await self._call(model, lambda _, headers: post_for_json(self.http, url, body, headers), 0,
                                 tier=None)
 
     async def predict(self, model: str, body: dict, tier: str = "standard") -> CallResult:
         url = self.endpoint.url(model, "predict")
-        return await self._call(model, lambda _, headers: self._post(url, body, headers), 0,
+        return await self._call(model, lambda _, headers: post_for_json(self.http, url, body, headers), 0,
                                 tier=tier)
 
     async def live(self, model: str, setup: dict, text: str | None = None,
@@ -99,59 +93,6 @@ class VertexClient:
         as it is and as a server may echo it back (see redaction)."""
         return redaction(tuple(s for s in self.auth.secrets() if s)).sub("****", text)
 
-    async def _post(self, url: str, body: dict, headers: dict[str, str]) -> dict:
-        response = await self.http.post_json(url, body, headers)
-        if response.status_code >= 400:
-            raise error_from_response(response.status_code, response.content, response.headers)
-        try:
-            data = response.json()
-        except ValueError:
-            raise MalformedResponseError(
-                f"answer is not valid JSON ({len(response.content)} bytes)") from None
-        if not isinstance(data, dict):
-            raise MalformedResponseError("answer is not a JSON object")
-        return data
-
-    async def _stream(self, url: str, body: dict, result: CallResult,
-                      headers: dict[str, str]) -> dict:
-        """streamGenerateContent with Server-Sent Events; the chunks are joined."""
-        chunks: list[dict] = []
-        started = time.monotonic()
-        async with self.http.stream("POST", url, params={"alt": "sse"}, json=body,
-                                    headers=headers) as response:
-            if response.status_code >= 400:
-                raise error_from_response(response.status_code, await response.aread(),
-                                          response.headers)
-            async for event in _sse_events(response.aiter_lines()):
-                try:
-                    chunk = json.loads(event)
-                except ValueError:
-                    raise MalformedResponseError("a streamed chunk is not valid JSON") from None
-                if isinstance(chunk, dict) and isinstance(chunk.get("error"), dict):
-                    code = chunk["error"].get("code")  # an error in the middle of the stream
-                    raise error_from_response(code if isinstance(code, int) else 500,
-                                              event.encode())
-                if result.first_token_ms is None:
-                    result.first_token_ms = (time.monotonic() - started) * 1000.0
-                chunks.append(read_answer(chunk, self.endpoint.api_version))
-        merged = merge_stream_chunks(chunks)
-        if not chunks or not _stream_complete(merged):
-            raise MalformedResponseError("the stream ended before the answer was finished")
-        return merged
-
-
-def read_answer(answer: dict, version: str = "v1") -> dict:
-    """A generateContent answer as Google's response protos read it (enums
-    by number, numbers as strings, ...), or UnreadableAnswerError keeping
-    the body when nothing makes it one."""
-    try:
-        return vertex_schema.read_generate_content_response(answer, version)
-    except vertex_schema.InvalidRequest as error:
-        raise UnreadableAnswerError(
-            "the answer is not a GenerateContentResponse: "
-            + "; ".join(m.replace("Invalid JSON payload received. ", "")
-                        for m in error.messages[:3]), answer) from None
-
 
 @functools.lru_cache(maxsize=8)  # a token is the same for an hour
 def redaction(secrets: tuple[str, ...]) -> re.Pattern:
@@ -175,22 +116,21 @@ def redaction(secrets: tuple[str, ...]) -> re.Pattern:
     return re.compile("|".join(sorted(forms, key=len, reverse=True)), re.IGNORECASE)
 
 
-async def _sse_events(lines):
-    """The data of each Server-Sent Event (data lines joined, blank line ends it)."""
-    data: list[str] = []
-    async for line in lines:
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip(" "))
-    if data:
-        yield "\n".join(data)
+# The exchanges of generateContent: one attempt's request and answer, over HTTP.
+
+async def _posted(http: HttpClient, url: str, body: dict, version: str, result: CallResult,
+                  headers: dict[str, str]) -> dict:
+    answer = await post_for_json(http, url, body, headers)
+    return read_answer(answer, version)
 
 
-def _stream_complete(response: dict) -> bool:
-    """An answer with no candidates is read as the unstreamed one is (no
-    answer: blocked); one whose candidates have not all finished was cut off."""
-    candidates = response.get("candidates") or []
-    return all(isinstance(c, dict) and c.get("finishReason") for c in candidates)
+async def _streamed(http: HttpClient, url: str, body: dict, version: str, result: CallResult,
+                    headers: dict[str, str]) -> dict:
+    """streamGenerateContent with Server-Sent Events; the chunks joined, the
+    time to the first one kept."""
+    started, chunks = time.monotonic(), []
+    async for chunk in stream_events(http, url, body, headers):
+        if result.first_token_ms is None:
+            result.first_token_ms = (time.monotonic() - started) * 1000.0
+        chunks.append(chunk)
+    return joined_stream([read_answer(chunk, version) for chunk in chunks])

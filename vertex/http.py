@@ -7,11 +7,14 @@ the httpx API and goes several times faster (bench/transport.py measures both).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import ssl
 import urllib.request
 
 import httpx
+
+from vertex.errors import MalformedResponseError, error_from_response
 
 TRANSPORTS = ("aiohttp", "httpx")
 
@@ -99,3 +102,53 @@ def make_websocket_session():
     import aiohttp
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls_verification()),
                                  trust_env=proxies_in_environment())
+
+
+async def post_for_json(http: HttpClient, url: str, body: dict, headers: dict[str, str]) -> dict:
+    """A JSON POST and its answer, a JSON object; VertexApiError for an error
+    status, MalformedResponseError for an answer that is not JSON."""
+    response = await http.post_json(url, body, headers)
+    if response.status_code >= 400:
+        raise error_from_response(response.status_code, response.content, response.headers)
+    try:
+        data = response.json()
+    except ValueError:
+        raise MalformedResponseError(
+            f"answer is not valid JSON ({len(response.content)} bytes)") from None
+    if not isinstance(data, dict):
+        raise MalformedResponseError("answer is not a JSON object")
+    return data
+
+
+async def stream_events(http: HttpClient, url: str, body: dict, headers: dict[str, str]):
+    """A JSON POST answered with Server-Sent Events (?alt=sse): each event's
+    JSON object; an error event mid-stream raises as an error status would."""
+    async with http.stream("POST", url, params={"alt": "sse"}, json=body,
+                           headers=headers) as response:
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, await response.aread(),
+                                      response.headers)
+        async for event in _sse_events(response.aiter_lines()):
+            try:
+                chunk = json.loads(event)
+            except ValueError:
+                raise MalformedResponseError("a streamed chunk is not valid JSON") from None
+            if isinstance(chunk, dict) and isinstance(chunk.get("error"), dict):
+                code = chunk["error"].get("code")  # an error in the middle of the stream
+                raise error_from_response(code if isinstance(code, int) else 500,
+                                          event.encode())
+            yield chunk
+
+
+async def _sse_events(lines):
+    """The data of each Server-Sent Event (data lines joined, blank line ends it)."""
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+    if data:
+        yield "\n".join(data)

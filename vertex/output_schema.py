@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Context, Decimal, InvalidOperation
 
 import vertex_schema
+from vertex.response_rows import Status, answer_text, response_status
 
 # Kinds of value (the Arrow type of each: transforms/schemas.py parsed_type).
 STRING, INTEGER, NUMBER, DECIMAL, BOOLEAN, ARRAY, OBJECT, ANY = (
@@ -513,3 +514,48 @@ def _describe_number(value) -> str:
 
 _A = {STRING: "a string", INTEGER: "an integer", NUMBER: "a number", DECIMAL: "a number",
       BOOLEAN: "a boolean", ARRAY: "an array", OBJECT: "an object"}
+
+
+class AnswerSchemas:
+    """The schema each record's answer must follow: the one its request
+    carries (generationConfig's responseSchema or responseJsonSchema, the
+    job's or its own), read once per distinct schema. Only answers to the
+    job's schema fill the typed `parsed` column (one Arrow type)."""
+
+    KEPT = 256  # distinct record schemas kept read (records may each bring their own)
+
+    def __init__(self, job_schema: OutputSchema | None = None):
+        self.job_schema = job_schema
+        self._job_key = _schema_key(job_schema.generation_config) if job_schema else None
+        self._read: dict[str, OutputSchema] = {}
+
+    def of(self, body: dict) -> OutputSchema | None:
+        """The schema a request's answer must follow, or None."""
+        config = body.get("generationConfig") or {}
+        if "responseSchema" not in config and "responseJsonSchema" not in config:
+            return None
+        key = _schema_key(config)
+        if key == self._job_key:
+            return self.job_schema
+        schema = self._read.get(key) or OutputSchema.from_generation_config(config)
+        if len(self._read) < self.KEPT:
+            self._read[key] = schema
+        return schema
+
+    def misses(self, body: dict, response: dict) -> bool:
+        """Whether the answer is not of the schema its request asked for."""
+        verdict = answer_verdict(self.of(body), response)
+        return verdict is not None and not verdict.ok
+
+
+def answer_verdict(schema: OutputSchema | None, response: dict) -> Verdict | None:
+    """The answer checked against its schema; None when there is none to
+    check (no schema, or the answer was blocked or failed)."""
+    if schema is None or response_status(response) != Status.OK:
+        return None
+    return schema.read(answer_text(response))
+
+
+def _schema_key(config: dict) -> str:
+    return json.dumps([config.get(k) for k in ("responseMimeType", "responseSchema",
+                                               "responseJsonSchema")], sort_keys=True)

@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, Callable, Iterable
 
-from vertex.errors import error_code_and_message
+import vertex_schema
+from vertex.errors import MalformedResponseError, UnreadableAnswerError, error_code_and_message
 
 class Status(StrEnum):
     """A row's status: its record answered (ok), refused or stopped by a
@@ -307,3 +308,27 @@ def _timestamp_or_none(value) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def joined_stream(chunks: list[dict]) -> dict:
+    """A streamed answer's chunks as one answer; MalformedResponseError when
+    the stream ended before it was finished (an answer with no candidates is
+    read as the unstreamed one is: no answer, blocked)."""
+    merged = merge_stream_chunks(chunks)
+    candidates = merged.get("candidates") or []
+    if not chunks or not all(isinstance(c, dict) and c.get("finishReason") for c in candidates):
+        raise MalformedResponseError("the stream ended before the answer was finished")
+    return merged
+
+
+def read_answer(answer: dict, version: str = "v1") -> dict:
+    """A generateContent answer as Google's response protos read it (enums
+    by number, numbers as strings, ...), or UnreadableAnswerError keeping
+    the body when nothing makes it one."""
+    try:
+        return vertex_schema.read_generate_content_response(answer, version)
+    except vertex_schema.InvalidRequest as error:
+        raise UnreadableAnswerError(
+            "the answer is not a GenerateContentResponse: "
+            + "; ".join(m.replace("Invalid JSON payload received. ", "")
+                        for m in error.messages[:3]), answer) from None
