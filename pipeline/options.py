@@ -118,23 +118,26 @@ class VertexBatchOptions(PipelineOptions):
         group.add_argument("--worker_processes", type=int, help="how many worker processes "
                            "share --rpm/--tpm (default: from the runner's options, e.g. "
                            "--direct_num_workers, or Dataflow workers times vCPUs)")
-        group.add_argument("--concurrency", type=int, default=64,
+        group.add_argument("--concurrency", type=int, default=CallSettings.max_in_flight,
                            help="requests in flight at most, for each worker process")
-        group.add_argument("--max_attempts", type=int, default=6,
+        group.add_argument("--max_attempts", type=int, default=CallSettings.max_attempts,
                            help="attempts per record, the first included (retries on 429, "
                            "5xx, timeouts and broken connections)")
-        group.add_argument("--initial_backoff_s", type=float, default=1.0,
+        group.add_argument("--initial_backoff_s", type=float,
+                           default=CallSettings.initial_backoff_s,
                            help="first wait before a retry; it doubles (with jitter) from there, "
                            "and is never shorter than the server's own retry hint")
-        group.add_argument("--max_backoff_s", type=float, default=60.0,
+        group.add_argument("--max_backoff_s", type=float, default=CallSettings.max_backoff_s,
                            help="longest wait between attempts, unless the server asks for more")
         group.add_argument("--request_timeout_s", type=float,
-                           help="time limit of one attempt (default 300; 1200 for Flex, "
-                           "Google's default, 1800 at most)")
+                           help=f"time limit of one attempt (default {CallSettings.attempt_timeout_s:g}; "
+                           f"{service_tiers.FLEX_TIMEOUT_S:g} for Flex, Google's default, "
+                           f"{service_tiers.FLEX_MAX_TIMEOUT_S:g} at most)")
         group.add_argument("--deadline_s", type=float,
                            help="time limit of one record, all attempts and waits included; "
                            "each attempt gets at most the time left")
-        group.add_argument("--unreachable_after_s", type=float, default=60.0,
+        group.add_argument("--unreachable_after_s", type=float,
+                           default=CallSettings.unreachable_after_s,
                            help="stop the job when no connection to Vertex AI (or --endpoint) "
                            "has succeeded for this long")
         group.add_argument("--progress_s", type=float, help="seconds between progress lines "
@@ -345,7 +348,7 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
     settings = CallSettings(
         max_in_flight=int(_positive("concurrency", job.concurrency, allow_none=False)),
         max_attempts=job.max_attempts,
-        attempt_timeout_s=request_timeout_s or 300.0,
+        attempt_timeout_s=request_timeout_s or CallSettings.attempt_timeout_s,
         flex_attempt_timeout_s=min(request_timeout_s or service_tiers.FLEX_TIMEOUT_S,
                                    service_tiers.FLEX_MAX_TIMEOUT_S),
         provisioned_throughput=job.provisioned_throughput,
