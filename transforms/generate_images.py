@@ -5,7 +5,6 @@ none. The images leave as files for SaveFiles (one answer's images in memory
 at a time)."""
 from __future__ import annotations
 
-import asyncio
 import json
 
 import vertex_catalog
@@ -85,11 +84,9 @@ class ImagenHandler(CallHandler):
             return await client.predict(record.model, record.body, record.service_tier)
         body = gemini_image_body(_prompt(record),
                                  record.body.get("parameters") or {}, gemini)
-        # A Gemini image model draws one image a call: sampleCount N is N calls.
-        results = await asyncio.gather(*(client.generate_content(
-            record.model, body, tier=record.service_tier, movable=not record.own_tier)
-            for _ in range(_requested(record))))
-        return _together(results)
+        return await client.generate_images(record.model, body, _requested(record),
+                                            tier=record.service_tier,
+                                            movable=not record.own_tier)
 
     def estimate(self, record: PromptRecord) -> Estimate:
         gemini = _gemini_image_model(record.model)
@@ -170,32 +167,9 @@ class ImagenHandler(CallHandler):
 
 
 def _drawn_by_gemini(response: dict) -> bool:
-    """Whether a record's answer is a Gemini image model's answers (_together
-    combines them) rather than Imagen's predictions."""
+    """Whether a record's answer is a Gemini image model's answers
+    (VertexClient.generate_images) rather than Imagen's predictions."""
     return "answers" in response
-
-
-def _together(results: list[CallResult]) -> CallResult:
-    """The calls of one image record as one result: its answers (those that
-    came, and the first error of those that failed), its attempts and waits
-    summed, an error only when no call had an answer."""
-    answered = [r for r in results if r.ok]
-    failed = [r for r in results if not r.ok]
-    first = min(results, key=lambda r: r.started_at)
-    response = {"answers": [r.response for r in answered]} if answered else None
-    if response and failed:
-        response["failed"] = {"calls": len(failed), "error": failed[0].error}
-    return CallResult(
-        response=response,
-        error=None if answered else results[0].error,
-        attempts=sum(r.attempts for r in results), throttled=sum(r.throttled for r in results),
-        rate_limit_wait_ms=max(r.rate_limit_wait_ms for r in results),
-        latency_ms=max(r.started_at + r.latency_ms / 1000 for r in results) * 1000
-        - first.started_at * 1000,
-        started_at=first.started_at,
-        attempt_log=sorted((entry for r in results for entry in r.attempt_log),
-                           key=lambda entry: entry.get("offset_ms") or 0),
-        http_status=(answered or results)[-1].http_status)
 
 
 def _prompt(record: PromptRecord) -> str:

@@ -53,6 +53,29 @@ class CallResult:
     def ok(self) -> bool:
         return self.error is None
 
+    @staticmethod
+    def together(results: list["CallResult"], response: dict | None,
+                 error: BaseException | None) -> "CallResult":
+        """Calls made at once for one record as one result: their attempts
+        and 429s summed, the longest wait, the time from the first start to
+        the last answer, every attempt (timed from the first start)."""
+        first = min(results, key=lambda r: r.started_at)
+        answered = [r for r in results if r.ok]
+        return CallResult(
+            response=response, error=error,
+            attempts=sum(r.attempts for r in results),
+            throttled=sum(r.throttled for r in results),
+            rate_limit_wait_ms=max(r.rate_limit_wait_ms for r in results),
+            latency_ms=max(r.started_at * 1000 + r.latency_ms for r in results)
+            - first.started_at * 1000,
+            started_at=first.started_at,
+            attempt_log=sorted(({**entry, "offset_ms": round(
+                entry["offset_ms"] + (r.started_at - first.started_at) * 1000, 3)}
+                for r in results for entry in r.attempt_log),
+                key=lambda entry: entry["offset_ms"]),
+            http_status=(answered or results)[-1].http_status,
+            sent_tier=(answered or results)[-1].sent_tier)
+
     def then(self, last: "CallResult", set_aside: list[dict] | None = None) -> "CallResult":
         """This call and a later one for the same record (asked again) as one
         result: the last answer, every attempt and wait, the time from the

@@ -8,6 +8,7 @@ vertex/live.py).
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import re
@@ -51,6 +52,23 @@ class VertexClient:
         exchange = functools.partial(_streamed if stream else _posted, self.http, url, body,
                                      self.endpoint.api_version)
         return await self._call(model, exchange, tokens, tier=tier, movable=movable)
+
+    async def generate_images(self, model: str, body: dict, count: int, tier: str = "standard",
+                              movable: bool = False) -> CallResult:
+        """`count` images from a Gemini image model, which draws one a call:
+        `count` generateContent calls at once, as one result whose answer is
+        {"answers": [...], "failed": {"calls", "error"}} (the calls that
+        failed, when some answered), an error only when none did."""
+        results = await asyncio.gather(*(self.generate_content(model, body, tier=tier,
+                                                               movable=movable)
+                                         for _ in range(count)))
+        answered = [r for r in results if r.ok]
+        failed = [r for r in results if not r.ok]
+        response = {"answers": [r.response for r in answered]} if answered else None
+        if response and failed:
+            response["failed"] = {"calls": len(failed), "error": failed[0].error}
+        return CallResult.together(results, response,
+                                   None if answered else results[0].error)
 
     async def count_tokens(self, model: str, body: dict) -> CallResult:
         """countTokens (free): the prompt's tokens as the model counts them.

@@ -67,9 +67,12 @@ def retry_policy(max_attempts: int, initial_backoff_s: float = 1.0,
 async def with_retries(attempt: Callable[[], Awaitable[T]], policy: RetryPolicy) -> T:
     """`await attempt()` until it succeeds or the policy gives up, raising the
     last error then: tenacity's AsyncRetrying, in a loop of its strategies.
-    AsyncRetrying's machinery costs some 50 us a call even when the first
-    attempt succeeds, as nearly every one does; this costs nothing until an
-    attempt fails. The same order as tenacity: retry?, wait, stop?, sleep."""
+    AsyncRetrying's machinery costs its time even when the first attempt
+    succeeds, as nearly every one does (measured on 2026-12-07, 2 cores:
+    25 us a call through AsyncRetrying(fn), 44 us iterating it, 0.3 us here;
+    a record costs the job about 1.8 ms of CPU, so 1.5 to 2.5% of it); this
+    costs nothing until an attempt fails. The same order as tenacity: retry?,
+    wait, stop?, sleep."""
     state, started = None, time.monotonic()
     while True:
         try:
