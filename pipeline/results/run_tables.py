@@ -183,13 +183,7 @@ class Tally:
         self.sent_retry.append(np.arange(len(attempts)) > first_of_record)
 
     def _spend(self, rows: pa.Table, task: Task) -> None:
-        tier = traffic_tier(rows, task.untiered)
-        has_usage = "usage" in rows.column_names
-        columns = {"model": rows["model"], "tier": tier, "cost": rows["cost_usd"]}
-        for part, field in TOKEN_PARTS.items():
-            columns[part] = (pc.struct_field(rows["usage"], field) if has_usage
-                             else pa.nulls(len(rows), pa.int64()))
-        for group in pa.table(columns).group_by(["model", "tier"]).aggregate(
+        for group in costs(rows, task).group_by(["model", "tier"]).aggregate(
                 [("cost", "sum"), *((part, "sum") for part in TOKEN_PARTS)]).to_pylist():
             key = (group["model"], group["tier"])
             for part in TOKEN_PARTS:
@@ -225,6 +219,20 @@ def table_rows(path: str) -> int:
     """A table file's rows, from its footer."""
     with FileSystems.open(path) as f:
         return pq.ParquetFile(f).metadata.num_rows
+
+
+def costs(rows: pa.Table, task: Task) -> pa.Table:
+    """What a batch of a task's rows cost: model, tier (the trafficType that
+    served each; Task.untiered where a row has none), status, cost_usd as
+    `cost`, and the tokens by part (TOKEN_PARTS; null where the table has no
+    usage). The one reading of what rows cost: summary.json and the report
+    both sum it."""
+    columns = {"model": rows["model"], "tier": traffic_tier(rows, task.untiered),
+               "status": rows["status"], "cost": rows["cost_usd"]}
+    for part, field in TOKEN_PARTS.items():
+        columns[part] = (pc.struct_field(rows["usage"], field) if "usage" in rows.column_names
+                         else pa.nulls(len(rows), pa.int64()))
+    return pa.table(columns)
 
 
 def table_batches(output: str, table: str, run_id: str | None, columns: list[str]):

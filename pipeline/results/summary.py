@@ -9,9 +9,9 @@ import pyarrow.compute as pc
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipeline.options import JobConfig
-from pipeline.results.run_tables import table_batches, table_files, table_rows
+from pipeline.results.run_tables import costs, table_batches, table_files, table_rows
 from transforms import metrics
-from transforms.output_files import first_rows, traffic_tier, write_copies
+from transforms.output_files import first_rows, write_copies
 from transforms.run_files import RunFiles, latest_file
 from transforms.tasks import TASKS, tables
 from vertex.output_schema import INVALID_JSON, SCHEMA_MISMATCH
@@ -78,14 +78,11 @@ def spending(output: str, run_id: str, max_cost_usd: float | None) -> dict:
             rows = pa.Table.from_batches([batch])
             not_called += rows.filter(
                 pc.equal(rows["error_code"], "budget_exhausted"))["id"].to_pylist()
-            priced = rows.filter(pc.is_valid(rows["cost_usd"]))
+            priced = costs(rows, task).filter(pc.is_valid(rows["cost_usd"]))
             unpriced += rows.num_rows - priced.num_rows
-            total += pc.sum(priced["cost_usd"]).as_py() or 0
-            keyed = pa.table({"model": priced["model"],
-                              "tier": traffic_tier(priced, task.untiered),
-                              "status": priced["status"], "cost": priced["cost_usd"]})
+            total += pc.sum(priced["cost"]).as_py() or 0
             for key, bucket in sums.items():
-                for group in keyed.group_by(key).aggregate([("cost", "sum")]).to_pylist():
+                for group in priced.group_by(key).aggregate([("cost", "sum")]).to_pylist():
                     bucket[group[key]] += group["cost_sum"]
     rounded = lambda d: {k: round(v, 6) for k, v in sorted(d.items())}  # noqa: E731
     return {"total_usd": round(total, 6), "by_model": rounded(sums["model"]),
@@ -105,21 +102,30 @@ def tiers(output: str, run_id: str, flex_factor: float) -> dict:
     moved_usd = 0.0
     columns = ["service_tier", "sent_tier", "traffic_type", "cost_usd"]
     for batch in table_batches(output, "responses", run_id, columns):
-        for row in batch.to_pylist():
-            asked[row["service_tier"] or "standard"] += 1
-            if row["sent_tier"]:
-                sent[row["sent_tier"]] += 1
-            if row["traffic_type"]:
-                served[row["traffic_type"]] += 1
-            if row["service_tier"] == "flex" and row["sent_tier"] == "standard":
-                moved += 1
-                moved_usd += row["cost_usd"] or 0.0
-            if row["sent_tier"] == "flex" and row["traffic_type"] == "ON_DEMAND":
-                silently += 1
+        rows = pa.Table.from_batches([batch])
+        for counter, column in ((asked, pc.fill_null(rows["service_tier"], "standard")),
+                                (sent, rows["sent_tier"]), (served, rows["traffic_type"])):
+            counter.update({value: n for value, n in _counts(column) if value is not None})
+        was_moved = _where(pc.and_(pc.equal(rows["service_tier"], "flex"),
+                                   pc.equal(rows["sent_tier"], "standard")))
+        moved += pc.sum(was_moved.cast(pa.int64())).as_py() or 0
+        moved_usd += pc.sum(rows["cost_usd"].filter(was_moved)).as_py() or 0.0
+        silently += pc.sum(_where(pc.and_(pc.equal(rows["sent_tier"], "flex"), pc.equal(
+            rows["traffic_type"], "ON_DEMAND"))).cast(pa.int64())).as_py() or 0
     return {"asked": dict(asked), "sent": dict(sent), "served": dict(served),
             "moved_to_standard": moved, "moved_usd": round(moved_usd, 6),
             "moved_extra_usd": round(moved_usd * (1 - flex_factor), 6),
             "flex_served_as_standard": silently}
+
+
+def _counts(column) -> list[tuple]:
+    """(value, rows) of a column, in Arrow."""
+    return [(g["value"], g["count_all"]) for g in pa.table({"value": column}).group_by(
+        "value").aggregate([([], "count_all")]).to_pylist()]
+
+
+def _where(condition):
+    return pc.fill_null(condition, False)
 
 
 def context_cache_rows(output: str, run_id: str, prices) -> dict:
