@@ -117,10 +117,12 @@ class PriceTable:
         the answer does not say. None: the model has no price."""
         usage = usage_metadata or {}
         traffic = usage.get("trafficType") or TIER_TRAFFIC.get(tier or "standard", "ON_DEMAND")
-        prices = self.model(model)
-        if prices is not None and "per_image" in prices:
-            return float(prices["per_image"]) * images * self.factor(traffic)
-        return self.tokens_cost(model, usage_row(usage), traffic)
+        if usage:
+            return self.tokens_cost(model, usage_row(usage), traffic)
+        prices = self.model(model)  # an answer without usage: a per-image model's (Imagen)
+        if prices is None or "per_image" not in prices:
+            return None
+        return float(prices["per_image"]) * images * self.factor(traffic)
 
     def tokens_cost(self, model: str, usage: dict, traffic_type: str | None,
                     on: datetime.date | None = None) -> float | None:
