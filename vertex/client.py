@@ -2,9 +2,8 @@
 (streamed or not), countTokens, Imagen predict and a Live API session. Each
 builds its request and reads its answer (an exchange), and hands it to the
 call policy underneath (vertex/call_policy.py: limits, retries, budget,
-Flex by deadline, fatal errors), which runs it over the transports (HTTP
-with Server-Sent Events here and in vertex/http.py; WebSockets in
-vertex/live.py).
+Flex by deadline, fatal errors), which runs it over the transports (HTTP,
+with Server-Sent Events, in vertex/http.py; WebSockets in vertex/live.py).
 """
 from __future__ import annotations
 
