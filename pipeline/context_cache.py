@@ -26,6 +26,7 @@ from vertex.context_cache import (CachedContents, JobCache, create_body, display
                                   output_tag)
 from vertex.errors import VertexApiError, error_code_and_message
 from vertex.http import make_http_client
+from vertex.prices import TIER_TRAFFIC
 from vertex.request_body import estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,7 @@ def plan(config, records: int | None, tokens: int | None = None) -> CachePlan:
                          model, tokens, records)
     input_price = prices["input"].get("TEXT", 0.0)
     cached_price = (prices.get("cached_input") or prices["input"]).get("TEXT", input_price)
-    factor = config.prices.factor({"flex": "ON_DEMAND_FLEX", "priority": "ON_DEMAND_PRIORITY"}
-                                  .get(defaults.service_tier))
+    factor = config.prices.factor(TIER_TRAFFIC[defaults.service_tier])
     without = records * tokens * input_price * factor / 1e6
     with_cache = costs["creation_usd"] + costs["storage_usd"] \
         + records * tokens * cached_price * factor / 1e6

@@ -122,6 +122,17 @@ def take_inline_files(response: dict) -> tuple[list[dict], float]:
     return files, seconds
 
 
+def _cache_discount(cache: JobCache | None, prices: PriceTable) -> float:
+    """The input tokens, as priced, that reading the job's cached instruction
+    takes off each record that reads it: the same for all, worked out once."""
+    model_prices = prices.model(cache.model) if cache is not None else None
+    if model_prices is None:
+        return 0.0
+    share = (model_prices.get("cached_input") or model_prices["input"]).get("TEXT", 0.0) \
+        / (model_prices["input"].get("TEXT") or 1.0)
+    return estimate_tokens({"systemInstruction": cache.system_instruction}) * (1.0 - share)
+
+
 class GeminiHandler(CallHandler):
     """Gemini generateContent (streamGenerateContent with stream=True): one
     responses row per record. With take_files, the images and speech of an
@@ -145,8 +156,9 @@ class GeminiHandler(CallHandler):
                  schema_reasks: int = DEFAULT_SCHEMA_REASKS,
                  context_cache: JobCache | None = None):
         self.run_id, self.stream, self.take_files = run_id, stream, take_files
-        self.context_cache = context_cache
         self.prices = prices or PriceTable.load()
+        self.context_cache = context_cache
+        self._cache_discount = _cache_discount(context_cache, self.prices)
         self.answers, self.schema_reasks = AnswerSchemas(output_schema), schema_reasks
         self.schema = schemas.schema(self.table, output_schema)
         self._thinking_seen: dict[str, list[int]] = {}  # model: [answers, thinking tokens]
@@ -204,13 +216,9 @@ class GeminiHandler(CallHandler):
         read from the job's cache counts at the cached price's share."""
         tokens = estimate_tokens(record.body)
         cache = self.context_cache
-        prices = self.prices.model(record.model) if cache is not None else None
-        if prices is None or cache.without_reason(record.model, record.body):
+        if cache is None or cache.without_reason(record.model, record.body):
             return tokens
-        share = (prices.get("cached_input") or prices["input"]).get("TEXT", 0.0) \
-            / (prices["input"].get("TEXT") or 1.0)
-        instruction = estimate_tokens({"systemInstruction": cache.system_instruction})
-        return max(1.0, tokens - instruction * (1.0 - share))
+        return max(1.0, tokens - self._cache_discount)
 
     async def count_tokens(self, client: VertexClient, record: PromptRecord) -> int | None:
         result = await client.count_tokens(record.model, record.body)

@@ -80,3 +80,22 @@ def test_a_caches_name_tags_its_output_and_run_and_gone_caches_are_known():
     assert cache_gone(VertexApiError(404, "NOT_FOUND", "CachedContent not found: x"))
     assert not cache_gone(VertexApiError(400, "INVALID_ARGUMENT", "contents is required"))
     assert not cache_gone(VertexApiError(429, "RESOURCE_EXHAUSTED", "cached content quota"))
+
+
+def test_a_record_reading_the_cache_is_estimated_at_the_cached_price():
+    from transforms.generate_content import GeminiHandler
+    from transforms.prompt_records import PromptRecord
+    instruction = {"parts": [{"text": "guideline " * 20_000}]}
+    cache = JobCache("projects/p/locations/global/cachedContents/1", "gemini-3.5-flash",
+                     instruction, 50_000, "tag", 600)
+    body = {"contents": [{"role": "user", "parts": [{"text": "Review: fine"}]}],
+            "systemInstruction": instruction}
+    record = PromptRecord(id="a", task="text", model="gemini-3.5-flash", body=body,
+                          metadata=None, source=None, line_number=None)
+    with_cache = GeminiHandler(context_cache=cache).estimate(record).input_tokens
+    without = GeminiHandler().estimate(record).input_tokens
+    # 3.5 Flash's cached input is a tenth of its input price
+    assert with_cache == pytest.approx(without * 0.1, rel=0.01)
+    own = record._replace(body={**body, "systemInstruction": {"parts": [{"text": "mine"}]}})
+    assert GeminiHandler(context_cache=cache).estimate(own).input_tokens \
+        == GeminiHandler().estimate(own).input_tokens
