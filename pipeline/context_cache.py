@@ -96,11 +96,12 @@ def plan(config, records: int | None, tokens: int | None = None) -> CachePlan:
     costs = config.prices.cache_costs(model, tokens, expected_hours(config, records))
     prices = config.prices.model(model)
     if costs is None or prices is None or records is None:
-        why = ("no price for its cache storage to weigh it against" if records is not None
+        why = ("no price for its storage to weigh it against" if records is not None
                else "the input's records cannot be counted here")
-        use = records is None or records >= 2
-        return CachePlan(use, f"{why}: cached " + ("as a record would read it twice" if use else
-                                                   "not, for a single record"),
+        if records is not None and records < 2:
+            return CachePlan(False, f"{why}, and a single record reads it once",
+                             model, tokens, records)
+        return CachePlan(True, f"{why}: cached, as more than one record reads it",
                          model, tokens, records)
     input_price = prices["input"].get("TEXT", 0.0)
     cached_price = (prices.get("cached_input") or prices["input"]).get("TEXT", input_price)
@@ -118,8 +119,9 @@ def plan(config, records: int | None, tokens: int | None = None) -> CachePlan:
 
 
 class RunCache:
-    """One run's context cache, from its making to its deletion. Every call
-    it makes is to the project's cachedContents, never a billable generate."""
+    """One run's context cache, from its making to its deletion, through the
+    project's cachedContents (its making is billed at the input price, its
+    storage per token-hour: summary)."""
 
     def __init__(self, config, local: bool = True, keep_ahead_s: float = KEEP_AHEAD_S,
                  refresh_every_s: float = REFRESH_EVERY_S):
