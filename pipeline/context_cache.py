@@ -85,14 +85,14 @@ def plan(config, records: int | None, tokens: int | None = None) -> CachePlan:
         return CachePlan(False, f"{model} takes no explicit context cache "
                                 "(Vertex AI caches its prompts implicitly, best effort)",
                          model, tokens, records)
-    if not config.connection.project:
-        return CachePlan(False, "a context cache belongs to a project, and this job names none "
-                                "(express mode, or --endpoint without --project)",
-                         model, tokens, records)
     minimum = caching.get("min_tokens") or 0
     if tokens < minimum:
         return CachePlan(False, f"the system instruction is about {tokens:,} tokens, under "
                                 f"{model}'s caching minimum of {minimum:,}", model, tokens, records)
+    if not config.connection.project:
+        return CachePlan(False, "a context cache belongs to a project, and this job names none "
+                                "(express mode, or --endpoint without --project)",
+                         model, tokens, records)
     costs = config.prices.cache_costs(model, tokens, expected_hours(config, records))
     prices = config.prices.model(model)
     if costs is None or prices is None or records is None:
