@@ -22,9 +22,8 @@ import time
 from dataclasses import dataclass
 
 import vertex_catalog
-from vertex.context_cache import (CachedContents, JobCache, create_body, display_name,
-                                  output_tag)
-from vertex.errors import VertexApiError, error_code_and_message
+from vertex.context_cache import CachedContents, JobCache, display_name, output_tag
+from vertex.errors import first_line
 from vertex.http import make_http_client
 from vertex.prices import TIER_TRAFFIC
 from vertex.request_body import estimate_tokens
@@ -145,11 +144,8 @@ class RunCache:
         cache; None (with one line on stderr saying why) when the run goes
         without."""
         self.plan = plan(self.config, records)
-        if self.config.context_cache == "off" or not self.config.connection.project:
-            if self.plan.worth_saying:
-                _say(f"context cache: not used: {self.plan.why}")
-            return None
-        self._delete_leftovers()
+        if self.config.context_cache == "auto" and self.config.connection.project:
+            self._delete_leftovers()
         if not self.plan.use:
             if self.plan.worth_saying:
                 _say(f"context cache: not used: {self.plan.why}")
@@ -158,20 +154,20 @@ class RunCache:
         if not self.local:
             # Remote workers may outlive this process: the cache lasts the expected run.
             ttl_s = max(ttl_s, 2 * 3600 * expected_hours(self.config, records))
+        draft = JobCache("", self.plan.model, self.config.defaults.defaults_body[
+            "systemInstruction"], self.plan.tokens, self.tag, ttl_s)
         endpoint = self.config.connection.endpoint()
-        instruction = self.config.defaults.defaults_body["systemInstruction"]
         try:
-            made = self._call(lambda api: api.create(create_body(
-                endpoint, self.plan.model, instruction, self.tag, ttl_s)))
+            made = self._call(lambda api: api.create(draft.create_body(endpoint)))
         except Exception as error:  # noqa: BLE001 - the run goes on without, saying why
             _say(f"context cache: not used: Vertex AI would not make it "
-                 f"({_reason(error)}); the instruction is sent with every record")
-            self.problems.append(f"not made: {_reason(error)}")
+                 f"({first_line(error)}); the instruction is sent with every record")
+            self.problems.append(f"not made: {first_line(error)}")
             return None
-        tokens = int((made.get("usageMetadata") or {}).get("totalTokenCount") or self.plan.tokens)
+        tokens = int((made.get("usageMetadata") or {}).get("totalTokenCount") or draft.tokens)
         self.plan = plan(self.config, records, tokens)
         self.made[made["name"]] = made
-        self.cache = JobCache(made["name"], self.plan.model, instruction, tokens, self.tag, ttl_s)
+        self.cache = dataclasses.replace(draft, name=made["name"], tokens=tokens)
         self._keeper = threading.Thread(target=self._keep_alive, name="context-cache",
                                         daemon=True)
         self._keeper.start()
@@ -191,7 +187,7 @@ class RunCache:
                     self.leftovers_deleted += 1
         except Exception as error:  # noqa: BLE001 - a leftover costs storage, not the run
             _say(f"warning: could not look for context caches an earlier run left "
-                 f"({_reason(error)})")
+                 f"({first_line(error)})")
             return
         if self.leftovers_deleted:
             _say(f"context cache: deleted {self.leftovers_deleted} cache(s) an earlier run "
@@ -205,7 +201,8 @@ class RunCache:
                 for name in self._ours():
                     self._call(lambda api: api.keep_alive(name, self.keep_ahead_s))
             except Exception as error:  # noqa: BLE001 - the workers make it again if it goes
-                log.warning("could not move the context cache's expiry on: %s", _reason(error))
+                log.warning("could not move the context cache's expiry on: %s",
+                            first_line(error))
 
     def _ours(self) -> list[str]:
         """This run's caches: the one it made and any a worker made again."""
@@ -232,42 +229,35 @@ class RunCache:
                 self.deleted[name] = time.time()  # or found gone: its storage ended by now
         except Exception as error:  # noqa: BLE001 - said, never a traceback
             left = [n for n in self.made if n not in self.deleted]
-            self.problems.append(f"not deleted: {_reason(error)}")
-            _say(f"warning: could not delete the context cache ({_reason(error)}); it expires "
+            self.problems.append(f"not deleted: {first_line(error)}")
+            _say(f"warning: could not delete the context cache ({first_line(error)}); it expires "
                  f"by itself within {self.keep_ahead_s / 60:.0f} minutes, and the next run on "
                  f"this output deletes it: {', '.join(left)}")
 
     def summary(self, rows: dict) -> dict:
         """summary.json's context_cache: what was made, read and deleted, and
         what it cost and saved (`rows`: summary.context_cache_rows)."""
-        plan_ = self.plan
-        section = {"mode": self.config.context_cache, "used": self.cache is not None,
-                   "why": plan_.why if plan_ else None,
-                   "model": plan_.model if plan_ else None,
-                   "created": len(self.made), "deleted": self.deleted_by_run,
-                   "leftovers_deleted": self.leftovers_deleted,
-                   "names": sorted(self.made), "cache_tokens": self.cache.tokens if self.cache else 0,
-                   **rows, "creation_usd": 0.0, "storage_usd": 0.0, "storage_token_hours": 0.0,
-                   "problems": self.problems}
-        for name, cache in self.made.items():
+        model = self.plan.model if self.plan else None
+        costs, token_hours = [], 0.0
+        for name, cache in self.made.items():  # each from its making to its deletion
             hours = max(0.0, (self.deleted.get(name, time.time()) - _epoch(cache)) / 3600.0)
             tokens = int((cache.get("usageMetadata") or {}).get("totalTokenCount") or 0)
-            costs = self.config.prices.cache_costs(section["model"], tokens, hours)
-            section["storage_token_hours"] += tokens * hours
-            if costs is None:
-                section["creation_usd"] = section["storage_usd"] = None
-            elif section["creation_usd"] is not None:
-                section["creation_usd"] += costs["creation_usd"]
-                section["storage_usd"] += costs["storage_usd"]
-        spent = None if section["creation_usd"] is None else \
-            section["creation_usd"] + section["storage_usd"]
-        read_saving = rows.get("read_saving_usd")
-        section["cost_usd"] = _round(spent)
-        section["saved_usd"] = None if spent is None or read_saving is None else \
-            _round(read_saving - spent)
-        for key in ("creation_usd", "storage_usd", "storage_token_hours"):
-            section[key] = _round(section[key])
-        return section
+            costs.append(self.config.prices.cache_costs(model, tokens, hours))
+            token_hours += tokens * hours
+        priced = None not in costs
+        creation = sum((c["creation_usd"] for c in costs), 0.0) if priced else None
+        storage = sum((c["storage_usd"] for c in costs), 0.0) if priced else None
+        spent = creation + storage if priced else None
+        saving = rows.get("read_saving_usd")
+        return {"mode": self.config.context_cache, "used": self.cache is not None,
+                "why": self.plan.why if self.plan else None, "model": model,
+                "created": len(self.made), "deleted": self.deleted_by_run,
+                "leftovers_deleted": self.leftovers_deleted, "names": sorted(self.made),
+                "cache_tokens": self.cache.tokens if self.cache else 0, **rows,
+                "creation_usd": _round(creation), "storage_usd": _round(storage),
+                "storage_token_hours": _round(token_hours), "cost_usd": _round(spent),
+                "saved_usd": None if spent is None or saving is None else _round(saving - spent),
+                "problems": self.problems}
 
     def _call(self, use):
         """One cachedContents call from this (driver) process."""
@@ -289,12 +279,6 @@ def _epoch(cache: dict) -> float:
         return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return time.time()
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, VertexApiError):
-        return f"{error.code} {error.status}: {error.message.splitlines()[0][:300]}"
-    return error_code_and_message(error)[2][:300]
 
 
 def _say(line: str) -> None:

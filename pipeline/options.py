@@ -25,7 +25,7 @@ from pipeline import credentials, runner_facts
 from pipeline.credentials import API_KEY_ENV
 from transforms.plan_calls import Resume
 from transforms.run_files import RUN_ID, RunFiles
-from transforms.record_defaults import RecordDefaults, unpriced_line
+from transforms.record_defaults import MODEL_FIELDS, RecordDefaults, unpriced_line
 from transforms.generate_content import DEFAULT_SCHEMA_REASKS
 from transforms.input_files import count_lines
 from transforms.tasks import TASKS, HandlerOptions
@@ -381,7 +381,7 @@ def job_config(options: PipelineOptions, environ=os.environ) -> JobConfig:
         defaults = RecordDefaults(
             model=job.model, image_model=job.image_model, live_model=job.live_model,
             task_models=tuple((option, model) for option, model in task_models.items()
-                              if option not in ("model", "image_model", "live_model")),
+                              if option not in MODEL_FIELDS),
             task=job.task,
             prompt_template=job.prompt_template, system_instruction=system_instruction,
             generation_config=_json_option("generation_config", job.generation_config, dict),

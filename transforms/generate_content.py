@@ -228,7 +228,7 @@ class GeminiHandler(CallHandler):
 
     def cost(self, record: PromptRecord, result: CallResult) -> float | None:
         """From the usage the answer reports, at the tier that served it
-        (trafficType; the tier asked for when the answer does not say).
+        (trafficType; the tier it was sent at when the answer does not say).
         A call that got no answer is not billed; each answer set aside was."""
         answers = result.set_aside + ([result.response] if result.ok else [])
         for answer in answers:  # the thinking measured, for the next estimates

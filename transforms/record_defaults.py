@@ -10,6 +10,9 @@ from vertex.output_schema import OutputSchema
 from vertex.request_body import as_content
 
 
+MODEL_FIELDS = ("model", "image_model", "live_model")  # the built-in tasks' model options
+
+
 @dataclass(frozen=True)
 class RecordDefaults:
     """Job-level settings; a record's own values win over them."""
@@ -62,9 +65,9 @@ class RecordDefaults:
         object.__setattr__(self, "defaults_body", body)
 
     def model_for(self, option: str) -> str | None:
-        """The default model named by a task's model option (--model,
-        --image_model, --live_model, or a registered task's own)."""
-        if option in ("model", "image_model", "live_model"):
+        """The default model named by a task's model option (one of
+        MODEL_FIELDS, or a registered task's own)."""
+        if option in MODEL_FIELDS:
             return getattr(self, option)
         return dict(self.task_models).get(option)
 

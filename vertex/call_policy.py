@@ -114,9 +114,10 @@ class CallSettings:
     tpm: float | None = None
     adaptive: bool = False                # rpm is a first guess, tuned by 429s
     adaptive_start_rpm: float = 600.0     # the first guess when there is no rpm
-    # The job's own models (--model, --image_model): one of them answering 404
-    # before any success stops the job. Another model a record names fails only
-    # that model's records. None: every model is the job's own.
+    # The job's own models (each task's default: --model, --image_model, ...):
+    # one of them answering 404 before any success stops the job. Another model
+    # a record names fails only that model's records. None: every model is the
+    # job's own.
     job_models: frozenset[str] | None = None
     provisioned_throughput: str = "auto"  # auto | only | never (service_tiers)
     flex_attempt_timeout_s: float = service_tiers.FLEX_TIMEOUT_S  # Flex is slow by design
@@ -158,7 +159,8 @@ class CallPolicy:
         return self._limiters[model]
 
     async def call(self, model: str, exchange, estimated_tokens: int,
-                   tier: str | None = "standard", movable: bool = False, timeout_s: float | None = None,
+                   tier: str | None = "standard", movable: bool = False,
+                   timeout_s: float | None = None,
                    slots: asyncio.Semaphore | None = None) -> CallResult:
         """All attempts for one record at the PayGo tier asked for (standard,
         flex, priority; `movable`: the job's default, not the record's own, so

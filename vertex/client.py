@@ -76,12 +76,12 @@ class VertexClient:
         keep = ("contents", "systemInstruction", "tools", "generationConfig")
         url, body = self.endpoint.url(model, "countTokens"), {k: v for k, v in body.items()
                                                              if k in keep}
-        return await self._call(model, lambda _, headers: post_for_json(self.http, url, body, headers), 0,
+        return await self._call(model, functools.partial(_json_posted, self.http, url, body), 0,
                                 tier=None)
 
     async def predict(self, model: str, body: dict, tier: str = "standard") -> CallResult:
         url = self.endpoint.url(model, "predict")
-        return await self._call(model, lambda _, headers: post_for_json(self.http, url, body, headers), 0,
+        return await self._call(model, functools.partial(_json_posted, self.http, url, body), 0,
                                 tier=tier)
 
     async def live(self, model: str, setup: dict, text: str | None = None,
@@ -133,10 +133,17 @@ def redaction(secrets: tuple[str, ...]) -> re.Pattern:
     return re.compile("|".join(sorted(forms, key=len, reverse=True)), re.IGNORECASE)
 
 
-# The exchanges of generateContent: one attempt's request and answer, over HTTP.
+# The exchanges: one attempt's request and answer, over HTTP.
+
+async def _json_posted(http: HttpClient, url: str, body: dict, result: CallResult,
+                       headers: dict[str, str]) -> dict:
+    """countTokens and predict: the answer as it comes."""
+    return await post_for_json(http, url, body, headers)
+
 
 async def _posted(http: HttpClient, url: str, body: dict, version: str, result: CallResult,
                   headers: dict[str, str]) -> dict:
+    """generateContent: the answer, read as Google's protos read it."""
     answer = await post_for_json(http, url, body, headers)
     return read_answer(answer, version)
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from vertex.auth import Auth
 from vertex.endpoints import Endpoint
-from vertex.errors import VertexApiError, error_from_response
+from vertex.errors import VertexApiError
+from vertex.http import send_json
 from vertex.retry import retry_policy, with_retries
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,7 @@ log = logging.getLogger(__name__)
 TAG = "vertex-beam-batch"
 _GONE = re.compile(r"cache(d)?[ _]?content.*(expired|not found|does not exist)", re.I)
 
-# Why a record goes without the job's cache (its row's `context_cache`).
-USED = "used"
-WITHOUT = ("own_system_instruction", "own_tools", "own_cached_content", "other_model")
+USED = "used"  # a row's `context_cache` when it read the job's cache (else why not)
 
 
 def output_tag(output: str) -> str:
@@ -67,7 +66,9 @@ class JobCache:
     ttl_s: float               # the TTL a cache made again mid-run is given
 
     def without_reason(self, model: str, body: dict) -> str | None:
-        """Why this request cannot read the cache (one of WITHOUT), or None."""
+        """Why this request cannot read the cache (the row's `context_cache`:
+        other_model, own_cached_content, own_system_instruction, own_tools),
+        or None."""
         if model.rsplit("/", 1)[-1] != self.model:
             return "other_model"
         if body.get("cachedContent"):
@@ -85,14 +86,9 @@ class JobCache:
         return sent
 
     def create_body(self, endpoint: Endpoint) -> dict:
-        return create_body(endpoint, self.model, self.system_instruction, self.display_name,
-                           self.ttl_s)
-
-
-def create_body(endpoint: Endpoint, model: str, system_instruction: dict, name: str,
-                ttl_s: float) -> dict:
-    return {"model": endpoint.model_path(model), "displayName": name,
-            "systemInstruction": system_instruction, "ttl": f"{int(ttl_s)}s"}
+        """cachedContents.create's body: the cache made (or made again)."""
+        return {"model": endpoint.model_path(self.model), "displayName": self.display_name,
+                "systemInstruction": self.system_instruction, "ttl": f"{int(self.ttl_s)}s"}
 
 
 class CachedContents:
@@ -141,12 +137,8 @@ class CachedContents:
     async def _send(self, method: str, url: str, body: dict | None = None,
                     params: dict | None = None) -> dict:
         async def attempt() -> dict:
-            response = await self.http.request(method, url, json=body, params=params,
-                                               headers=await self.auth.headers())
-            if response.status_code >= 400:
-                raise error_from_response(response.status_code, response.content,
-                                          response.headers)
-            return response.json() if response.content else {}
+            return await send_json(self.http, method, url, body, await self.auth.headers(),
+                                   params)
         return await with_retries(attempt, self._retry)
 
 

@@ -105,9 +105,21 @@ def make_websocket_session():
 
 
 async def post_for_json(http: HttpClient, url: str, body: dict, headers: dict[str, str]) -> dict:
-    """A JSON POST and its answer, a JSON object; VertexApiError for an error
-    status, MalformedResponseError for an answer that is not JSON."""
-    response = await http.post_json(url, body, headers)
+    """A JSON POST (the calls' fast path) and its answer, a JSON object."""
+    return json_answer(await http.post_json(url, body, headers))
+
+
+async def send_json(http: HttpClient, method: str, url: str, body: dict | None,
+                    headers: dict[str, str], params: dict | None = None) -> dict:
+    """Any other method (a resource's GET, PATCH, DELETE) and its answer,
+    a JSON object ({} for an empty one)."""
+    response = await http.request(method, url, json=body, params=params, headers=headers)
+    return json_answer(response) if response.content or response.status_code >= 400 else {}
+
+
+def json_answer(response: httpx.Response) -> dict:
+    """An answer's JSON object; VertexApiError for an error status,
+    MalformedResponseError for an answer that is not a JSON object."""
     if response.status_code >= 400:
         raise error_from_response(response.status_code, response.content, response.headers)
     try:

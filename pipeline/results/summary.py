@@ -14,6 +14,7 @@ from transforms import metrics
 from transforms.output_files import first_rows, write_copies
 from transforms.run_files import RunFiles, latest_file
 from transforms.tasks import TASKS, tables
+from vertex.context_cache import USED
 from vertex.output_schema import INVALID_JSON, SCHEMA_MISMATCH
 from vertex.prices import CATALOG, COST_PARTS
 from vertex.response_rows import Status
@@ -139,7 +140,7 @@ def context_cache_rows(output: str, run_id: str, prices) -> dict:
         for row in batch.to_pylist():
             if row["context_cache"] is None:
                 continue
-            if row["context_cache"] != "used":
+            if row["context_cache"] != USED:
                 without[row["context_cache"]] += 1
                 continue
             used += 1
